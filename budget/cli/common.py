@@ -1,0 +1,123 @@
+"""Shared CLI plumbing: one-line errors with exit 2, the `--json` option, number parsing.
+
+Every command parses its options, makes one library call and renders the result. Library
+errors that carry `cli_exit_code` (BudgetError, fits.FitError, experiments.SweepError) become
+one line on stderr and that exit code; so do click's own usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any, Callable
+
+import click
+
+
+def one_line(message: str) -> str:
+    """Collapse a message to one line (the CLI contract: one line on stderr)."""
+    return " ".join(str(message).split())
+
+
+class BudgetGroup(click.Group):
+    """A click group whose errors are one line on stderr, never a traceback or usage dump."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:  # pragma: no cover - click returns it instead
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        except Exception as exc:  # library errors marked as the user's
+            code = getattr(exc, "cli_exit_code", None)
+            if code is None:
+                raise
+            click.echo(f"Error: {one_line(str(exc))}", err=True)
+            sys.exit(code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared `--json` flag: print exactly one JSON object instead of the table."""
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON object (the result's to_dict()) instead of a table.")(func)
+
+
+def emit(result: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    """Print `result.to_dict()` as JSON, or the human rendering."""
+    if as_json:
+        payload = result.to_dict() if hasattr(result, "to_dict") else result
+        click.echo(json.dumps(payload, indent=2, allow_nan=False, default=_json_default))
+    else:
+        click.echo(render(result))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class PositiveFloat(click.ParamType):
+    """A finite number > 0, written as 1e21, 3.5e9 or 1_000; the error names the option."""
+
+    name = "number"
+
+    def __init__(self, allow_zero: bool = False):
+        self.allow_zero = allow_zero
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            try:
+                number = float(str(value).replace("_", "").strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a number; give a finite positive number such as 1e21",
+                          param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not finite; give a finite positive number", param, ctx)
+        if number < 0 or (number == 0 and not self.allow_zero):
+            self.fail(f"{value!r} must be > 0", param, ctx)
+        return number
+
+
+POSITIVE = PositiveFloat()
+
+
+class PositiveInt(click.ParamType):
+    """An integer >= 1 (GPU counts, points, layers)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        try:
+            number = float(str(value).replace("_", ""))
+        except ValueError:
+            self.fail(f"{value!r} is not an integer; give a whole number >= 1", param, ctx)
+        if not math.isfinite(number) or number != int(number) or number < 1:
+            self.fail(f"{value!r} must be a whole number >= 1", param, ctx)
+        return int(number)
+
+
+POSITIVE_INT = PositiveInt()
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """Exit 2 with the pip line to run when an optional dependency is missing."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise click.UsageError(
+            f"this command needs {', '.join(missing)}; install the extra: "
+            f"pip install 'compute-budget[{extra}]'")
