@@ -1,0 +1,188 @@
+"""The accelerator catalog: dense peak throughput, memory, interconnect and price, each sourced.
+
+The built-in catalog is `budget/data/accelerators.toml`. Files named with `--catalog FILE` or in
+the `BUDGET_CATALOG` environment variable (paths joined by the OS path separator) use the same
+schema and add entries or override entries with the same `id`. A malformed file raises
+`CatalogError` naming the file, the row and the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from budget.errors import BudgetError, CatalogError
+
+BUILTIN_CATALOG = Path(__file__).with_name("data") / "accelerators.toml"
+CATALOG_ENV = "BUDGET_CATALOG"
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+SOURCE_KEYS = ("peak", "memory", "bandwidth", "tdp", "interconnect", "price")
+TERA = 1e12
+GB = 1e9
+
+_REQUIRED = ("id", "name", "vendor", "memory_gb", "memory_bandwidth_gbs", "peak_tflops", "sources")
+_NUMBERS = ("memory_gb", "memory_bandwidth_gbs", "tdp_w", "interconnect_gbs_bidir",
+            "price_usd_per_hour")
+# which source key backs each numeric field
+_SOURCE_OF = {"memory_gb": "memory", "memory_bandwidth_gbs": "bandwidth", "tdp_w": "tdp",
+              "interconnect_gbs_bidir": "interconnect", "price_usd_per_hour": "price"}
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One accelerator: dense peaks per precision (TFLOP/s; int8 in TOPS), memory, price."""
+
+    id: str
+    name: str
+    vendor: str
+    memory_gb: float
+    memory_bandwidth_gbs: float
+    peak_tflops: dict[str, float]
+    sources: dict[str, str]
+    aliases: tuple[str, ...] = ()
+    form_factor: str = ""
+    tdp_w: float | None = None
+    interconnect: str = ""
+    interconnect_gbs_bidir: float | None = None
+    price_usd_per_hour: float | None = None
+    price_provider: str = ""
+    price_date: str = ""
+    notes: str = ""
+    origin: str = field(default=str(BUILTIN_CATALOG), compare=False)
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.memory_gb * GB
+
+    def peak_flops(self, precision: str) -> float:
+        """Dense peak in FLOP/s (or OP/s for int8) at `precision`; BudgetError if not supported."""
+        if precision not in PRECISIONS:
+            raise BudgetError(f"precision {precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
+        if precision not in self.peak_tflops:
+            have = ", ".join(p for p in PRECISIONS if p in self.peak_tflops) or "none"
+            raise BudgetError(f"{self.id} has no {precision} peak in the catalog; it has: {have}")
+        return self.peak_tflops[precision] * TERA
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "aliases": list(self.aliases), "vendor": self.vendor,
+            "form_factor": self.form_factor, "memory_gb": self.memory_gb,
+            "memory_bandwidth_gbs": self.memory_bandwidth_gbs, "tdp_w": self.tdp_w,
+            "interconnect": self.interconnect,
+            "interconnect_gbs_bidir": self.interconnect_gbs_bidir,
+            "peak_tflops": dict(self.peak_tflops),
+            "price_usd_per_hour": self.price_usd_per_hour, "price_provider": self.price_provider,
+            "price_date": self.price_date, "notes": self.notes, "sources": dict(self.sources),
+        }
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Accelerators by id, with alias lookup and close-match suggestions."""
+
+    accelerators: tuple[Accelerator, ...]
+
+    def get(self, name: str) -> Accelerator:
+        """Find by id or alias, case-insensitively; BudgetError listing close matches if absent."""
+        key = name.strip().lower()
+        for acc in reversed(self.accelerators):  # later files override earlier ones
+            if key == acc.id.lower() or key in (a.lower() for a in acc.aliases):
+                return acc
+        names = [acc.id for acc in self.accelerators] + [a for acc in self.accelerators for a in acc.aliases]
+        close = difflib.get_close_matches(key, names, n=4, cutoff=0.4)
+        hint = f"close matches: {', '.join(close)}" if close else "run 'budget gpus' for the list"
+        raise BudgetError(f"unknown accelerator {name!r}; {hint}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accelerators": [acc.to_dict() for acc in self.accelerators]}
+
+
+def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
+                 use_env: bool = True) -> Catalog:
+    """The built-in catalog, then `BUDGET_CATALOG` files, then `paths`; later ids override."""
+    files: list[Path] = [BUILTIN_CATALOG]
+    if use_env and os.environ.get(CATALOG_ENV):
+        files += [Path(p) for p in os.environ[CATALOG_ENV].split(os.pathsep) if p]
+    files += [Path(p) for p in (paths or ())]
+    by_id: dict[str, Accelerator] = {}
+    for path in files:
+        for acc in read_catalog_file(path):
+            by_id.pop(acc.id, None)
+            by_id[acc.id] = acc
+    return Catalog(tuple(by_id.values()))
+
+
+def read_catalog_file(path: Path) -> list[Accelerator]:
+    """Parse and validate one catalog file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError(f"catalog file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"catalog file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"catalog file {path} is not valid TOML: {exc}") from None
+    rows = data.get("accelerator")
+    if not isinstance(rows, list) or not rows:
+        raise CatalogError(f"catalog file {path} has no [[accelerator]] tables")
+    return [_parse_row(path, i, row) for i, row in enumerate(rows, start=1)]
+
+
+def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
+    where = f"catalog {path}, accelerator #{index}"
+    if not isinstance(row, dict):
+        raise CatalogError(f"{where}: not a table")
+    if isinstance(row.get("id"), str):
+        where += f" ({row['id']})"
+    for key in _REQUIRED:
+        if key not in row:
+            raise CatalogError(f"{where}: missing field '{key}'")
+    for key in ("id", "name", "vendor"):
+        if not isinstance(row[key], str) or not row[key].strip():
+            raise CatalogError(f"{where}: field '{key}' must be a non-empty string")
+    for key in _NUMBERS:
+        if key in row:
+            _check_positive(where, key, row[key])
+    peaks = row["peak_tflops"]
+    if not isinstance(peaks, dict) or not peaks:
+        raise CatalogError(f"{where}: field 'peak_tflops' must be a table of precision = TFLOP/s")
+    for prec, value in peaks.items():
+        if prec not in PRECISIONS:
+            raise CatalogError(f"{where}: field 'peak_tflops.{prec}' is not a precision; "
+                               f"allowed: {', '.join(PRECISIONS)}")
+        _check_positive(where, f"peak_tflops.{prec}", value)
+    sources = row["sources"]
+    if not isinstance(sources, dict):
+        raise CatalogError(f"{where}: field 'sources' must be a table")
+    needed = ["peak"] + [_SOURCE_OF[k] for k in _NUMBERS if k in row]
+    for key in needed:
+        if not isinstance(sources.get(key), str) or not sources[key].strip():
+            raise CatalogError(f"{where}: field 'sources.{key}' is missing: every number needs a source")
+    aliases = row.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise CatalogError(f"{where}: field 'aliases' must be a list of strings")
+    return Accelerator(
+        id=row["id"], name=row["name"], vendor=row["vendor"],
+        memory_gb=float(row["memory_gb"]), memory_bandwidth_gbs=float(row["memory_bandwidth_gbs"]),
+        peak_tflops={k: float(v) for k, v in peaks.items()}, sources=dict(sources),
+        aliases=tuple(aliases), form_factor=str(row.get("form_factor", "")),
+        tdp_w=_opt_float(row.get("tdp_w")), interconnect=str(row.get("interconnect", "")),
+        interconnect_gbs_bidir=_opt_float(row.get("interconnect_gbs_bidir")),
+        price_usd_per_hour=_opt_float(row.get("price_usd_per_hour")),
+        price_provider=str(row.get("price_provider", "")), price_date=str(row.get("price_date", "")),
+        notes=str(row.get("notes", "")), origin=str(path))
+
+
+def _check_positive(where: str, key: str, value: Any) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise CatalogError(f"{where}: field '{key}' = {value!r} must be a positive number")
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
