@@ -109,9 +109,9 @@ def training_memory(shape: ModelShape, *, micro_batch: int = 1, seq_len: int | N
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
         raise BudgetError(f"sequence length {seq!r} must be a whole number >= 1")
     n = params_total(shape)
-    w, g, o = (n * x for x in bytes_per_param(precision, optimizer))
+    w, g, o = model_state_bytes(n, precision, optimizer)
     acts = activation_bytes(shape, micro_batch, seq, recompute, precision)
-    sharded = _sharded(w, g, o, zero_stage, num_gpus)
+    sharded = zero_sharded(w, g, o, zero_stage, num_gpus)
     total = sum(sharded) + acts
     fits = min_gpus = None
     note = ""
@@ -128,7 +128,13 @@ def training_memory(shape: ModelShape, *, micro_batch: int = 1, seq_len: int | N
         usable_fraction=usable_fraction, fits=fits, min_gpus=min_gpus, min_gpus_note=note)
 
 
-def _sharded(w: float, g: float, o: float, stage: int, n: int) -> tuple[float, float, float]:
+def model_state_bytes(params: float, precision: str, optimizer: str) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer state) bytes for `params` parameters, unsharded."""
+    w, g, o = bytes_per_param(precision, optimizer)
+    return params * w, params * g, params * o
+
+
+def zero_sharded(w: float, g: float, o: float, stage: int, n: int) -> tuple[float, float, float]:
     """ZeRO stage s divides the optimizer (s>=1), gradients (s>=2), weights (s=3) by n."""
     return (w / n if stage >= 3 else w, g / n if stage >= 2 else g, o / n if stage >= 1 else o)
 
@@ -136,7 +142,7 @@ def _sharded(w: float, g: float, o: float, stage: int, n: int) -> tuple[float, f
 def fewest_gpus(w: float, g: float, o: float, acts: float, stage: int,
                 usable_bytes: float) -> tuple[int | None, str]:
     """Smallest data-parallel n with (unsharded + sharded / n + activations) <= usable bytes."""
-    shard = _sharded(1.0, 1.0, 1.0, stage, 2)  # 0.5 marks a term that ZeRO shards at this stage
+    shard = zero_sharded(1.0, 1.0, 1.0, stage, 2)  # 0.5 marks a term that ZeRO shards at this stage
     fixed = acts + sum(x for x, f in zip((w, g, o), shard) if f == 1.0)
     split = sum(x for x, f in zip((w, g, o), shard) if f != 1.0)
     room = usable_bytes - fixed

@@ -1,12 +1,51 @@
-"""`budget gpus` (placeholder until its issue lands)."""
+"""`budget gpus`: list the accelerator catalog (dense peaks, memory, interconnect, price, sources)."""
+
+from __future__ import annotations
+
+from typing import Any
 
 import click
 
+from budget.cli.common import emit, json_option
+
 
 @click.command(name="gpus")
-def command() -> None:
-    """Not implemented yet.
+@click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False),
+              help="Extra catalog TOML adding or overriding accelerators (repeatable; also BUDGET_CATALOG).")
+@click.option("--sources", is_flag=True, help="Also print each row's sources.")
+@json_option
+def command(catalog_paths: tuple[str, ...], sources: bool, as_json: bool) -> None:
+    """List the accelerator catalog: dense peak TFLOP/s per precision, memory, price.
 
-    Example: budget gpus --help
+    Peaks are dense (no 2:4 sparsity); BF16/FP16 with FP32 accumulate; int8 in TOPS. Prices are
+    on-demand USD per accelerator-hour with provider and date: anchors, not quotes.
+
+    Example: budget gpus --json
     """
-    raise click.UsageError("budget gpus is not implemented yet")
+    from budget.catalog import load_catalog
+
+    catalog = load_catalog(catalog_paths)
+    emit(catalog, as_json, lambda c: render_catalog(c, sources))
+
+
+def render_catalog(catalog: Any, sources: bool = False) -> str:
+    from budget.render import table
+
+    precisions = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+    rows = []
+    for acc in catalog.accelerators:
+        peaks = [f"{acc.peak_tflops[p]:g}" if p in acc.peak_tflops else "-" for p in precisions]
+        price = "-" if acc.price_usd_per_hour is None else f"{acc.price_usd_per_hour:.2f}"
+        rows.append([acc.id, ",".join(acc.aliases) or "-", *peaks, f"{acc.memory_gb:g}",
+                     f"{acc.memory_bandwidth_gbs:g}", "-" if acc.interconnect_gbs_bidir is None
+                     else f"{acc.interconnect_gbs_bidir:g}", price, acc.price_date or "-"])
+    headers = ["id", "aliases", *precisions, "mem GB", "GB/s", "link GB/s", "$/h", "price date"]
+    out = [table(headers, rows),
+           "  dense TFLOP/s (int8: TOPS); link = scale-up interconnect, bidirectional per device"]
+    if sources:
+        for acc in catalog.accelerators:
+            out.append(f"\n{acc.id}: {acc.name}")
+            out += [f"  {k}: {v}" for k, v in acc.sources.items()]
+            if acc.notes:
+                out.append(f"  notes: {acc.notes}")
+    return "\n".join(out)

@@ -1,12 +1,156 @@
-"""`budget plan` (placeholder until its issue lands)."""
+"""`budget plan`: compute budget -> N, D per scaling law, GPU-hours, wall clock, dollars, memory, shape."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
 
 import click
 
+from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+
+
+def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The budget forms (exactly one) and the hardware assumptions shared by plan and report."""
+    options = [
+        click.option("--flops", type=POSITIVE, help="Training compute C in FLOPs, e.g. 1e21."),
+        click.option("--pf-days", type=POSITIVE, help="Compute in PF-days (1 PF-day = 8.64e19 FLOPs)."),
+        click.option("--gpu-hours", type=POSITIVE, help="Accelerator-hours of --gpu (at --mfu)."),
+        click.option("--budget-usd", type=POSITIVE,
+                     help="Dollars on --gpu at its catalog price (or --price-per-hour)."),
+        click.option("--params", type=POSITIVE, help="Model parameters N (with --tokens: C = 6ND)."),
+        click.option("--tokens", type=POSITIVE, help="Training tokens D (with --params)."),
+        click.option("--forward-flops", type=POSITIVE,
+                     help="Forward FLOPs per sample of any network (C = 3 F S E)."),
+        click.option("--samples", type=POSITIVE, help="Samples per epoch (with --forward-flops)."),
+        click.option("--epochs", type=POSITIVE, help="Epochs (with --forward-flops)."),
+        click.option("--gpu", default="h100", show_default=True,
+                     help="Accelerator id or alias ('budget gpus' lists them)."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True,
+                     help="Training precision: picks the dense peak."),
+        click.option("--mfu", type=float, default=0.40, show_default=True,
+                     help="Model FLOPs utilisation in (0, 1]; see README for the sources."),
+        click.option("--mfu-band", default="0.30,0.50", show_default=True,
+                     help="LOW,HIGH MFU range for the GPU-hours and cost ranges."),
+        click.option("--num-gpus", type=POSITIVE_INT, default=8, show_default=True,
+                     help="GPUs running in parallel (wall clock = GPU-hours / this)."),
+        click.option("--price-per-hour", type=POSITIVE, help="Override the catalog $/GPU-hour."),
+        click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False),
+                     help="Extra catalog TOML adding or overriding accelerators (repeatable; "
+                          "also BUDGET_CATALOG)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def parse_band(text: str) -> tuple[float, float]:
+    """'0.3,0.5' -> (0.3, 0.5); a one-line usage error otherwise."""
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} must be LOW,HIGH, e.g. 0.30,0.50",
+                                 param_hint="'--mfu-band'") from None
+    return low, high
+
+
+def build_request(kw: dict[str, Any]) -> Any:
+    """Parse the shared options into a PlanRequest (library import kept inside)."""
+    from budget.planner import BudgetInput, PlanRequest
+
+    budget = BudgetInput(**{k: kw.pop(k) for k in (
+        "flops", "pf_days", "gpu_hours", "budget_usd", "params", "tokens", "forward_flops",
+        "samples", "epochs")})
+    kw["mfu_band"] = parse_band(kw["mfu_band"])
+    kw["catalog_paths"] = tuple(kw["catalog_paths"])
+    return PlanRequest(budget=budget, **kw)
+
 
 @click.command(name="plan")
-def command() -> None:
-    """Not implemented yet.
+@budget_options
+@click.option("--law", type=click.Choice(("epoch", "chinchilla", "tokens-per-param", "kaplan")),
+              help="Size the shape and memory with this law instead of the recommended one.")
+@click.option("--seq-len", type=POSITIVE_INT, default=2048, show_default=True,
+              help="Context length of the proposed shape and of the memory estimate.")
+@click.option("--vocab", "vocab_size", type=POSITIVE_INT, default=50257, show_default=True,
+              help="Vocabulary size of the proposed shape.")
+@click.option("--micro-batch", type=POSITIVE_INT, default=1, show_default=True,
+              help="Sequences per GPU per step, for activation memory.")
+@click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=3, show_default=True,
+              help="ZeRO stage for the memory estimate and the fewest-GPUs answer.")
+@click.option("--recompute", type=click.Choice(("auto", "none", "selective", "full")), default="auto",
+              show_default=True,
+              help="Activation recomputation; auto = selective, or full when selective cannot fit.")
+@click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
+              show_default=True)
+@json_option
+def command(as_json: bool, **kw: Any) -> None:
+    """Plan a training run from a compute budget under each published scaling law.
 
-    Example: budget plan --help
+    Prints C (also in PF-days and H100-hours), the compute-optimal parameters N and tokens D
+    under Chinchilla, Epoch AI's refit, Kaplan and the 20 tokens/parameter rule, the recommended
+    law, GPU-hours over an MFU band, wall clock, dollars, training memory with the fewest GPUs it
+    fits on, a transformer shape, and DeepSeek LLM batch size and learning rate.
+
+    Example: budget plan --flops 1e21 --gpu h100
     """
-    raise click.UsageError("budget plan is not implemented yet")
+    from budget.planner import make_plan
+
+    plan = make_plan(build_request(kw))
+    emit(plan, as_json, render_plan)
+
+
+def render_plan(plan: Any) -> str:
+    """The terminal report of a Plan."""
+    from budget.render import gib, hours, human, money, sci, table
+
+    g, c, m, s = plan.gpu, plan.cost, plan.memory, plan.shape
+    lines = [f"Compute budget  C = {sci(plan.compute_flops)} FLOPs = {plan.compute_pf_days:,.3g} "
+             f"PF-days = {hours(plan.h100_hours)} H100-hours at MFU {plan.mfu:.0%}",
+             f"                ({plan.budget.formula})"]
+    if g["alias_note"]:
+        lines.append(f"GPU             {g['alias_note']}")
+    lines.append(f"                {g['name']}: {g['peak_flops'] / 1e12:,.1f} TFLOP/s dense "
+                 f"{plan.precision}, {g['memory_bytes'] / 1e9:g} GB")
+    rows = []
+    for a in plan.allocations:
+        mark = " *" if a.law == plan.recommended else ""
+        rows.append([a.law + mark, human(a.params) + ("" if a.params_count == "total" else " (non-emb)"),
+                     human(a.tokens), f"{a.tokens_per_param:.1f}",
+                     "-" if a.loss is None else f"{a.loss:.3f}"])
+    lines += ["", "Compute-optimal allocation (6ND = C)",
+              table(["law", "params N", "tokens D", "D/N", "loss"], rows),
+              f"  * recommended: {plan.recommended_reason}"]
+    lo, hi = c.gpu_hours_range
+    lines += ["", f"Time and cost on {g['id']} ({plan.precision}, MFU {plan.mfu:.0%}; "
+                  f"band {c.mfu_band[0]:.0%}-{c.mfu_band[1]:.0%})",
+              f"  GPU-hours     {hours(c.gpu_hours)}  (range {hours(lo)} - {hours(hi)})",
+              f"  wall clock    {hours(c.wall_clock_hours)} h = {c.wall_clock_days:,.1f} days "
+              f"on {c.num_gpus} GPU(s)"]
+    if c.cost_usd is None:
+        lines.append(f"  cost          - ({c.price_source}; give --price-per-hour)")
+    else:
+        clo, chi = c.cost_usd_range
+        lines.append(f"  cost          {money(c.cost_usd)}  (range {money(clo)} - {money(chi)}) "
+                     f"at ${c.price_usd_per_hour:.2f}/GPU-hour ({c.price_source})")
+    lines += ["", f"Memory for the shape below ({m.precision}, {m.optimizer}, micro-batch "
+                  f"{m.micro_batch} x {m.seq_len} tokens, recompute {m.recompute}, ZeRO-{m.zero_stage} "
+                  f"over {m.num_gpus} GPU(s)), per GPU:",
+              f"  params {gib(m.params_bytes)}, grads {gib(m.grads_bytes)}, optimizer "
+              f"{gib(m.optimizer_bytes)}, activations {gib(m.activations_bytes)}: total "
+              f"{gib(m.total_bytes)} of {gib(m.gpu_memory_bytes)}",
+              f"  unsharded model states {gib(m.model_states_bytes_unsharded)} "
+              f"({m.bytes_per_param:g} bytes/param); fewest GPUs: "
+              f"{m.min_gpus if m.min_gpus is not None else 'none'} ({m.min_gpus_note})",
+              "", f"Shape for {plan.recommended if plan.shape_params_count else ''} N "
+                  f"({plan.shape_params_count.replace('_', '-')} params {human(plan.shape_params)}, "
+                  f"{plan.shape_error:+.1%})",
+              f"  n_layer {s.n_layer}, d_model {s.d_model}, n_heads {s.n_head}, d_ff {s.d_ff}, "
+              f"n_ctx {s.n_ctx}, vocab {s.vocab_size}",
+              "", f"Batch and learning rate (DeepSeek LLM eq. 1): "
+                  f"{human(plan.hyperparameters.batch_tokens)} tokens "
+                  f"(~{plan.hyperparameters.batch_sequences:,.0f} sequences), "
+                  f"lr {plan.hyperparameters.learning_rate:.2e}"]
+    lines += ["", "Notes"] + [f"  - {n}" for n in plan.notes]
+    return "\n".join(lines)

@@ -1,0 +1,246 @@
+"""The planner: from a compute budget to N, D per law, GPU-hours, dollars, memory and a shape.
+
+`resolve_budget` turns whichever budget the user gave (FLOPs, PF-days, GPU-hours, dollars, N and D,
+or a network's forward FLOPs x samples x epochs) into C in FLOPs; `make_plan` does the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+from budget import costing, laws
+from budget.catalog import Accelerator, Catalog, load_catalog
+from budget.errors import BudgetError
+from budget.memory import MemoryBreakdown, training_memory
+from budget.transformer import DEFAULT_N_CTX, GPT2_VOCAB, ModelShape, params_non_embedding, \
+    params_total, shape_for_params
+
+REFERENCE_GPU = "h100-sxm-80gb"  # "H100-hours" are quoted on the H100 SXM dense BF16 peak
+DEFAULT_NUM_GPUS = 8  # one 8-GPU node, the unit clouds rent
+
+
+@dataclass(frozen=True)
+class BudgetInput:
+    """Exactly one way of giving the budget; the others stay None."""
+
+    flops: float | None = None
+    pf_days: float | None = None
+    gpu_hours: float | None = None
+    budget_usd: float | None = None
+    params: float | None = None
+    tokens: float | None = None
+    forward_flops: float | None = None
+    samples: float | None = None
+    epochs: float | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedBudget:
+    """C in FLOPs and how it was derived."""
+
+    compute_flops: float
+    given_as: str
+    formula: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_budget(b: BudgetInput, gpu: Accelerator, precision: str, mfu: float,
+                   price_per_hour: float | None = None) -> ResolvedBudget:
+    """Turn exactly one budget form into FLOPs; BudgetError names conflicts or missing partners."""
+    forms = {
+        "--flops": b.flops is not None, "--pf-days": b.pf_days is not None,
+        "--gpu-hours": b.gpu_hours is not None, "--budget-usd": b.budget_usd is not None,
+        "--params/--tokens": b.params is not None or b.tokens is not None,
+        "--forward-flops/--samples/--epochs": any(
+            x is not None for x in (b.forward_flops, b.samples, b.epochs)),
+    }
+    given = [name for name, present in forms.items() if present]
+    if not given:
+        raise BudgetError("no budget given; give exactly one of --flops, --pf-days, --gpu-hours, "
+                          "--budget-usd, --params with --tokens, or --forward-flops with "
+                          "--samples and --epochs")
+    if len(given) > 1:
+        raise BudgetError(f"conflicting budgets {' and '.join(given)}; give exactly one")
+    if b.flops is not None:
+        return ResolvedBudget(laws.check_compute(b.flops), "flops", "C given in FLOPs")
+    if b.pf_days is not None:
+        return ResolvedBudget(laws.check_compute(b.pf_days * laws.PF_DAY_FLOPS), "pf-days",
+                              f"C = {b.pf_days:g} PF-days x 8.64e19 FLOPs/PF-day")
+    if b.gpu_hours is not None:
+        c = costing.compute_from_gpu_hours(b.gpu_hours, gpu, precision, mfu)
+        return ResolvedBudget(laws.check_compute(c), "gpu-hours",
+                              f"C = {b.gpu_hours:g} {gpu.id}-hours x 3600 s x {precision} peak x MFU {mfu:g}")
+    if b.budget_usd is not None:
+        c = costing.compute_from_usd(b.budget_usd, gpu, precision, mfu, price_per_hour)
+        return ResolvedBudget(laws.check_compute(c), "usd",
+                              f"C = ${b.budget_usd:g} / price per {gpu.id}-hour x 3600 s x peak x MFU {mfu:g}")
+    if b.params is not None or b.tokens is not None:
+        if b.params is None or b.tokens is None:
+            raise BudgetError("--params and --tokens go together (C = 6 N D); give both")
+        return ResolvedBudget(laws.check_compute(6.0 * b.params * b.tokens), "params-tokens",
+                              f"C = 6 N D with N = {b.params:g}, D = {b.tokens:g}")
+    if b.forward_flops is None or b.samples is None or b.epochs is None:
+        raise BudgetError("--forward-flops, --samples and --epochs go together (C = 3 F S E); give all three")
+    return ResolvedBudget(laws.check_compute(3.0 * b.forward_flops * b.samples * b.epochs),
+                          "forward-flops", "C = 3 x forward FLOPs x samples x epochs")
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Everything `budget plan` takes, already parsed."""
+
+    budget: BudgetInput
+    gpu: str = "h100"
+    precision: str = "bf16"
+    mfu: float = costing.DEFAULT_MFU
+    mfu_band: tuple[float, float] = costing.DEFAULT_MFU_BAND
+    num_gpus: int = DEFAULT_NUM_GPUS
+    price_per_hour: float | None = None
+    law: str | None = None  # the law whose N sizes the shape and memory; default: recommended
+    seq_len: int = DEFAULT_N_CTX
+    vocab_size: int = GPT2_VOCAB
+    micro_batch: int = 1
+    zero_stage: int = 3
+    recompute: str = "auto"  # selective, or full when selective does not fit at any GPU count
+    optimizer: str = "adam"
+    catalog_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The answer: C, one allocation per law, the chosen one, time, dollars, memory and a shape."""
+
+    compute_flops: float
+    compute_pf_days: float
+    h100_hours: float
+    budget: ResolvedBudget
+    gpu: dict[str, Any]
+    precision: str
+    mfu: float
+    mfu_source: str
+    allocations: tuple[laws.Allocation, ...]
+    recommended: str
+    recommended_reason: str
+    cost: costing.CostEstimate
+    memory: MemoryBreakdown
+    shape: ModelShape
+    shape_params: float
+    shape_params_count: str
+    shape_error: float
+    hyperparameters: laws.Hyperparameters
+    notes: tuple[str, ...] = field(default=())
+
+    def allocation(self, law: str) -> laws.Allocation:
+        return next(a for a in self.allocations if a.law == law)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.cost
+        return {
+            "compute_flops": self.compute_flops, "compute_pf_days": self.compute_pf_days,
+            "h100_hours": self.h100_hours, "budget": self.budget.to_dict(), "gpu": self.gpu,
+            "precision": self.precision, "mfu": self.mfu, "mfu_band": list(c.mfu_band),
+            "mfu_source": self.mfu_source,
+            "allocations": [a.to_dict() for a in self.allocations],
+            "recommended": self.recommended, "recommended_reason": self.recommended_reason,
+            "gpu_hours": c.gpu_hours, "gpu_hours_range": list(c.gpu_hours_range),
+            "wall_clock_hours": c.wall_clock_hours,
+            "wall_clock_hours_range": list(c.wall_clock_hours_range),
+            "wall_clock_days": c.wall_clock_days, "num_gpus": c.num_gpus,
+            "cost_usd": c.cost_usd, "cost_usd_range": None if c.cost_usd_range is None
+            else list(c.cost_usd_range), "price_usd_per_hour": c.price_usd_per_hour,
+            "price_source": c.price_source, "memory": self.memory.to_dict(),
+            "min_gpus": self.memory.min_gpus,
+            "shape": {**self.shape.to_dict(), "params": self.shape_params,
+                      "params_count": self.shape_params_count,
+                      "relative_error": self.shape_error},
+            "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
+        }
+
+
+def gpu_summary(gpu: Accelerator, requested: str, precision: str) -> dict[str, Any]:
+    """The GPU block of a plan: what the name resolved to and the peak used."""
+    alias = "" if requested.strip().lower() == gpu.id.lower() else \
+        f"'{requested}' means {gpu.name} ({gpu.id})"
+    return {"id": gpu.id, "name": gpu.name, "requested": requested, "alias_note": alias,
+            "peak_flops": gpu.peak_flops(precision), "precision": precision,
+            "memory_bytes": gpu.memory_bytes, "price_usd_per_hour": gpu.price_usd_per_hour,
+            "price_provider": gpu.price_provider, "price_date": gpu.price_date,
+            "peak_source": gpu.sources.get("peak", "")}
+
+
+def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
+              extra_allocations: Sequence[laws.Allocation] = (),
+              recommend: tuple[str, str] | None = None) -> Plan:
+    """Build the plan. `extra_allocations` (e.g. a calibrated law) join the literature laws;
+    `recommend` = (law id, reason) overrides the default recommendation."""
+    catalog = catalog or load_catalog(req.catalog_paths)
+    gpu = catalog.get(req.gpu)
+    mfu = costing.check_mfu(req.mfu)
+    budget = resolve_budget(req.budget, gpu, req.precision, mfu, req.price_per_hour)
+    C = budget.compute_flops
+    allocations = tuple(laws.all_allocations(C)) + tuple(extra_allocations)
+    law, reason = recommend or (laws.RECOMMENDED_LAW, laws.RECOMMENDED_REASON)
+    chosen_id = req.law or law
+    if chosen_id not in {a.law for a in allocations}:
+        raise BudgetError(f"unknown law {chosen_id!r}; choose one of "
+                          f"{', '.join(a.law for a in allocations)}")
+    chosen = next(a for a in allocations if a.law == chosen_id)
+    shape = shape_for_params(chosen.params, count=chosen.params_count, n_ctx=req.seq_len,
+                             vocab_size=req.vocab_size)
+    counted = params_total(shape) if chosen.params_count == "total" else params_non_embedding(shape)
+    shape_error = counted / chosen.params - 1.0
+    cost = costing.estimate_cost(C, gpu, precision=req.precision, mfu=mfu, num_gpus=req.num_gpus,
+                                 price_per_hour=req.price_per_hour, mfu_band=req.mfu_band)
+    memory = plan_memory(req, shape, gpu)
+    reference = catalog.get(REFERENCE_GPU)
+    return Plan(
+        compute_flops=C, compute_pf_days=C / laws.PF_DAY_FLOPS,
+        h100_hours=costing.gpu_hours_for(C, reference.peak_flops("bf16"), mfu),
+        budget=budget, gpu=gpu_summary(gpu, req.gpu, req.precision), precision=req.precision,
+        mfu=mfu, mfu_source=costing.MFU_SOURCE, allocations=allocations, recommended=law,
+        recommended_reason=reason, cost=cost, memory=memory, shape=shape,
+        shape_params=float(counted), shape_params_count=chosen.params_count,
+        shape_error=shape_error,
+        hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
+        notes=tuple(_notes(req, budget, memory, shape_error)))
+
+
+def plan_memory(req: PlanRequest, shape: ModelShape, gpu: Accelerator) -> MemoryBreakdown:
+    """Memory at the request's settings; recompute 'auto' is selective, or full when selective
+    activations leave no GPU count that fits."""
+    def at(recompute: str) -> MemoryBreakdown:
+        return training_memory(shape, micro_batch=req.micro_batch, seq_len=req.seq_len,
+                               precision=req.precision, optimizer=req.optimizer,
+                               recompute=recompute, zero_stage=req.zero_stage,
+                               num_gpus=req.num_gpus, gpu_memory_bytes=gpu.memory_bytes, gpu=gpu.id)
+    if req.recompute != "auto":
+        return at(req.recompute)
+    memory = at("selective")
+    return memory if memory.min_gpus is not None else at("full")
+
+
+def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
+           shape_error: float) -> list[str]:
+    notes = []
+    if req.law:
+        notes.append(f"shape and memory sized for law '{req.law}' as asked (--law)")
+    if budget.given_as == "forward-flops":
+        notes.append("the scaling laws are for dense decoder-only language models; for a CNN "
+                     "use 'budget scale' and read the law rows as a language-model reference only")
+    if abs(shape_error) > 0.02:
+        notes.append(f"no shape with d_model a multiple of 64 and this vocabulary comes within 2% of "
+                     f"N (closest {shape_error:+.1%}): embeddings dominate at this size")
+    if req.recompute == "auto" and memory.recompute == "full":
+        notes.append("selective recomputation does not fit at any GPU count, so memory assumes full "
+                     "activation recomputation (one extra forward pass: 4x instead of 3x forward)")
+    if memory.min_gpus is None:
+        notes.append(memory.min_gpus_note)
+    elif memory.min_gpus > req.num_gpus:
+        notes.append(f"does not fit on {req.num_gpus} GPU(s): needs at least {memory.min_gpus} "
+                     f"with ZeRO-{req.zero_stage}")
+    notes.append("losses are nats/token on each law's own data (MassiveText, WebText2): compare "
+                 "them within a law, not across laws or with your data")
+    return notes
