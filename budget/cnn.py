@@ -240,37 +240,50 @@ def _leaves(layer: L.LayerCost) -> list[L.LayerCost]:
 def evaluate(spec: NetworkSpec, scaling: Scaling | None = None, bn: str = "train") -> NetworkCost:
     """Every layer of `spec` at `scaling`: shapes flow from the input through the stages."""
     scaling = scaling or Scaling()
-    shape = scaled_input(spec, scaling)
-    input_shape, stages = shape, []
-    for stage in spec.stages:
-        repeats = round_repeats(stage.repeats, scaling.depth) if stage.scale_depth else stage.repeats
+    shape = input_shape = scaled_input(spec, scaling)
+    stages = []
+    for stage, repeats, resolved in stage_layers(spec, scaling):
         costs: list[L.LayerCost] = []
-        for r in range(repeats):
-            for i, layer in enumerate(stage.layers):
-                cost = _build(shape, layer, scaling.width, spec.channel_divisor, bn,
-                              _layer_name(stage, r, i, repeats), first=r == 0)
-                costs.append(cost)
-                shape = cost.output_shape
+        for name, args in resolved:
+            costs.append(layer_cost(shape, args, bn, name))
+            shape = costs[-1].output_shape
         stages.append(StageCost(stage.name, repeats, stage.repeats, tuple(costs)))
     return NetworkCost(spec.name, input_shape, bn, tuple(stages))
 
 
+def stage_layers(spec: NetworkSpec, scaling: Scaling) -> list[tuple[Stage, int, list[tuple[str, Spec]]]]:
+    """Per stage: its scaled repeats and the (name, layer spec) it runs, channels and strides resolved.
+
+    Every `out` is width-scaled and rounded (unless `scale_width = false`); repeats after the
+    first run with stride 1. experiments.cnn builds the torch network from the same list.
+    """
+    out = []
+    for stage in spec.stages:
+        repeats = round_repeats(stage.repeats, scaling.depth) if stage.scale_depth else stage.repeats
+        resolved = []
+        for r in range(repeats):
+            for i, layer in enumerate(stage.layers):
+                args = dict(layer)
+                if "out" in args and args.get("scale_width", True):
+                    args["out"] = round_channels(args["out"], scaling.width, spec.channel_divisor)
+                if r > 0 and "stride" in args:
+                    args["stride"] = 1
+                resolved.append((_layer_name(stage, r, i, repeats), args))
+        out.append((stage, repeats, resolved))
+    return out
+
+
 def _layer_name(stage: Stage, repeat: int, index: int, repeats: int) -> str:
-    base = stage.layers[index].get("name") or stage.layers[index]["type"]
-    name = f"{stage.name}.{base}" if len(stage.layers) > 1 or repeats == 1 else stage.name
+    layer = stage.layers[index]
+    base = layer.get("name") or layer.get("fn") or layer["type"]
+    name = f"{stage.name}.{base}" if len(stage.layers) > 1 else stage.name
     return f"{name}.{repeat}" if repeats > 1 else name
 
 
-def _build(shape: L.Shape, layer: Spec, width: float, divisor: int, bn: str, name: str,
-           first: bool) -> L.LayerCost:
-    kind = layer["type"]
-    args = dict(layer)
-    if "out" in args and args.get("scale_width", True):
-        args["out"] = round_channels(args["out"], width, divisor)
-    if not first and "stride" in args:
-        args["stride"] = 1
+def layer_cost(shape: L.Shape, args: Spec, bn: str, name: str) -> L.LayerCost:
+    """The cost of one resolved layer spec on an input of `shape`; errors name the layer."""
     try:
-        return LAYER_TYPES[kind][1](shape, args, bn, name)
+        return LAYER_TYPES[args["type"]][1](shape, args, bn, name)
     except BudgetError as exc:
         raise BudgetError(f"layer {name}: {exc}") from None
 
@@ -379,3 +392,25 @@ def _check_value(key: str, value: Any) -> str | None:
     if key in ("fn", "name") and not isinstance(value, str):
         return "must be a string"
     return None
+
+
+@dataclass(frozen=True)
+class LayerTable:
+    """`budget flops --layers`: every layer's shape, params, MACs, FLOPs, activation bytes, and totals."""
+
+    network: NetworkCost
+    bytes_per_element: int = DEFAULT_BYTES_PER_ELEMENT
+    detail: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        net, bpe = self.network, self.bytes_per_element
+        return {
+            "network": net.name, "input_shape": list(net.input_shape),
+            "batch_norm": net.batch_norm, "bytes_per_element": bpe, "per": "sample",
+            "layers": [{"stage": stage, **layer.to_dict(bpe)} for stage, layer in net.rows(self.detail)],
+            "totals": {"params": net.params, "forward_macs": net.macs, "forward_flops": net.flops,
+                       "elementwise_flops": net.total("elementwise_flops"),
+                       "activation_bytes": net.activation_elements * bpe,
+                       "training_flops": L.training_flops(net.flops),
+                       "training_flops_recompute": L.training_flops(net.flops, recompute=True)},
+        }
