@@ -141,8 +141,13 @@ class Scaling:
 def round_channels(channels: int, width: float, divisor: int = 8) -> int:
     """c·w to the nearest multiple of `divisor`, at least `divisor`, never >10% below c·w.
 
-    The reference implementation's round_filters (tensorflow/tpu efficientnet_model.py).
+    The reference implementation's round_filters (tensorflow/tpu efficientnet_model.py), except
+    that width 1 keeps the file's channels as written (the reference rounds them too, which
+    changes nothing for EfficientNet, whose channels are multiples of 8, but would silently alter
+    a base network with, say, 10 classes or 3 channels).
     """
+    if width == 1.0:
+        return channels
     scaled = channels * width
     rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
     if rounded < 0.9 * scaled:

@@ -159,7 +159,13 @@ def count_params(model: nn.Module) -> int:
 
 def count_flops(model: nn.Module, input_shape: L.Shape, *, backward: bool = False,
                 device: str = "meta") -> int:
-    """FlopCounterMode FLOPs (2 per MAC; convs and matmuls only) for one sample, forward or step."""
+    """FlopCounterMode FLOPs (2 per MAC; convs and matmuls only) for one sample, forward or step.
+
+    Moves `model` to `device` (meta by default: shapes only, no memory, no arithmetic). Note:
+    torch's backward formula for grouped convolutions ignores the groups (a depthwise conv's
+    backward counts C times too much; pytorch PR #183405), so count steps of depthwise networks
+    with care.
+    """
     model = model.to(device)
     x = torch.zeros((1, *input_shape), device=device)
     with FlopCounterMode(display=False) as counter:
