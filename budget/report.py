@@ -1,0 +1,385 @@
+"""`budget report`: a pre-project cost proposal (Markdown + self-contained HTML with plots).
+
+`build_report` makes the plan (the same `make_plan` call as `budget plan`), the same run costed on
+each compared accelerator, the risks and the sources of every constant; `write_report` renders it
+into a folder (`report_plots` draws the figures, `report_html` writes Markdown and HTML);
+`log_to_mlflow` logs that folder as artifacts of a run of its own.
+
+A calibrated law (issue 5, `--calibrate EXP`) plugs in as a `CalibrationSection`: its allocation
+joins the literature laws (and may become the recommendation), its text and figures become a
+section of the proposal, and its fitted compute range drives the extrapolation risk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from budget import costing, laws
+from budget.catalog import Catalog, load_catalog
+from budget.errors import BudgetError
+from budget.memory import MemoryBreakdown
+from budget.planner import BudgetInput, Plan, PlanRequest, gpu_summary, make_plan, plan_memory
+from budget.transformer import ModelShape
+
+# Hoffmann et al. 2022 §3.2 (Approach 2): 9 IsoFLOP budgets from 6e18 to 3e21 FLOPs.
+CHINCHILLA_ISOFLOP_RANGE_FLOPS = (6e18, 3e21)
+# DeepSeek-AI 2024 (arXiv:2401.02954) §3.1: batch size and learning rate fitted on 1e17 to 2e19 FLOPs.
+DEEPSEEK_FIT_RANGE_FLOPS = (1e17, 2e19)
+MARKDOWN_NAME, HTML_NAME, PLAN_JSON_NAME, FIGURE_DIR = ("proposal.md", "proposal.html",
+                                                        "plan.json", "figures")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One PNG figure of the proposal: `name` is the file stem, `png` its bytes."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+
+
+@dataclass(frozen=True)
+class CalibrationSection:
+    """What `--calibrate EXP` adds: a law of the team's own, its evidence, figures and sources.
+
+    `allocation` joins the literature laws; `recommend_reason` (if set) makes it the
+    recommendation; `allocate` (C -> Allocation) lets the plots draw the calibrated frontier;
+    `fitted_compute_range` (FLOPs) gives the extrapolation distance of the budget."""
+
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    allocation: laws.Allocation | None = None
+    recommend_reason: str | None = None
+    allocate: Callable[[float], laws.Allocation] | None = field(default=None, compare=False)
+    fitted_compute_range: tuple[float, float] | None = None
+    table: tuple[tuple[str, ...], ...] = ()  # first row = headers
+    sources: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "paragraphs": list(self.paragraphs),
+                "figures": [f.name for f in self.figures],
+                "allocation": None if self.allocation is None else self.allocation.to_dict(),
+                "recommend_reason": self.recommend_reason,
+                "fitted_compute_range": None if self.fitted_compute_range is None
+                else list(self.fitted_compute_range),
+                "table": [list(r) for r in self.table], "sources": [list(s) for s in self.sources]}
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """The plan's run (same C) on one accelerator: GPU count, time, dollars, memory fit."""
+
+    gpu: dict[str, Any]
+    num_gpus: int
+    count_reason: str
+    cost: costing.CostEstimate
+    memory: MemoryBreakdown
+    fits: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gpu": self.gpu, "num_gpus": self.num_gpus, "count_reason": self.count_reason,
+                "cost": self.cost.to_dict(), "memory": self.memory.to_dict(), "fits": self.fits}
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the proposal says: the plan, the comparison, risks and sources."""
+
+    request: PlanRequest
+    plan: Plan
+    compare: tuple[CompareRow, ...]  # the chosen accelerator first
+    risks: tuple[str, ...]
+    sources: tuple[tuple[str, str], ...]  # (constant, source)
+    title: str
+    calibration: CalibrationSection | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "plan": self.plan.to_dict(),
+                "compare": [r.to_dict() for r in self.compare], "risks": list(self.risks),
+                "sources": [{"constant": c, "source": s} for c, s in self.sources],
+                "calibration": None if self.calibration is None else self.calibration.to_dict()}
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """The files written (absolute paths), the report, and the MLflow run if one was logged."""
+
+    report: Report
+    out_dir: str
+    markdown: str
+    html: str
+    plan_json: str
+    figures: tuple[str, ...]
+    mlflow: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": self.out_dir, "markdown": self.markdown, "html": self.html,
+                "plan_json": self.plan_json, "figures": list(self.figures),
+                "mlflow": self.mlflow, "plan": self.report.plan.to_dict(),
+                "compare": [r.to_dict() for r in self.report.compare]}
+
+
+def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
+                 calibration: CalibrationSection | None = None, catalog: Catalog | None = None,
+                 title: str | None = None) -> Report:
+    """The plan for `req` (as `budget plan`), the same C on each of `compare`, risks, sources."""
+    catalog = catalog or load_catalog(req.catalog_paths)
+    extra: tuple[laws.Allocation, ...] = ()
+    recommend = None
+    if calibration is not None and calibration.allocation is not None:
+        extra = (calibration.allocation,)
+        if calibration.recommend_reason:
+            recommend = (calibration.allocation.law, calibration.recommend_reason)
+    plan = make_plan(req, catalog=catalog, extra_allocations=extra, recommend=recommend)
+    rows = [compare_row(req, plan, req.gpu, catalog, keep_price=True)]
+    seen = {rows[0].gpu["id"]}
+    for name in compare:
+        try:
+            row = compare_row(req, plan, name, catalog, keep_price=False)
+        except BudgetError as exc:
+            raise BudgetError(f"--compare {name}: {exc}") from None
+        if row.gpu["id"] not in seen:
+            seen.add(row.gpu["id"])
+            rows.append(row)
+    title = title or f"Training compute proposal: {plan.compute_flops:.2e} FLOPs"
+    return Report(request=req, plan=plan, compare=tuple(rows),
+                  risks=tuple(risks(plan, rows, calibration)),
+                  sources=tuple(sources(plan, rows, catalog, calibration)), title=title,
+                  calibration=calibration)
+
+
+def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
+                keep_price: bool) -> CompareRow:
+    """The plan's C on `name`: --num-gpus GPUs, or the fewest that fit when that is more.
+    The shape is the plan's; --price-per-hour applies to --gpu only (keep_price)."""
+    gpu = catalog.get(name)
+    mfu = costing.check_mfu(req.mfu)
+    price = req.price_per_hour if keep_price else None
+    probe = plan_memory(replace(req, gpu=gpu.id), plan.shape, gpu)
+    n, reason = req.num_gpus, "--num-gpus"
+    if probe.min_gpus is None:
+        reason = "does not fit at any GPU count"
+    elif probe.min_gpus > req.num_gpus:
+        n, reason = probe.min_gpus, f"fewest that fit (more than --num-gpus {req.num_gpus})"
+    memory = plan_memory(replace(req, gpu=gpu.id, num_gpus=n), plan.shape, gpu)
+    cost = costing.estimate_cost(plan.compute_flops, gpu, precision=req.precision, mfu=mfu,
+                                 num_gpus=n, price_per_hour=price, mfu_band=req.mfu_band)
+    return CompareRow(gpu=gpu_summary(gpu, name, req.precision), num_gpus=n, count_reason=reason,
+                      cost=cost, memory=memory, fits=bool(memory.fits))
+
+
+def same_run_request(req: PlanRequest, plan: Plan, row: CompareRow) -> PlanRequest:
+    """The `budget plan` request that reproduces `row` (same C, that GPU and GPU count)."""
+    return replace(req, budget=BudgetInput(flops=plan.compute_flops), gpu=row.gpu["id"],
+                   num_gpus=row.num_gpus,
+                   price_per_hour=row.cost.price_usd_per_hour
+                   if row.cost.price_source.startswith("given") else None)
+
+
+def orders_of_magnitude(compute_flops: float, fitted: tuple[float, float]) -> float:
+    """log10 distance of C outside the fitted range [low, high]; 0 inside it."""
+    low, high = fitted
+    if compute_flops > high:
+        return math.log10(compute_flops / high)
+    if compute_flops < low:
+        return -math.log10(low / compute_flops)
+    return 0.0
+
+
+def _distance_text(compute_flops: float, fitted: tuple[float, float]) -> str:
+    d = orders_of_magnitude(compute_flops, fitted)
+    span = f"{fitted[0]:.1e}-{fitted[1]:.1e} FLOPs"
+    if d == 0:
+        return f"inside the fitted range {span}"
+    side = "above" if d > 0 else "below"
+    return f"{abs(d):.1f} orders of magnitude {side} the fitted range {span}"
+
+
+def risks(plan: Plan, rows: Sequence[CompareRow],
+          calibration: CalibrationSection | None) -> list[str]:
+    """What could move the numbers: MFU, extrapolation distance, prices and their dates, memory."""
+    c, C = plan.cost, plan.compute_flops
+    lo, hi = c.mfu_band
+    out = [f"MFU: the plan assumes {plan.mfu:.0%} of the dense {plan.precision} peak; over the "
+           f"band {lo:.0%}-{hi:.0%} the run takes {c.gpu_hours_range[0]:,.0f}-"
+           f"{c.gpu_hours_range[1]:,.0f} GPU-hours on {c.gpu}"
+           + ("" if c.cost_usd_range is None else
+              f" and costs ${c.cost_usd_range[0]:,.0f}-${c.cost_usd_range[1]:,.0f}")
+           + ". Measure MFU on a short run of the real setup before committing."]
+    if calibration is not None and calibration.fitted_compute_range is not None:
+        out.append(f"Extrapolation of the calibrated law: the budget is "
+                   f"{_distance_text(C, calibration.fitted_compute_range)} of the sweep.")
+    out.append(f"Extrapolation of the literature laws: the budget is "
+               f"{_distance_text(C, CHINCHILLA_ISOFLOP_RANGE_FLOPS)} of Chinchilla's IsoFLOP "
+               f"profiles (Hoffmann et al. 2022 §3.2).")
+    out.append(f"Batch size and learning rate come from DeepSeek LLM eq. 1; the budget is "
+               f"{_distance_text(C, DEEPSEEK_FIT_RANGE_FLOPS)} they were fitted on.")
+    priced = [f"{r.gpu['id']} ${r.cost.price_usd_per_hour:.2f}/GPU-hour ({r.cost.price_source})"
+              for r in rows if r.cost.price_usd_per_hour is not None]
+    unpriced = [r.gpu["id"] for r in rows if r.cost.price_usd_per_hour is None]
+    if priced:
+        out.append("Prices: " + "; ".join(priced) + ". On-demand prices move monthly and reserved "
+                   "capacity is usually cheaper: get a quote before committing.")
+    if unpriced:
+        out.append(f"No on-demand price in the catalog for {', '.join(unpriced)}: no cost given "
+                   f"(--price-per-hour sets one for --gpu).")
+    out += [f"Memory: {r.memory.min_gpus_note} on {r.gpu['id']}." for r in rows if not r.fits]
+    return out
+
+
+def sources(plan: Plan, rows: Sequence[CompareRow], catalog: Catalog,
+            calibration: CalibrationSection | None) -> list[tuple[str, str]]:
+    """(constant, source) for every number the proposal uses."""
+    c, e = laws.CHINCHILLA, laws.EPOCH
+    out = [
+        ("C = 6 N D (2 forward + 4 backward FLOPs per parameter per token)",
+         "Kaplan et al. 2020, arXiv:2001.08361, §2.1"),
+        ("1 PF-day = 8.64e19 FLOPs", "Kaplan et al. 2020, arXiv:2001.08361, §1.3"),
+        (f"chinchilla: E {c.E}, A {c.A}, B {c.B}, alpha {c.alpha}, beta {c.beta}", c.source),
+        (f"epoch: E {e.E:.4f}, A {e.A:.2f}, B {e.B:.2f}, alpha {e.alpha:.4f}, beta {e.beta:.4f}",
+         e.source + "; raw fitted vector of epoch-research/analyzing-chinchilla data_analysis.ipynb"),
+        (f"tokens-per-param: D = {laws.TOKENS_PER_PARAM:g} N", laws.LAW_SOURCES["tokens-per-param"]),
+        (f"kaplan: N_opt = {laws.KAPLAN_N_COEF:g} C^{laws.KAPLAN_N_EXP} (C in PF-days); "
+         f"L = ({laws.KAPLAN_C_C_MIN_PF_DAYS:g} / C)^{laws.KAPLAN_ALPHA_C_MIN}",
+         laws.LAW_SOURCES["kaplan"]),
+        ("Chinchilla IsoFLOP budgets 6e18-3e21 FLOPs", "Hoffmann et al. 2022, arXiv:2203.15556, §3.2"),
+        (f"MFU default {costing.DEFAULT_MFU:.2f}, band {costing.DEFAULT_MFU_BAND[0]:.2f}-"
+         f"{costing.DEFAULT_MFU_BAND[1]:.2f}", costing.MFU_SOURCE),
+        ("16 bytes/parameter of mixed-precision Adam state; ZeRO stages 1-3",
+         "Rajbhandari et al. 2020, arXiv:1910.02054, §3.1 and Fig. 1"),
+        ("activations s b h (34 + 5 a s / h) bytes per layer; selective/full recomputation",
+         "Korthikanti et al. 2022, arXiv:2205.05198, §4"),
+        (f"{plan.memory.usable_fraction:.0%} of device memory usable",
+         "our assumption (CUDA context, allocator and buffers)"),
+        ("batch size 0.2920 C^0.3271 tokens, learning rate 0.3118 C^-0.125",
+         plan.hyperparameters.source),
+        ("shape: GPT-2-style decoder, d_model/n_layer near GPT-3's ratios",
+         "Brown et al. 2020, arXiv:2005.14165, Table 2.1; Kaplan et al. 2020 Fig. 5"),
+    ]
+    for row in rows:
+        acc = catalog.get(row.gpu["id"])
+        out.append((f"{acc.id} dense {plan.precision} peak {row.gpu['peak_flops'] / 1e12:g} TFLOP/s",
+                    acc.sources.get("peak", "")))
+        out.append((f"{acc.id} memory {acc.memory_gb:g} GB", acc.sources.get("memory", "")))
+        price = row.cost
+        if price.price_usd_per_hour is not None:
+            where = "--price-per-hour" if price.price_source.startswith("given") else \
+                f"{acc.sources.get('price', '')} ({acc.price_provider}, read {acc.price_date})"
+            out.append((f"{acc.id} ${price.price_usd_per_hour:.2f}/GPU-hour", where))
+    if calibration is not None:
+        out += list(calibration.sources)
+    return out
+
+
+def write_report(report: Report, out_dir: str | Path,
+                 plan_json: dict[str, Any] | None = None) -> WrittenReport:
+    """Render the figures, proposal.md, proposal.html and plan.json into `out_dir`."""
+    from budget.report_html import render_html, render_markdown
+    from budget.report_plots import make_figures
+
+    out = prepare_dir(Path(out_dir))
+    figures = make_figures(report)
+    if report.calibration is not None:
+        figures += report.calibration.figures
+    fig_dir = out / FIGURE_DIR
+    fig_dir.mkdir(exist_ok=True)
+    fig_paths = []
+    for fig in figures:
+        path = fig_dir / f"{fig.name}.png"
+        path.write_bytes(fig.png)
+        fig_paths.append(str(path))
+    payload = plan_json if plan_json is not None else report.plan.to_dict()
+    plan_text = json.dumps(payload, indent=2, allow_nan=False)
+    (out / PLAN_JSON_NAME).write_text(plan_text + "\n", encoding="utf-8")
+    (out / MARKDOWN_NAME).write_text(render_markdown(report, figures, FIGURE_DIR), encoding="utf-8")
+    (out / HTML_NAME).write_text(render_html(report, figures, plan_text), encoding="utf-8")
+    return WrittenReport(report=report, out_dir=str(out), markdown=str(out / MARKDOWN_NAME),
+                         html=str(out / HTML_NAME), plan_json=str(out / PLAN_JSON_NAME),
+                         figures=tuple(fig_paths))
+
+
+def prepare_dir(path: Path) -> Path:
+    """Create the output folder; BudgetError naming it when it cannot be written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".budget-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise BudgetError(f"cannot write the report to '{path}': {why}; give --out a folder "
+                          f"you can write (it is created if missing)") from None
+    return path.resolve()
+
+
+def log_to_mlflow(written: WrittenReport, experiment: str,
+                  tracking_uri: str | None = None) -> dict[str, str]:
+    """Log the report folder as artifacts of a new run in `experiment`; return its ids.
+    Store: `tracking_uri`, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the CWD
+    (artifacts in mlartifacts/ beside a sqlite database), as `budget sweep` does."""
+    import os
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    if not experiment.strip():
+        raise BudgetError("--experiment is empty; give an experiment name")
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    plan = written.report.plan
+    try:
+        found = client.get_experiment_by_name(experiment)
+        exp_id = found.experiment_id if found is not None else client.create_experiment(
+            experiment, artifact_location=_artifact_root(uri))
+        run = client.create_run(exp_id, run_name=f"report-{plan.compute_flops:.3g}",
+                                tags={"budget.role": "report"})
+        run_id = run.info.run_id
+        for key, value in report_params(written.report).items():
+            client.log_param(run_id, key, value)
+        for key, value in report_metrics(plan).items():
+            client.log_metric(run_id, key, value)
+        client.log_artifacts(run_id, written.out_dir, artifact_path="report")
+        client.set_terminated(run_id)
+        artifact_uri = client.get_run(run_id).info.artifact_uri
+    except MlflowException as exc:
+        raise BudgetError(f"tracking store {uri!r} is not usable: "
+                          f"{str(exc).splitlines()[0]}") from None
+    return {"tracking_uri": uri, "experiment_id": str(exp_id), "run_id": run_id,
+            "artifact_uri": f"{artifact_uri}/report"}
+
+
+def _artifact_root(uri: str) -> str | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri[len("sqlite:///"):]).expanduser().resolve().parent / "mlartifacts").as_uri()
+
+
+def report_params(report: Report) -> dict[str, str]:
+    """The assumptions, flattened for MLflow params."""
+    req, plan = report.request, report.plan
+    return {"compute_flops": f"{plan.compute_flops:.6g}", "budget_given_as": plan.budget.given_as,
+            "gpu": plan.gpu["id"], "precision": plan.precision, "mfu": f"{plan.mfu:g}",
+            "mfu_band": f"{req.mfu_band[0]:g},{req.mfu_band[1]:g}", "num_gpus": str(req.num_gpus),
+            "recommended": plan.recommended,
+            "compare": ",".join(r.gpu["id"] for r in report.compare[1:])}
+
+
+def report_metrics(plan: Plan) -> dict[str, float]:
+    """The headline figures, as MLflow metrics."""
+    rec = plan.allocation(plan.recommended)
+    out = {"params": rec.params, "tokens": rec.tokens, "gpu_hours": plan.cost.gpu_hours,
+           "wall_clock_hours": plan.cost.wall_clock_hours}
+    if plan.cost.cost_usd is not None:
+        out["cost_usd"] = plan.cost.cost_usd
+    return out
+
+
+def shape_line(shape: ModelShape) -> str:
+    return (f"n_layer {shape.n_layer}, d_model {shape.d_model}, n_heads {shape.n_head}, "
+            f"d_ff {shape.d_ff}, n_ctx {shape.n_ctx}, vocab {shape.vocab_size}")
