@@ -128,6 +128,7 @@ class ScaleResult:
     bytes_per_element: int
     target: Target | None = None
     training: Training | None = None
+    fit: "CoefficientFit | None" = None
 
     @property
     def ideal_flops_ratio(self) -> float:
@@ -155,6 +156,7 @@ class ScaleResult:
                          "realised_macs_ratio": net.macs / self.base.macs},
             "target": self.target.to_dict() if self.target else None,
             "training": self.training.to_dict() if self.training else None,
+            "coefficient_fit": self.fit.to_dict() if self.fit else None,
         }
 
 
@@ -245,3 +247,117 @@ def with_training(result: ScaleResult, samples: float, epochs: float, *, recompu
         cost = estimate_cost(flops, accelerator, precision=precision,
                              mfu=DEFAULT_MFU if mfu is None else mfu, num_gpus=num_gpus)
     return replace(result, training=Training(float(samples), float(epochs), recompute, flops, cost))
+
+
+# ---- fitting alpha, beta, gamma from measured variants (Tan & Le 2019 §3.3, step 1) ----------
+
+SURROGATE_TERMS = ("1", "log d", "log w", "log r", "(log d)^2", "(log w)^2", "(log r)^2")
+FIT_GRID_STEP = 0.002  # alpha and beta step of the grid search on the constraint surface
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One measured variant: its coefficients relative to the base and its accuracy or loss."""
+
+    width: float
+    depth: float
+    resolution: float
+    value: float
+
+
+@dataclass(frozen=True)
+class CoefficientFit:
+    """alpha, beta, gamma maximising a fitted accuracy (or minimising a loss) at phi = 1.
+
+    The paper grid-searches alpha beta^2 gamma^2 = 2 by training B0 at each candidate; we
+    grid-search the same surface on a surrogate fitted to the measured variants:
+    value = a + sum_i b_i u_i + c_i u_i^2 with u = (log d, log w, log r), which captures the
+    diminishing returns of each dimension (Tan & Le 2019 Fig. 3).
+    """
+
+    coefficients: Coefficients
+    metric: str
+    target_product: float
+    predicted: float  # surrogate value at (alpha, beta, gamma), phi = 1
+    surrogate: tuple[float, ...]
+    n_points: int
+    r_squared: float
+    at_boundary: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alpha": self.coefficients.alpha, "beta": self.coefficients.beta,
+                "gamma": self.coefficients.gamma, "product": self.coefficients.product,
+                "metric": self.metric, "target_product": self.target_product,
+                "predicted": self.predicted, "n_points": self.n_points,
+                "r_squared": self.r_squared, "at_boundary": self.at_boundary,
+                "message": self.message,
+                "surrogate": dict(zip(SURROGATE_TERMS, self.surrogate))}
+
+
+def _features(width: Any, depth: Any, resolution: Any) -> Any:
+    import numpy as np
+
+    u = np.log(np.array([depth, width, resolution], dtype=float))
+    return np.vstack([np.ones_like(u[0]), u, u ** 2]).T
+
+
+def fit_coefficients(observations: list[Observation], *, metric: str = "accuracy",
+                     target_product: float = TARGET_PRODUCT) -> CoefficientFit:
+    """Fit the surrogate by least squares, then grid-search alpha beta^2 gamma^2 = target."""
+    import numpy as np
+
+    if metric not in ("accuracy", "loss"):
+        raise BudgetError(f"metric {metric!r} must be accuracy (higher is better) or loss")
+    if len(observations) < len(SURROGATE_TERMS):
+        raise BudgetError(f"fitting alpha, beta, gamma needs at least {len(SURROGATE_TERMS)} "
+                          f"measured variants, got {len(observations)}")
+    if not math.isfinite(target_product) or target_product <= 1:
+        raise BudgetError(f"target product {target_product!r} must be a finite number > 1")
+    obs = np.array([[o.width, o.depth, o.resolution, o.value] for o in observations], float)
+    if not np.all(np.isfinite(obs)) or np.any(obs[:, :3] <= 0):
+        raise BudgetError("measured variants need finite values and coefficients > 0")
+    x = _features(obs[:, 0], obs[:, 1], obs[:, 2])
+    theta, *_ = np.linalg.lstsq(x, obs[:, 3], rcond=None)
+    residual = obs[:, 3] - x @ theta
+    spread = float(np.sum((obs[:, 3] - obs[:, 3].mean()) ** 2))
+    r2 = 1.0 - float(residual @ residual) / spread if spread > 0 else 0.0
+    alpha, beta = np.meshgrid(np.arange(1.0, target_product + 1e-9, FIT_GRID_STEP),
+                              np.arange(1.0, math.sqrt(target_product) + 1e-9, FIT_GRID_STEP))
+    gamma_sq = target_product / (alpha * beta ** 2)
+    ok = gamma_sq >= 1.0
+    a, b, g = alpha[ok], beta[ok], np.sqrt(gamma_sq[ok])
+    predicted = _features(b, a, g) @ theta
+    best = int(np.argmax(predicted) if metric == "accuracy" else np.argmin(predicted))
+    coefficients = Coefficients(float(a[best]), float(b[best]), float(g[best]))
+    edge = min(a[best], b[best], g[best]) - 1.0 < FIT_GRID_STEP
+    message = ("optimum on the boundary: one dimension should not grow (alpha, beta or gamma = 1)"
+               if edge else "interior optimum on alpha·beta²·gamma² = target")
+    return CoefficientFit(coefficients, metric, float(target_product), float(predicted[best]),
+                          tuple(float(t) for t in theta), len(observations), r2, bool(edge),
+                          message)
+
+
+def read_observations(path: str) -> tuple[list[Observation], str]:
+    """Measured variants from a CSV with columns width, depth, resolution and accuracy or loss."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BudgetError(f"{path}: cannot read the measured variants: {exc}") from None
+    columns = set(rows[0]) if rows else set()
+    metric = "accuracy" if "accuracy" in columns else "loss"
+    missing = {"width", "depth", "resolution", metric} - columns
+    if missing:
+        raise BudgetError(f"{path}: needs columns width, depth, resolution and accuracy or loss; "
+                          f"missing {', '.join(sorted(missing))}")
+    out = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            out.append(Observation(float(row["width"]), float(row["depth"]),
+                                   float(row["resolution"]), float(row[metric])))
+        except (TypeError, ValueError):
+            raise BudgetError(f"{path}: line {i} has a non-numeric value") from None
+    return out, metric

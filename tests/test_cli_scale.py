@@ -125,3 +125,29 @@ def test_cli_constants_mirror_the_library():
 def test_help_has_example():
     res = run("--help")
     assert res.exit_code == 0 and "Example: budget scale efficientnet --phi 2" in res.output
+
+
+def test_fit_coefficients_from_csv(tmp_path):
+    """--fit-coefficients CSV: alpha, beta, gamma fitted to measured variants, then phi = 1."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for _ in range(9):  # a concave accuracy surface in log d, log w, log r
+        d, w, r = rng.uniform(1.0, 2.0, 3)
+        u = np.log([d, w, r])
+        rows.append(f"{w},{d},{r},{0.7 + 0.5 * u.sum() - u @ u}\n")
+    path = tmp_path / "variants.csv"
+    path.write_text("width,depth,resolution,accuracy\n" + "".join(rows))
+    d = scale_json("efficientnet", "--fit-coefficients", str(path))
+    fit = d["coefficient_fit"]
+    assert d["phi"] == 1.0 and fit["n_points"] == 9
+    assert d["coefficients"]["product"] == pytest.approx(2.0, rel=0.01)
+    assert (d["depth"], d["width"], d["resolution"]) == pytest.approx(
+        (fit["alpha"], fit["beta"], fit["gamma"]))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("width,depth,accuracy\n1,1,0.7\n")
+    res = run("efficientnet", "--fit-coefficients", str(bad))
+    assert res.exit_code == 2 and "missing resolution" in res.stderr
+    res = run("efficientnet", "--fit-coefficients", str(path), "--beta", "1.1", "--phi", "1")
+    assert res.exit_code == 2 and "not both" in res.stderr

@@ -117,3 +117,50 @@ def test_activation_memory_scales_with_batch():
     assert many["activation_bytes"] == 64 * one["activation_bytes"]
     assert one["activation_bytes"] == 2 * sum(
         layer.activation_elements for _, layer in E.scale_phi(B0, 0.0).network.rows())
+
+
+def _synthetic_variants(seed, n=12, truth=(1.2, 1.1, 1.15), noise=1e-4):
+    """Accuracy from a concave surrogate whose constrained optimum is `truth` (depth, width, res).
+
+    With value = 0.7 + sum b_i u_i - c_i u_i^2, u = log(d, w, r), the Lagrange condition
+    b_i - 2 c_i u_i = lambda k_i (k = 1, 2, 2 from alpha beta^2 gamma^2) puts the optimum of
+    the constraint alpha beta^2 gamma^2 = prod(truth ** k) at u = log(truth) for any lambda.
+    """
+    import numpy as np
+
+    k, c, lam = np.array([1, 2, 2]), np.array([1.0, 1.5, 0.8]), 0.1
+    b = 2 * c * np.log(truth) + lam * k
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        d, w, r = rng.uniform(1.0, 2.0, 3)
+        u = np.log([d, w, r])
+        out.append(E.Observation(w, d, r, 0.7 + b @ u - c @ u ** 2 + rng.normal(0, noise)))
+    return out, truth[0] * truth[1] ** 2 * truth[2] ** 2
+
+
+def test_fit_recovers_the_coefficients_that_generated_the_data():
+    """Seeded synthetic variants (noise 1e-4) generated with the paper's optimum alpha 1.2,
+    beta 1.1, gamma 1.15: the grid search on the fitted surrogate finds it to the grid step."""
+    obs, product = _synthetic_variants(seed=0)
+    fit = E.fit_coefficients(obs, target_product=product)
+    c = fit.coefficients
+    assert (c.alpha, c.beta, c.gamma) == pytest.approx((1.2, 1.1, 1.15), abs=0.005)
+    assert fit.r_squared > 0.999 and not fit.at_boundary
+    losses = [E.Observation(o.width, o.depth, o.resolution, 3.0 - o.value) for o in obs]
+    assert E.fit_coefficients(losses, metric="loss", target_product=product).coefficients == c
+
+
+def test_fit_respects_the_paper_constraint_and_flags_boundaries():
+    """Tan & Le 2019 eq. 3: alpha beta^2 gamma^2 ~ 2 with alpha, beta, gamma >= 1. Data that
+    reward only resolution put alpha and beta at 1 and gamma at sqrt(2)."""
+    obs, _ = _synthetic_variants(seed=1)
+    fit = E.fit_coefficients(obs)
+    assert fit.coefficients.product == pytest.approx(2.0, rel=0.01)
+    only_res = [E.Observation(o.width, o.depth, o.resolution, math.log(o.resolution)) for o in obs]
+    edge = E.fit_coefficients(only_res)
+    assert edge.at_boundary and edge.coefficients.gamma == pytest.approx(math.sqrt(2), abs=0.01)
+    with pytest.raises(BudgetError, match="at least 7 measured variants"):
+        E.fit_coefficients(obs[:6])
+    with pytest.raises(BudgetError, match="metric 'top1'"):
+        E.fit_coefficients(obs, metric="top1")

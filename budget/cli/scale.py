@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -39,6 +40,9 @@ class Number(click.ParamType):
 @click.option("--alpha", type=POSITIVE, help="Depth base [default: 1.2, Tan & Le 2019].")
 @click.option("--beta", type=POSITIVE, help="Width base [default: 1.1].")
 @click.option("--gamma", type=POSITIVE, help="Resolution base [default: 1.15].")
+@click.option("--fit-coefficients", "fit_csv", metavar="CSV",
+              help="Fit alpha, beta, gamma from measured variants (columns width, depth, "
+                   "resolution, accuracy or loss) and scale with them [default phi: 1].")
 @click.option("--width", type=POSITIVE, help="Explicit width coefficient w.")
 @click.option("--depth", type=POSITIVE, help="Explicit depth coefficient d.")
 @click.option("--resolution", type=POSITIVE, help="Explicit resolution coefficient r.")
@@ -63,7 +67,8 @@ class Number(click.ParamType):
 @json_option
 def command(network: str | None, base_file: str | None, phi: float | None,
             target_flops: float | None, target_macs: float | None, alpha: float | None,
-            beta: float | None, gamma: float | None, width: float | None, depth: float | None,
+            beta: float | None, gamma: float | None, fit_csv: str | None, width: float | None,
+            depth: float | None,
             resolution: float | None, image_size: int | None, variant: str | None, batch: int,
             bytes_per_element: int, batch_norm: str, samples: float | None,
             epochs: float | None, recompute: bool, gpu: str | None, precision: str,
@@ -94,14 +99,24 @@ def command(network: str | None, base_file: str | None, phi: float | None,
     if len(modes) > 1:
         raise click.UsageError(f"choose one way to scale, not {' and '.join(modes)}")
     bases = {k: v for k, v in dict(alpha=alpha, beta=beta, gamma=gamma).items() if v is not None}
-    if bases and not modes or bases and modes[0] not in ("--phi", "--flops", "--macs"):
+    if (bases or fit_csv) and modes and modes[0] not in ("--phi", "--flops", "--macs"):
+        raise click.UsageError("--alpha/--beta/--gamma and --fit-coefficients apply only with "
+                               "--phi, --flops or --macs")
+    if bases and not modes:
         raise click.UsageError("--alpha/--beta/--gamma apply only with --phi, --flops or --macs")
+    if bases and fit_csv:
+        raise click.UsageError("give --alpha/--beta/--gamma or --fit-coefficients, not both")
     if (samples is None) != (epochs is None):
         raise click.UsageError("--samples and --epochs go together")
     if gpu is not None and samples is None:
         raise click.UsageError("--gpu needs --samples and --epochs (the training compute to price)")
     opts: dict[str, Any] = dict(bn=batch_norm, batch=batch, bytes_per_element=bytes_per_element)
-    coefficients = E.Coefficients(**bases)
+    coefficients, fit = E.Coefficients(**bases), None
+    if fit_csv is not None:
+        observations, metric = E.read_observations(fit_csv)
+        fit = E.fit_coefficients(observations, metric=metric)
+        coefficients = fit.coefficients
+        phi = 1.0 if not modes else phi
     if phi is not None:
         result = E.scale_phi(spec, phi, coefficients, **opts)
     elif target_flops is not None or target_macs is not None:
@@ -116,6 +131,8 @@ def command(network: str | None, base_file: str | None, phi: float | None,
         scaling = cnn.Scaling(width=width or 1.0, depth=depth or 1.0,
                               resolution=resolution or 1.0, image_size=image_size)
         result = E.scale(spec, scaling, **opts)
+    if fit is not None:
+        result = replace(result, fit=fit)
     if samples is not None:
         result = E.with_training(result, samples, epochs,  # type: ignore[arg-type]
                                  recompute=recompute, gpu=gpu, precision=precision, mfu=mfu,
@@ -145,6 +162,11 @@ def render(result: Any) -> str:
         f"repeats up, whole pixels)",
         f"  activations {si(d['activation_bytes'], 'B')} for batch {d['batch']} at "
         f"{d['bytes_per_element']} bytes/element (batch norm counted as '{d['batch_norm']}')"]
+    if d["coefficient_fit"]:
+        f = d["coefficient_fit"]
+        lines.append(f"  coefficients fitted to {f['n_points']} measured variants ({f['metric']}, "
+                     f"surrogate R² {f['r_squared']:.3f}): alpha {f['alpha']:.3f}, beta "
+                     f"{f['beta']:.3f}, gamma {f['gamma']:.3f}; {f['message']}")
     if d["target"]:
         lines.append(_target_line(d))
     if d["training"]:
