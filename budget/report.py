@@ -328,8 +328,7 @@ def log_to_mlflow(written: WrittenReport, experiment: str,
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    if not experiment.strip():
-        raise BudgetError("--experiment is empty; give an experiment name")
+    check_experiment(experiment)
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
     client = MlflowClient(tracking_uri=uri)
     plan = written.report.plan
@@ -352,6 +351,13 @@ def log_to_mlflow(written: WrittenReport, experiment: str,
                           f"{str(exc).splitlines()[0]}") from None
     return {"tracking_uri": uri, "experiment_id": str(exp_id), "run_id": run_id,
             "artifact_uri": f"{artifact_uri}/report"}
+
+
+def check_experiment(experiment: str) -> str:
+    """An MLflow experiment name must not be blank."""
+    if not experiment.strip():
+        raise BudgetError("--experiment is empty; give an experiment name")
+    return experiment
 
 
 def _artifact_root(uri: str) -> str | None:

@@ -45,9 +45,10 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
 
     Example: budget report --flops 1e21 --gpu h100 --compare a100,h200,mi300x --out proposal/
     """
-    from budget.report import build_report, log_to_mlflow, write_report
+    from budget.report import build_report, check_experiment, log_to_mlflow, write_report
 
     if experiment is not None:
+        check_experiment(experiment)
         require_extra("sweep", "mlflow")
     report = build_report(build_request(kw), parse_compare(compare), title=title)
     written = write_report(report, out_dir)
