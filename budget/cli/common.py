@@ -67,13 +67,13 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-class PositiveFloat(click.ParamType):
-    """A finite number > 0, written as 1e21, 3.5e9 or 1_000; the error names the option."""
+class Number(click.ParamType):
+    """A finite number written as 1e21, 3.5e9 or 1_000 (> 0 when `positive`); errors name the option."""
 
     name = "number"
 
-    def __init__(self, allow_zero: bool = False):
-        self.allow_zero = allow_zero
+    def __init__(self, positive: bool = True):
+        self.positive = positive
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -82,16 +82,16 @@ class PositiveFloat(click.ParamType):
             try:
                 number = float(str(value).replace("_", "").strip())
             except ValueError:
-                self.fail(f"{value!r} is not a number; give a finite positive number such as 1e21",
-                          param, ctx)
+                self.fail(f"{value!r} is not a number; give a finite number such as 1e21", param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{value!r} is not finite; give a finite positive number", param, ctx)
-        if number < 0 or (number == 0 and not self.allow_zero):
+            self.fail(f"{value!r} is not finite; give a finite number", param, ctx)
+        if self.positive and number <= 0:
             self.fail(f"{value!r} must be > 0", param, ctx)
         return number
 
 
-POSITIVE = PositiveFloat()
+POSITIVE = Number()
+FINITE = Number(positive=False)
 
 
 class PositiveInt(click.ParamType):

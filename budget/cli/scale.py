@@ -7,32 +7,17 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.common import FINITE, POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.flops import BN_MODES, si
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")  # budget.catalog.PRECISIONS
 VARIANTS = ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7")  # budget.efficientnet.VARIANTS
 
 
-class Number(click.ParamType):
-    """Any finite number (phi may be negative)."""
-
-    name = "number"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float:
-        try:
-            number = float(str(value).replace("_", ""))
-        except ValueError:
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if number != number or number in (float("inf"), float("-inf")):
-            self.fail(f"{value!r} is not finite", param, ctx)
-        return number
-
-
 @click.command(name="scale")
 @click.argument("network", required=False)
 @click.option("--base", "base_file", metavar="FILE", help="Any TOML layer list as the base network.")
-@click.option("--phi", type=Number(), help="Compound coefficient: d = alpha^phi, w = beta^phi, r = gamma^phi.")
+@click.option("--phi", type=FINITE, help="Compound coefficient: d = alpha^phi, w = beta^phi, r = gamma^phi.")
 @click.option("--flops", "target_flops", type=POSITIVE,
               help="Find the largest phi whose forward FLOPs per sample stay within this.")
 @click.option("--macs", "target_macs", type=POSITIVE,
