@@ -182,6 +182,21 @@ def same_run_request(req: PlanRequest, plan: Plan, row: CompareRow) -> PlanReque
                    if row.cost.price_source.startswith("given") else None)
 
 
+def plan_command(req: PlanRequest, plan: Plan) -> str:
+    """The `budget plan` line that reproduces the plan's numbers (the budget given as its C)."""
+    parts = [f"budget plan --flops {plan.compute_flops!r} --gpu {plan.gpu['id']}",
+             f"--precision {req.precision} --mfu {req.mfu!r}",
+             f"--mfu-band {req.mfu_band[0]!r},{req.mfu_band[1]!r} --num-gpus {req.num_gpus}",
+             f"--seq-len {req.seq_len} --vocab {req.vocab_size} --micro-batch {req.micro_batch}",
+             f"--zero {req.zero_stage} --recompute {req.recompute} --optimizer {req.optimizer}"]
+    if req.law:
+        parts.append(f"--law {req.law}")
+    if req.price_per_hour is not None:
+        parts.append(f"--price-per-hour {req.price_per_hour!r}")
+    parts += [f"--catalog {path}" for path in req.catalog_paths]
+    return " ".join(parts)
+
+
 def orders_of_magnitude(compute_flops: float, fitted: tuple[float, float]) -> float:
     """log10 distance of C outside the fitted range [low, high]; 0 inside it."""
     low, high = fitted
@@ -339,10 +354,10 @@ def log_to_mlflow(written: WrittenReport, experiment: str,
         run = client.create_run(exp_id, run_name=f"report-{plan.compute_flops:.3g}",
                                 tags={"budget.role": "report"})
         run_id = run.info.run_id
-        for key, value in report_params(written.report).items():
-            client.log_param(run_id, key, value)
-        for key, value in report_metrics(plan).items():
-            client.log_metric(run_id, key, value)
+        for key, text in report_params(written.report).items():
+            client.log_param(run_id, key, text)
+        for key, number in report_metrics(plan).items():
+            client.log_metric(run_id, key, number)
         client.log_artifacts(run_id, written.out_dir, artifact_path="report")
         client.set_terminated(run_id)
         artifact_uri = client.get_run(run_id).info.artifact_uri

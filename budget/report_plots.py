@@ -5,6 +5,7 @@ matplotlib is imported inside `make_figures` only, so importing `budget.report` 
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -51,7 +52,7 @@ def _allocators(report: Report) -> dict[str, Callable[[float], laws.Allocation] 
     out: dict[str, Callable[[float], laws.Allocation] | None] = {}
     for a in report.plan.allocations:
         if a.law in laws.LAW_IDS:
-            out[a.law] = lambda c, law=a.law: laws.compute_optimal(law, c)
+            out[a.law] = functools.partial(laws.compute_optimal, a.law)
         else:
             cal = report.calibration
             out[a.law] = cal.allocate if cal is not None else None
@@ -81,8 +82,8 @@ def loss_figure(report: Report) -> Figure:
             losses = [allocate(float(c)).loss for c in grid]
             ax.plot(grid, losses, color=color, lw=2.5 if a.law == plan.recommended else 1.5,
                     label=label)
-            label = None
-        ax.plot([plan.compute_flops], [a.loss], "o", color=color, label=label)
+        ax.plot([plan.compute_flops], [a.loss], "o", color=color,
+                label=None if allocate is not None else label)
     ax.axvline(plan.compute_flops, color="grey", ls="--", lw=1,
                label=f"budget {plan.compute_flops:.3g} FLOPs")
     ax.set(xscale="log", xlabel="training compute C (FLOPs)", ylabel="predicted loss (nats/token)",

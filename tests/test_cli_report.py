@@ -2,6 +2,7 @@
 one-line exit-2 errors, and logging the folder to a real MLflow sqlite store."""
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def test_json_names_the_files_and_carries_the_plan(default_report):
 def test_report_plan_equals_budget_plan_json(default_report):
     plan = run("plan", "--flops", "1e21", "--gpu", "h100", "--json")
     assert json.loads(plan.stdout) == default_report["plan"]
-    assert json.loads(Path(default_report["plan_json"]).read_text()) == default_report["plan"]
+    assert Path(default_report["plan_json"]).read_text() == plan.stdout  # byte for byte
 
 
 @pytest.mark.parametrize("args", [
@@ -50,8 +51,16 @@ def test_same_options_same_plan(tmp_path, args):
     """Every plan option means the same in report: the embedded plan equals `budget plan`."""
     report = run("report", *args, "--out", str(tmp_path / "p"), "--json")
     assert report.exit_code == 0, report.output
-    plan = run("plan", *args, "--json")
-    assert json.loads(report.stdout)["plan"] == json.loads(plan.stdout)
+    plan = json.loads(run("plan", *args, "--json").stdout)
+    assert json.loads(report.stdout)["plan"] == plan
+    # the proposal prints a `budget plan` line (budget given as C) that reproduces the numbers
+    markdown = (tmp_path / "p" / "proposal.md").read_text()
+    line = markdown.split("re-checked with:\n\n```\n")[1].split("\n")[0]
+    assert line.startswith("budget plan --flops ")
+    again = json.loads(run(*shlex.split(line)[1:], "--json").stdout)
+    for key in ("budget", "gpu"):
+        again.pop(key), plan.pop(key)
+    assert again == plan
 
 
 def test_each_compare_row_equals_budget_plan_on_that_gpu(default_report):
