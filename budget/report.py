@@ -244,6 +244,10 @@ def risks(plan: Plan, rows: Sequence[CompareRow],
     if unpriced:
         out.append(f"No on-demand price in the catalog for {', '.join(unpriced)}: no cost given "
                    f"(--price-per-hour sets one for --gpu).")
+    if plan.memory.min_gpus is not None and plan.memory.min_gpus > c.num_gpus:
+        out.append(f"Memory: the model does not fit on {c.num_gpus} {c.gpu} GPU(s) (--num-gpus); "
+                   f"the headline figures keep {c.num_gpus} for wall clock, the comparison table "
+                   f"uses the {plan.memory.min_gpus} it needs.")
     out += [f"Memory: {r.memory.min_gpus_note} on {r.gpu['id']}." for r in rows if not r.fits]
     return out
 

@@ -230,3 +230,25 @@ def test_report_compute_is_the_resolved_budget_for_money_budgets():
     assert rep.compare[1].cost.gpu_hours == pytest.approx(
         rep.plan.compute_flops / (312e12 * 0.4) / 3600)
     assert math.isclose(rep.compare[0].cost.cost_usd, 2690.0)
+
+
+def test_an_accelerator_without_a_price(tmp_path):
+    """gb200 has no on-demand price in the catalog: no dollars, said once in the risks."""
+    rep = build_report(REQ, ["gb200"])
+    row = rep.compare[1]
+    assert row.cost.cost_usd is None and row.cost.gpu_hours > 0
+    assert any(r.startswith(f"No on-demand price in the catalog for {row.gpu['id']}")
+               for r in rep.risks)
+    w = write_report(rep, tmp_path / "p")
+    cells = next(r for r in _md_table(Path(w.markdown).read_text(), "accelerator")
+                 if r[0] == row.gpu["id"])
+    assert cells[4] == "-" and cells[5] == "-"
+
+
+def test_headline_gpu_count_too_small_is_a_risk():
+    """1e24 FLOPs (~60B params, ~0.9 TiB of model state) cannot sit on 1 H100 even with ZeRO-3."""
+    rep = build_report(replace(REQ, budget=BudgetInput(flops=1e24), num_gpus=1))
+    need = rep.plan.memory.min_gpus
+    assert need > 1 and rep.compare[0].num_gpus == need
+    assert any(f"does not fit on 1 h100-sxm-80gb GPU(s)" in r and f"uses the {need}" in r
+               for r in rep.risks)
