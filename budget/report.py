@@ -248,7 +248,7 @@ def risks(plan: Plan, rows: Sequence[CompareRow],
         out.append(f"Memory: the model does not fit on {c.num_gpus} {c.gpu} GPU(s) (--num-gpus); "
                    f"the headline figures keep {c.num_gpus} for wall clock, the comparison table "
                    f"uses the {plan.memory.min_gpus} it needs.")
-    out += [f"Memory: {r.memory.min_gpus_note} on {r.gpu['id']}." for r in rows if not r.fits]
+    out += [f"Memory on {r.gpu['id']}: {r.memory.min_gpus_note}." for r in rows if not r.fits]
     return out
 
 
