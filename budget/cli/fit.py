@@ -1,12 +1,117 @@
-"""`budget fit` (placeholder until its issue lands)."""
+"""`budget fit`: fit scaling laws (Chinchilla Approaches 1-3, Kaplan) to a CSV of runs with scipy."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
 
 import click
 
+from budget.cli.common import POSITIVE, emit, json_option
+
+APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
+
 
 @click.command(name="fit")
-def command() -> None:
-    """Not implemented yet.
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, readable=True),
+              help="CSV of runs: params, loss and tokens or flops (optional run_id for per-step curves).")
+@click.option("--experiment", default=None, help="MLflow experiment of sweep runs (not available yet: use --csv).")
+@click.option("--approach", "approaches", type=click.Choice(APPROACH_CHOICES, case_sensitive=False),
+              multiple=True, default=("all",), show_default=True,
+              help="Method(s) to fit; repeat for several. 'all' skips those the data cannot support.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Bootstrap resamples over runs for the intervals (0 = none).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Confidence level of the intervals.")
+@click.option("--target-flops", type=POSITIVE, default=None,
+              help="Budget (FLOPs) where N_opt, D_opt and loss are reported [default: largest in the CSV].")
+@click.option("--drop-highest-loss", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Leave out the K highest-loss runs (Epoch's Chinchilla refit drops 5).")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for PNG figures (IsoFLOP curves, frontier, residuals).")
+@json_option
+def command(csv_path: str | None, experiment: str | None, approaches: tuple[str, ...], bootstrap: int,
+            seed: int, level: float, target_flops: float | None, drop_highest_loss: int,
+            plot_dir: str | None, as_json: bool) -> None:
+    """Fit scaling laws to your runs: IsoFLOP minima, L(N, D) = E + A/N^a + B/D^b, Kaplan's form.
 
-    Example: budget fit --help
+    Example: budget fit --csv runs.csv --approach 3 --bootstrap 1000 --plot fig/
     """
-    raise click.UsageError("budget fit is not implemented yet")
+    if experiment is not None:
+        raise click.UsageError("--experiment is not available yet; export the runs and use --csv FILE")
+    if csv_path is None:
+        raise click.UsageError("give --csv FILE (a CSV with params, loss and tokens or flops columns)")
+    from fits import fit_table, load_csv
+
+    table = load_csv(csv_path, drop_highest_loss=drop_highest_loss)
+    with _ProgressBars() as progress:
+        report = fit_table(table, approaches, bootstrap=bootstrap, seed=seed, target_flops=target_flops,
+                           progress=progress, level=level)
+    if plot_dir is not None:
+        from fits.plots import save_figures
+
+        for path in save_figures(report, plot_dir):
+            click.echo(f"wrote {path}", err=True)
+    emit(report, as_json, render)
+
+
+class _ProgressBars:
+    """Adapts fits' progress(label, done, total) callback to one click progress bar per label, on stderr."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._label = ""
+        self._done = 0
+
+    def __enter__(self) -> "_ProgressBars":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._close()
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if label != self._label or self._bar is None:
+            self._close()
+            self._bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            self._bar.__enter__()
+            self._label, self._done = label, 0
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def render(report: Any) -> str:
+    """Human-readable summary of a FitReport (numbers only formatted here, never computed)."""
+    d = report.to_dict()
+    head = d["input"]
+    lines = [f"{head['points']} runs, {head['distinct_params']} model sizes"
+             + "".join(f"; {note}" for note in head["notes"])]
+    lines += [f"skipped {k}: {v}" for k, v in head["skipped"].items()]
+    for key, res in d.items():
+        if key == "input":
+            continue
+        lines.append("")
+        lines.append(f"{key}: {res['model']}" + ("" if res["success"] else f"  [NOT CONVERGED: {res['message']}]"))
+        lines += [_row(name, res[name], res["ci"].get(name)) for name in _names(key)]
+        if res.get("target"):
+            t = res["target"]
+            loss = "" if t["loss"] is None else f", loss {t['loss']:.4f}"
+            lines.append(f"  at C = {t['flops']:.3g}: N_opt {t['params']:.3g}, D_opt {t['tokens']:.3g} "
+                         f"({t['tokens_per_param']:.1f} tokens/param){loss}")
+        lines.append(f"  residual RMSE ({res['residuals']['space']}): {res['residuals']['rmse']:.4g}")
+    return "\n".join(lines)
+
+
+def _names(key: str) -> tuple[str, ...]:
+    return {"approach3": ("E", "A", "B", "alpha", "beta", "a", "b"),
+            "kaplan": ("N_c", "D_c", "alpha_N", "alpha_D", "a", "b")}.get(key, ("a", "b", "k_params", "k_tokens"))
+
+
+def _row(name: str, value: float, ci: dict[str, float] | None) -> str:
+    interval = f"  [{ci['low']:.4g}, {ci['high']:.4g}] ({ci['level']:.0%})" if ci else ""
+    return f"  {name:>8} = {value:.4g}{interval}"

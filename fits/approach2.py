@@ -1,0 +1,198 @@
+"""Chinchilla Approach 2: IsoFLOP profiles (Hoffmann et al. 2022 §3.2, Figure 3).
+
+Runs are grouped by compute budget; for each budget a parabola in log N is fitted to the final
+losses and its minimum gives N_opt(C) (and D_opt(C) from the budget's own tokens); power laws
+N_opt = k_N C^a and D_opt = k_D C^b are then fitted in log-log space. Budgets are the distinct
+`flops` values: near-equal values (digitised or rounded) are merged by complete-linkage clustering
+in log10 C, so every budget spans at most `budget_tol` decades.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fits.common import (BootstrapInfo, Interval, Optimum, Progress, ResidualStats, blas_single_threaded,
+                         check_bootstrap, check_level, json_float, power_law_fit_loglog, resample_weights, summarise, tick)
+from fits.data import check_positive, require
+from fits.errors import FitError
+from fits.powerlaw import PowerLawFit, fit_power_law
+
+BUDGET_TOL_DECADES = 0.15  # widest spread of log10 C merged into one budget (digitised Chinchilla data)
+MIN_SIZES_PER_BUDGET = 3  # a parabola needs three distinct model sizes
+MIN_BUDGETS = 2  # two minima define N_opt = k C^a (more give residuals and intervals)
+
+
+@dataclass(frozen=True, eq=False)
+class IsoflopCurve:
+    """One budget: its runs, the parabola loss = c2 x^2 + c1 x + c0 in x = ln N, and its minimum."""
+
+    flops: float
+    params: np.ndarray
+    tokens: np.ndarray
+    loss: np.ndarray
+    coef: tuple[float, float, float]
+    valid: bool
+    reason: str
+    params_opt: float = float("nan")
+    tokens_opt: float = float("nan")
+    loss_opt: float = float("nan")
+
+    def parabola(self, params: Any) -> Any:
+        """The fitted loss at N params (the budget's parabola in ln N)."""
+        return np.polyval(self.coef, np.log(params))
+
+    def to_dict(self) -> dict[str, Any]:
+        opt = {"params_opt": self.params_opt, "tokens_opt": self.tokens_opt, "loss_opt": self.loss_opt}
+        return {"flops": self.flops, "runs": int(len(self.loss)), "valid": self.valid, "reason": self.reason,
+                "curvature": json_float(self.coef[0]), **({k: float(v) for k, v in opt.items()} if self.valid else {})}
+
+
+@dataclass(frozen=True)
+class Approach2Fit:
+    """N_opt = k_params C^a and D_opt = k_tokens C^b from IsoFLOP minima."""
+
+    k_params: float
+    a: float
+    k_tokens: float
+    b: float
+    success: bool
+    message: str
+    curves: tuple[IsoflopCurve, ...]
+    residuals: ResidualStats
+    loss_law: PowerLawFit | None = None
+    target: Optimum | None = None
+    ci: dict[str, Interval] = field(default_factory=dict)
+    se: dict[str, float] = field(default_factory=dict)
+    bootstrap: BootstrapInfo | None = None
+
+    @property
+    def minima(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(C, N_opt, D_opt) of the valid budgets."""
+        good = [c for c in self.curves if c.valid]
+        return (np.array([c.flops for c in good]), np.array([c.params_opt for c in good]),
+                np.array([c.tokens_opt for c in good]))
+
+    def predict(self, flops: Any) -> Any:
+        """N_opt(C) = k_params C^a."""
+        return self.k_params * np.power(flops, self.a)
+
+    def optimal_allocation(self, flops: float) -> Optimum:
+        """N_opt and D_opt at C from the two power laws; the loss from L_opt(C) when it was fitted."""
+        loss = float(self.loss_law.predict(flops)) if self.loss_law is not None else None
+        return Optimum(float(flops), float(self.predict(flops)), float(self.k_tokens * flops ** self.b), loss)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": "N_opt = k_params C^a, D_opt = k_tokens C^b",
+                "a": self.a, "b": self.b, "k_params": self.k_params, "k_tokens": self.k_tokens,
+                "ci": {k: v.to_dict() for k, v in self.ci.items()}, "se": dict(self.se),
+                "target": self.target.to_dict() if self.target else None,
+                "success": self.success, "message": self.message,
+                "budgets": [c.to_dict() for c in self.curves], "residuals": self.residuals.to_dict(),
+                "loss_law": self.loss_law.to_dict() if self.loss_law else None,
+                "bootstrap": self.bootstrap.to_dict() if self.bootstrap else None}
+
+
+def cluster_budgets(flops: Any, tol_decades: float = BUDGET_TOL_DECADES) -> np.ndarray:
+    """Budget label per run: complete-linkage clusters of log10 C at most `tol_decades` wide, by size order."""
+    log_c = np.log10(np.asarray(flops, dtype=float))
+    if len(log_c) < 2:
+        return np.zeros(len(log_c), dtype=int)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    labels = fcluster(linkage(log_c[:, None], method="complete"), tol_decades, criterion="distance")
+    centres = {k: log_c[labels == k].mean() for k in np.unique(labels)}
+    rank = {k: i for i, k in enumerate(sorted(centres, key=centres.__getitem__))}
+    return np.array([rank[k] for k in labels])
+
+
+@blas_single_threaded
+def fit_approach2(params: Any, tokens: Any, flops: Any, loss: Any, *, bootstrap: int = 0, seed: int = 0,
+                  level: float = 0.95, target_flops: float | None = None, progress: Progress | None = None,
+                  budget_tol: float = BUDGET_TOL_DECADES) -> Approach2Fit:
+    """IsoFLOP parabolas per budget, then N_opt = k C^a and D_opt = k' C^b; bootstrap runs within budgets."""
+    n, d, c, l = check_positive(params=params, tokens=tokens, flops=flops, loss=loss)
+    bootstrap, level = check_bootstrap(bootstrap), check_level(level)
+    labels = cluster_budgets(c, budget_tol)
+    curves = tuple(_curve(n[labels == k], d[labels == k], c[labels == k], l[labels == k], None)
+                   for k in np.unique(labels))
+    valid = [cv for cv in curves if cv.valid]
+    if len(valid) < MIN_BUDGETS:
+        reasons = "; ".join(f"C={cv.flops:.3g}: {cv.reason}" for cv in curves if not cv.valid)[:300]
+        raise FitError(f"Approach 2 needs at least {MIN_BUDGETS} compute budgets with >= {MIN_SIZES_PER_BUDGET} "
+                       f"model sizes and an interior loss minimum, got {len(valid)} ({reasons})")
+    cs, ns, ds = (np.array([getattr(cv, k) for cv in valid]) for k in ("flops", "params_opt", "tokens_opt"))
+    k_n, a = power_law_fit_loglog(cs, ns)
+    k_d, b = power_law_fit_loglog(cs, ds)
+    residuals = ResidualStats.of(np.log(ns) - np.log(k_n * cs ** a), "log N_opt")
+    loss_law = _loss_law(cs, np.array([cv.loss_opt for cv in valid]))
+    fit = Approach2Fit(k_params=k_n, a=a, k_tokens=k_d, b=b, success=True,
+                       message=f"{len(valid)} of {len(curves)} budgets have an interior minimum",
+                       curves=curves, residuals=residuals, loss_law=loss_law)
+    target = fit.optimal_allocation(target_flops) if target_flops else None
+    if not bootstrap:
+        return _replace(fit, target=target)
+    samples, succeeded = _bootstrap((n, d, c, l), labels, bootstrap, seed, target_flops, progress)
+    ci, se = summarise(samples, level)
+    return _replace(fit, target=target, ci=ci, se=se,
+                    bootstrap=BootstrapInfo(bootstrap, succeeded, seed, level, "runs within each budget"))
+
+
+def _curve(n: np.ndarray, d: np.ndarray, c: np.ndarray, l: np.ndarray, w: np.ndarray | None) -> IsoflopCurve:
+    """Fit one budget's parabola in ln N (weighted by bootstrap counts) and locate its minimum."""
+    w = np.ones_like(n) if w is None else w
+    budget = float(np.exp(np.average(np.log(c), weights=w))) if w.sum() > 0 else float(np.exp(np.log(c).mean()))
+    keep = w > 0
+    x = np.log(n)
+    if len(np.unique(x[keep])) < MIN_SIZES_PER_BUDGET:
+        return IsoflopCurve(budget, n, d, l, (np.nan,) * 3, False,
+                            f"fewer than {MIN_SIZES_PER_BUDGET} distinct model sizes")
+    coef = tuple(float(v) for v in np.polyfit(x[keep], l[keep], 2, w=np.sqrt(w[keep])))
+    if coef[0] <= 0:
+        return IsoflopCurve(budget, n, d, l, coef, False, "loss is not convex in log N (no minimum)")
+    x_opt = -coef[1] / (2.0 * coef[0])
+    if not (x[keep].min() <= x_opt <= x[keep].max()):
+        return IsoflopCurve(budget, n, d, l, coef, False, "minimum lies outside the sampled model sizes")
+    slope, intercept = np.polyfit(x[keep], np.log(d[keep]), 1, w=np.sqrt(w[keep]))
+    return IsoflopCurve(budget, n, d, l, coef, True, "interior minimum", float(np.exp(x_opt)),
+                        float(np.exp(intercept + slope * x_opt)), float(np.polyval(coef, x_opt)))
+
+
+def _loss_law(cs: np.ndarray, losses: np.ndarray) -> PowerLawFit | None:
+    """L_opt(C) = E + A C^-alpha through the minima, when there are enough budgets for it."""
+    if len(cs) < 4 or len(np.unique(cs)) < 3 or np.any(losses <= 0):
+        return None
+    try:
+        return fit_power_law(cs, losses, saturating=True, x_name="flops")
+    except FitError:
+        return None
+
+
+def _bootstrap(data: tuple[np.ndarray, ...], labels: np.ndarray, reps: int, seed: int,
+               target_flops: float | None, progress: Progress | None) -> tuple[dict[str, np.ndarray], int]:
+    n, d, c, l = data
+    weights = resample_weights(len(n), reps, seed, groups=labels)
+    names = ["a", "b", "k_params", "k_tokens"] + (["params_opt", "tokens_opt"] if target_flops else [])
+    samples = {k: np.full(reps, np.nan) for k in names}
+    for i in range(reps):
+        minima = [cv for cv in (_curve(n[labels == k], d[labels == k], c[labels == k], l[labels == k],
+                                       weights[i][labels == k]) for k in np.unique(labels)) if cv.valid]
+        if len(minima) >= MIN_BUDGETS:
+            cs = np.array([cv.flops for cv in minima])
+            k_n, a = power_law_fit_loglog(cs, np.array([cv.params_opt for cv in minima]))
+            k_d, b = power_law_fit_loglog(cs, np.array([cv.tokens_opt for cv in minima]))
+            row = {"a": a, "b": b, "k_params": k_n, "k_tokens": k_d}
+            if target_flops:
+                row.update(params_opt=k_n * target_flops ** a, tokens_opt=k_d * target_flops ** b)
+            for k, v in row.items():
+                samples[k][i] = v
+        tick(progress, "Approach 2 bootstrap", i + 1, reps)
+    return samples, int(np.isfinite(samples["a"]).sum())
+
+
+def _replace(fit: Approach2Fit, **changes: Any) -> Approach2Fit:
+    from dataclasses import replace
+
+    return replace(fit, **changes)

@@ -1,0 +1,97 @@
+"""One entry point for every fit: `fit_table(df, approaches=...) -> FitReport` (what `budget fit` prints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from fits.approach1 import fit_approach1
+from fits.approach2 import fit_approach2
+from fits.approach3 import fit_approach3
+from fits.common import Progress, check_bootstrap, check_level
+from fits.data import FitTable, prepare_table
+from fits.errors import FitError
+from fits.kaplan import fit_kaplan
+
+APPROACHES = ("1", "2", "3", "kaplan")
+RESULT_KEYS = {"1": "approach1", "2": "approach2", "3": "approach3", "kaplan": "kaplan"}
+
+
+@dataclass(frozen=True, eq=False)
+class FitReport:
+    """The fits run on one table: results keyed `approach1`, `approach2`, `approach3`, `kaplan`."""
+
+    table: FitTable
+    results: dict[str, Any]
+    target_flops: float
+    bootstrap: int
+    seed: int
+    level: float
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.results[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        head = dict(self.table.to_dict(), target_flops=self.target_flops, bootstrap=self.bootstrap,
+                    seed=self.seed, level=self.level, skipped=dict(self.skipped))
+        return {"input": head, **{k: v.to_dict() for k, v in self.results.items()}}
+
+
+def parse_approaches(approaches: str | Iterable[str]) -> tuple[tuple[str, ...], bool]:
+    """Normalise approach names ('1', '2', '3', 'kaplan', 'all'); returns (names, lenient)."""
+    names = [approaches] if isinstance(approaches, str) else list(approaches)
+    names = [str(a).strip().lower().removeprefix("approach") for a in names]
+    if "all" in names:
+        return APPROACHES, True
+    bad = [a for a in names if a not in APPROACHES]
+    if bad or not names:
+        raise FitError(f"unknown approach {', '.join(bad) or '(none)'}; choose from 1, 2, 3, kaplan, all")
+    return tuple(dict.fromkeys(names)), False
+
+
+def fit_table(data: pd.DataFrame | FitTable, approaches: str | Iterable[str] = ("2", "3"), *,
+              bootstrap: int = 0, seed: int = 0, target_flops: float | None = None,
+              progress: Progress | None = None, level: float = 0.95, drop_highest_loss: int = 0) -> FitReport:
+    """Run the chosen fits on a table of runs (columns params, tokens and/or flops, loss[, run_id]).
+
+    With 'all', approaches the data cannot support (e.g. Approach 1 without per-step curves) are
+    skipped and the reason is recorded; an approach named explicitly raises FitError instead.
+    `target_flops` (default: the largest compute in the table) is where N_opt, D_opt and the loss
+    are reported with intervals.
+    """
+    table = data if isinstance(data, FitTable) else prepare_table(data, drop_highest_loss=drop_highest_loss)
+    names, lenient = parse_approaches(approaches)
+    bootstrap, level = check_bootstrap(bootstrap), check_level(level)
+    target = float(target_flops) if target_flops is not None else float(np.max(table.flops))
+    if not (np.isfinite(target) and target > 0):
+        raise FitError(f"target_flops must be a finite number > 0, got {target_flops!r}")
+    opts = {"bootstrap": bootstrap, "seed": seed, "level": level, "target_flops": target, "progress": progress}
+    results: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for name in names:
+        try:
+            results[RESULT_KEYS[name]] = _run(name, table, opts)
+        except FitError as exc:
+            if not lenient:
+                raise
+            skipped[RESULT_KEYS[name]] = str(exc)
+    if not results:
+        raise FitError("no fit could run: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    return FitReport(table, results, target, bootstrap, seed, level, skipped)
+
+
+def _run(name: str, t: FitTable, opts: dict[str, Any]) -> Any:
+    if name == "1":
+        if t.curves is None:
+            raise FitError("Approach 1 needs per-step training curves: a run_id column with several rows per run")
+        cv = t.curves
+        return fit_approach1(cv.run_id, cv.params, cv.tokens, cv.loss, cv.flops, **opts)
+    if name == "2":
+        return fit_approach2(t.params, t.tokens, t.flops, t.loss, **opts)
+    if name == "3":
+        return fit_approach3(t.params, t.tokens, t.loss, **opts)
+    return fit_kaplan(t.params, t.tokens, t.loss, **opts)
