@@ -23,7 +23,6 @@ from budget.catalog import Catalog, load_catalog
 from budget.errors import BudgetError
 from budget.memory import MemoryBreakdown
 from budget.planner import BudgetInput, Plan, PlanRequest, gpu_summary, make_plan, plan_memory
-from budget.transformer import ModelShape
 
 # Hoffmann et al. 2022 §3.2 (Approach 2): 9 IsoFLOP budgets from 6e18 to 3e21 FLOPs.
 CHINCHILLA_ISOFLOP_RANGE_FLOPS = (6e18, 3e21)
@@ -180,21 +179,6 @@ def same_run_request(req: PlanRequest, plan: Plan, row: CompareRow) -> PlanReque
                    num_gpus=row.num_gpus,
                    price_per_hour=row.cost.price_usd_per_hour
                    if row.cost.price_source.startswith("given") else None)
-
-
-def plan_command(req: PlanRequest, plan: Plan) -> str:
-    """The `budget plan` line that reproduces the plan's numbers (the budget given as its C)."""
-    parts = [f"budget plan --flops {plan.compute_flops!r} --gpu {plan.gpu['id']}",
-             f"--precision {req.precision} --mfu {req.mfu!r}",
-             f"--mfu-band {req.mfu_band[0]!r},{req.mfu_band[1]!r} --num-gpus {req.num_gpus}",
-             f"--seq-len {req.seq_len} --vocab {req.vocab_size} --micro-batch {req.micro_batch}",
-             f"--zero {req.zero_stage} --recompute {req.recompute} --optimizer {req.optimizer}"]
-    if req.law:
-        parts.append(f"--law {req.law}")
-    if req.price_per_hour is not None:
-        parts.append(f"--price-per-hour {req.price_per_hour!r}")
-    parts += [f"--catalog {path}" for path in req.catalog_paths]
-    return " ".join(parts)
 
 
 def orders_of_magnitude(compute_flops: float, fitted: tuple[float, float]) -> float:
@@ -403,8 +387,3 @@ def report_metrics(plan: Plan) -> dict[str, float]:
     if plan.cost.cost_usd is not None:
         out["cost_usd"] = plan.cost.cost_usd
     return out
-
-
-def shape_line(shape: ModelShape) -> str:
-    return (f"n_layer {shape.n_layer}, d_model {shape.d_model}, n_heads {shape.n_head}, "
-            f"d_ff {shape.d_ff}, n_ctx {shape.n_ctx}, vocab {shape.vocab_size}")

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import base64
 import html
+import shlex
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
 from budget import __version__
 from budget.render import gib, hours, human, money, sci
-from budget.report import Figure, Report, plan_command, shape_line
+from budget.planner import Plan, PlanRequest
+from budget.report import Figure, Report
+from budget.transformer import ModelShape
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,26 @@ class Section:
 
 def _range(lo: float, hi: float, fmt: Callable[[float | None], str] = hours) -> str:
     return f"{fmt(lo)} - {fmt(hi)}"
+
+
+def plan_command(req: PlanRequest, plan: Plan) -> str:
+    """The `budget plan` line that reproduces the plan's numbers (the budget given as its C)."""
+    parts = [f"budget plan --flops {plan.compute_flops!r} --gpu {plan.gpu['id']}",
+             f"--precision {req.precision} --mfu {req.mfu!r}",
+             f"--mfu-band {req.mfu_band[0]!r},{req.mfu_band[1]!r} --num-gpus {req.num_gpus}",
+             f"--seq-len {req.seq_len} --vocab {req.vocab_size} --micro-batch {req.micro_batch}",
+             f"--zero {req.zero_stage} --recompute {req.recompute} --optimizer {req.optimizer}"]
+    if req.law:
+        parts.append(f"--law {req.law}")
+    if req.price_per_hour is not None:
+        parts.append(f"--price-per-hour {req.price_per_hour!r}")
+    parts += [f"--catalog {shlex.quote(path)}" for path in req.catalog_paths]
+    return " ".join(parts)
+
+
+def shape_line(shape: ModelShape) -> str:
+    return (f"n_layer {shape.n_layer}, d_model {shape.d_model}, n_heads {shape.n_head}, "
+            f"d_ff {shape.d_ff}, n_ctx {shape.n_ctx}, vocab {shape.vocab_size}")
 
 
 def summary(report: Report) -> str:
