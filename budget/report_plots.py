@@ -81,7 +81,7 @@ def loss_figure(report: Report) -> Figure:
         if allocate is not None:
             losses = [allocate(float(c)).loss for c in grid]
             ax.plot(grid, losses, color=color, lw=2.5 if a.law == plan.recommended else 1.5,
-                    label=label)
+                    label=label, zorder=3 if a.law == plan.recommended else 2)
         ax.plot([plan.compute_flops], [a.loss], "o", color=color,
                 label=None if allocate is not None else label)
     ax.axvline(plan.compute_flops, color="grey", ls="--", lw=1,
@@ -110,7 +110,7 @@ def allocation_figure(report: Report) -> Figure:
         for ax, value, attr in ((ax_n, a.params, "params"), (ax_d, a.tokens, "tokens")):
             if allocate is not None:
                 ax.plot(grid, [getattr(allocate(float(c)), attr) for c in grid], color=color,
-                        lw=width, label=label)
+                        lw=width, label=label, zorder=3 if a.law == plan.recommended else 2)
             ax.plot([plan.compute_flops], [value], "o", color=color)
     for ax, what in ((ax_n, "parameters N"), (ax_d, "training tokens D")):
         ax.axvline(plan.compute_flops, color="grey", ls="--", lw=1)
