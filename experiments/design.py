@@ -20,6 +20,7 @@ from experiments.train import TrainConfig
 
 C_PER_PARAM_TOKEN = 6.0  # C = 6 N D (Kaplan et al. 2020 §2.1; Hoffmann et al. 2022 §3)
 ESTIMATED_MFU = 0.25  # MFU assumed by --dry-run time estimates (tiny models reach 0.2-0.4 on CPU)
+STEP_OVERHEAD_S = 0.03  # per-step framework cost, measured: a 8k-param model ran 31 ms/step on 1 core
 LAWS = ("chinchilla", "epoch", "tokens-per-param")
 # Tiny widths make parameter counts coarse: within 2% only very deep, thin shapes exist. Allowing
 # 20% lets shape_for_params pick sane aspect ratios; each point logs its real N and D = C/(6N).
@@ -48,7 +49,7 @@ class Preset:
 
 PRESETS = {
     # seconds on 2 CPU cores: the tests' sweep
-    "smoke": Preset("smoke", (5e9, 1.5e10), 3, 32, 64, 3e-3, 8, 8, 4096),
+    "smoke": Preset("smoke", (5e9, 1.5e10), 3, 32, 64, 3e-3, 8, 8, 4096, law="epoch"),
     # 15-30 minutes on a laptop CPU; 3 budgets x 7 sizes support an Approach 2 fit
     # (Epoch's refit: ~40 tokens/param at these budgets; Chinchilla's ~5 starves big models)
     "cpu": Preset("cpu", (1e11, 3e11, 1e12), 7, 64, 32, 3e-3, 16, 16, 65536, law="epoch"),
@@ -135,13 +136,13 @@ def _config(shape: ModelShape, budget: float, preset: Preset, seed: int, dataset
 
 
 def _estimate(config: TrainConfig, peak_flops_per_s: float | None) -> float:
-    """Seconds = model FLOPs / (peak x ESTIMATED_MFU); NaN when no peak is known."""
+    """Seconds = model FLOPs / (peak x ESTIMATED_MFU) + steps x STEP_OVERHEAD_S (NaN: no peak)."""
     from budget.transformer import training_flops_per_token
 
     if not peak_flops_per_s:
         return float("nan")
     flops = training_flops_per_token(config.shape) * config.tokens
-    return flops / (peak_flops_per_s * ESTIMATED_MFU)
+    return flops / (peak_flops_per_s * ESTIMATED_MFU) + config.steps * STEP_OVERHEAD_S
 
 
 def with_overrides(point: SweepPoint, **changes: object) -> SweepPoint:

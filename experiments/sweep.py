@@ -9,12 +9,15 @@ and logs an IsoFLOP plot to the parent. `plan_sweep(spec)` is the `--dry-run` gr
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -153,7 +156,7 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     parent = _parent_run(client, exp_id, tr.sweep_hash(hashes, spec.preset), spec)
     context = _RunContext(client, corpus, device, dtype, peak, train or train_run, progress)
     results: list[PointResult] = []
-    with mlflow.start_run(run_id=parent, experiment_id=exp_id, log_system_metrics=False):
+    with _sigterm_as_interrupt(), mlflow.start_run(run_id=parent, experiment_id=exp_id, log_system_metrics=False):
         mlflow.log_input(_dataset(corpus), context="training")
         remaining = sum(p.estimated_seconds for p, h in zip(grid, hashes) if h not in done)
         for i, (point, h) in enumerate(zip(grid, hashes), 1):
@@ -169,6 +172,22 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
         _finish_parent(results, spec)
     return SweepResult(spec.experiment, exp_id, parent, uri, False, results, str(device),
                        peak.flops_per_s)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so a killed sweep marks its runs KILLED (main thread only)."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _announce(progress: bool, i: int, n: int, point: SweepPoint, remaining: float) -> None:

@@ -1,12 +1,34 @@
-"""`budget ui` (placeholder until its issue lands)."""
+"""`budget ui`: the MLflow UI on the sweeps' store (needs the [sweep] extra)."""
+
+from __future__ import annotations
 
 import click
 
+from budget.cli.common import POSITIVE_INT, emit, json_option, require_extra
+
 
 @click.command(name="ui")
-def command() -> None:
-    """Not implemented yet.
+@click.option("--port", type=POSITIVE_INT, default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (127.0.0.1: this machine only).")
+@click.option("--tracking-uri", help="Store to show (default: $MLFLOW_TRACKING_URI, else "
+              "sqlite:///mlflow.db in the working directory, as `budget sweep` uses).")
+@click.option("--check", is_flag=True,
+              help="Start, wait until the UI answers, print its URL and stop (for scripts).")
+@json_option
+def command(port: int, host: str, tracking_uri: str | None, check: bool, as_json: bool) -> None:
+    """Start the MLflow UI on the sweep store and print its URL; Ctrl-C stops it.
 
-    Example: budget ui --help
+    Example: budget ui --port 5000
     """
-    raise click.UsageError("budget ui is not implemented yet")
+    require_extra("sweep", "mlflow")
+    from experiments.ui import start_ui, stop_ui
+
+    server, proc = start_ui(tracking_uri, host, port)
+    emit(server, as_json, lambda s: f"MLflow UI on {s.url} (store {s.tracking_uri}); "
+                                    f"Ctrl-C stops it")
+    try:
+        if not check:
+            proc.wait()
+    finally:
+        stop_ui(proc)
