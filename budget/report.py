@@ -321,25 +321,15 @@ def prepare_dir(path: Path) -> Path:
     return path.resolve()
 
 
-def log_to_mlflow(written: WrittenReport, experiment: str,
-                  tracking_uri: str | None = None) -> dict[str, str]:
-    """Log the report folder as artifacts of a new run in `experiment`; return its ids.
-    Store: `tracking_uri`, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the CWD
-    (artifacts in mlartifacts/ beside a sqlite database), as `budget sweep` does."""
-    import os
-
+def log_to_mlflow(written: WrittenReport, client: Any, experiment_id: str,
+                  tracking_uri: str) -> dict[str, str]:
+    """Log the report folder as artifacts (under `report/`) of a new run; return its ids.
+    `client` is an MlflowClient on an opened store (`experiments.tracking.open_store`)."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    check_experiment(experiment)
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-    client = MlflowClient(tracking_uri=uri)
     plan = written.report.plan
     try:
-        found = client.get_experiment_by_name(experiment)
-        exp_id = found.experiment_id if found is not None else client.create_experiment(
-            experiment, artifact_location=_artifact_root(uri))
-        run = client.create_run(exp_id, run_name=f"report-{plan.compute_flops:.3g}",
+        run = client.create_run(experiment_id, run_name=f"report-{plan.compute_flops:.3g}",
                                 tags={"budget.role": "report"})
         run_id = run.info.run_id
         for key, text in report_params(written.report).items():
@@ -349,24 +339,11 @@ def log_to_mlflow(written: WrittenReport, experiment: str,
         client.log_artifacts(run_id, written.out_dir, artifact_path="report")
         client.set_terminated(run_id)
         artifact_uri = client.get_run(run_id).info.artifact_uri
-    except MlflowException as exc:
-        raise BudgetError(f"tracking store {uri!r} is not usable: "
+    except (MlflowException, OSError) as exc:
+        raise BudgetError(f"cannot log the report to {tracking_uri!r}: "
                           f"{str(exc).splitlines()[0]}") from None
-    return {"tracking_uri": uri, "experiment_id": str(exp_id), "run_id": run_id,
+    return {"tracking_uri": tracking_uri, "experiment_id": str(experiment_id), "run_id": run_id,
             "artifact_uri": f"{artifact_uri}/report"}
-
-
-def check_experiment(experiment: str) -> str:
-    """An MLflow experiment name must not be blank."""
-    if not experiment.strip():
-        raise BudgetError("--experiment is empty; give an experiment name")
-    return experiment
-
-
-def _artifact_root(uri: str) -> str | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    return (Path(uri[len("sqlite:///"):]).expanduser().resolve().parent / "mlartifacts").as_uri()
 
 
 def report_params(report: Report) -> dict[str, str]:

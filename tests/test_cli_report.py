@@ -134,3 +134,15 @@ def test_logs_the_folder_to_a_real_mlflow_sqlite_store(tmp_path):
     local = client.download_artifacts(logged["run_id"], "report/plan.json", str(tmp_path))
     assert json.loads(Path(local).read_text())["compute_flops"] == 1e21
     assert (tmp_path / "mlartifacts").is_dir()  # artifacts beside the database, not in the CWD
+
+
+def test_unusable_tracking_store_fails_before_writing(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    uri = f"sqlite:///{blocker / 'mlflow.db'}"
+    result = run("report", "--flops", "1e21", "--out", str(tmp_path / "p"), "--experiment", "e",
+                 "--tracking-uri", uri)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"Error: tracking store '{uri}' is not usable")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "p").exists()

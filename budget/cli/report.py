@@ -9,6 +9,7 @@ import click
 from budget.cli import plan as plan_cli
 from budget.cli.common import emit, json_option, require_extra
 from budget.cli.plan import budget_options, build_request
+from budget.errors import BudgetError
 
 # The shape and memory options are the plan command's own Option objects, so report and plan
 # cannot drift apart: the same flags give the same plan.
@@ -31,7 +32,8 @@ def parse_compare(text: str | None) -> tuple[str, ...]:
 @click.option("--title", help="Title of the proposal (default: the compute budget).")
 @click.option("--experiment", help="Also log the report folder to this MLflow experiment.")
 @click.option("--tracking-uri",
-              help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).")
+              help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here, "
+                   "as budget sweep).")
 @json_option
 def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
             experiment: str | None, tracking_uri: str | None, **kw: Any) -> None:
@@ -45,17 +47,24 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
 
     Example: budget report --flops 1e21 --gpu h100 --compare a100,h200,mi300x --out proposal/
     """
-    from budget.report import build_report, check_experiment, log_to_mlflow, write_report
+    from dataclasses import replace
 
-    if experiment is not None:
-        check_experiment(experiment)
+    from budget.report import build_report, log_to_mlflow, write_report
+
+    store = None
+    if experiment is not None:  # open the store first: a bad URI fails before any file is written
         require_extra("sweep", "mlflow")
+        from experiments.tracking import open_store
+
+        try:
+            store = open_store(tracking_uri, experiment)
+        except OSError as exc:  # open_store lets mlflow's mkdir of the sqlite folder through
+            raise BudgetError(f"tracking store {tracking_uri!r} is not usable: "
+                              f"{exc.strerror or exc}") from None
     report = build_report(build_request(kw), parse_compare(compare), title=title)
     written = write_report(report, out_dir)
-    if experiment is not None:
-        from dataclasses import replace
-
-        written = replace(written, mlflow=log_to_mlflow(written, experiment, tracking_uri))
+    if store is not None:
+        written = replace(written, mlflow=log_to_mlflow(written, *store))
     emit(written, as_json, render_written)
 
 
