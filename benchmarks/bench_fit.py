@@ -49,6 +49,8 @@ def straightforward(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray, str
             res = minimize(loss, x0, method="L-BFGS-B")
         if res.success and (best is None or res.fun < best.fun):
             best = res
+    if best is None:
+        raise SystemExit("no start of the straightforward recipe succeeded")
     a, b, e, alpha, beta = best.x
     return {"A": np.exp(a), "B": np.exp(b), "E": np.exp(e), "alpha": alpha, "beta": beta}, float(best.fun), len(starts)
 
@@ -85,7 +87,7 @@ def main() -> None:
         print("  parameter rel. diff ours vs it: " + ", ".join(
             f"{name} {abs(getattr(ours, name) / ref[name] - 1):.1e}" for name in NAMES))
     print(f"bootstrap: {args.bootstrap} warm-started refits in {t_boot:.2f} s "
-          f"({boot.bootstrap.succeeded} succeeded); SEs: " + ", ".join(f"{k} {boot.se[k]:.4g}" for k in NAMES))
+          f"({boot.bootstrap.succeeded if boot.bootstrap else 0} succeeded); SEs: " + ", ".join(f"{k} {boot.se[k]:.4g}" for k in NAMES))
 
 
 if __name__ == "__main__":

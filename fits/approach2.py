@@ -147,9 +147,10 @@ def _curve(n: np.ndarray, d: np.ndarray, c: np.ndarray, l: np.ndarray, w: np.nda
     keep = w > 0
     x = np.log(n)
     if len(np.unique(x[keep])) < MIN_SIZES_PER_BUDGET:
-        return IsoflopCurve(budget, n, d, l, (np.nan,) * 3, False,
+        return IsoflopCurve(budget, n, d, l, (np.nan, np.nan, np.nan), False,
                             f"fewer than {MIN_SIZES_PER_BUDGET} distinct model sizes")
-    coef = tuple(float(v) for v in np.polyfit(x[keep], l[keep], 2, w=np.sqrt(w[keep])))
+    c2, c1, c0 = (float(v) for v in np.polyfit(x[keep], l[keep], 2, w=np.sqrt(w[keep])))
+    coef = (c2, c1, c0)
     if coef[0] <= 0:
         return IsoflopCurve(budget, n, d, l, coef, False, "loss is not convex in log N (no minimum)")
     x_opt = -coef[1] / (2.0 * coef[0])

@@ -224,7 +224,7 @@ def _bootstrap(theta: np.ndarray, logs: tuple[np.ndarray, ...], reps: int, seed:
     samples = {k: np.full(reps, np.nan) for k in names}
     succeeded = 0
     for i in range(reps):
-        res = polish_start(theta, *logs, weights=weights[i])
+        res = polish_start(theta, logs[0], logs[1], logs[2], weights=weights[i])
         if _converged(res) and res.x[3] > 0 and res.x[4] > 0:
             succeeded += 1
             for k, v in _derived(res.x, target_flops).items():

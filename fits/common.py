@@ -27,7 +27,7 @@ class Interval:
     def __contains__(self, value: float) -> bool:
         return self.low <= value <= self.high
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | None]:
         return {"low": json_float(self.low), "high": json_float(self.high), "level": self.level}
 
 

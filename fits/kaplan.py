@@ -133,7 +133,7 @@ def fit_kaplan(params: Any, tokens: Any, loss: Any, *, bootstrap: int = 0, seed:
     message = str(best.message) if ok else f"not converged or non-positive exponent: {best.message}"
     residuals = ResidualStats.of(logs[2] - _log_model(best.x, logs[0], logs[1])[0][0], "log loss")
     target = kaplan_frontier(target_flops, **values) if target_flops and ok else None
-    fit = KaplanFit(**values, objective=float(best.fun), success=ok, message=message, n_points=len(l),
+    fit = KaplanFit(values["N_c"], values["D_c"], values["alpha_N"], values["alpha_D"], objective=float(best.fun), success=ok, message=message, n_points=len(l),
                     residuals=residuals, target=target)
     if not bootstrap:
         return fit

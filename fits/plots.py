@@ -70,7 +70,7 @@ def frontier_figure(report: "FitReport", references: References | None = None) -
     return fig
 
 
-def _frontier_points(ax: Any, key: str, fit: Any, colour: str) -> None:
+def _frontier_points(ax: Any, key: str, fit: Any, colour: Any) -> None:
     if key == "approach2":
         cs, ns, _ = fit.minima
         ax.scatter(cs, ns, color=colour, s=20, zorder=3, label="IsoFLOP minima")
