@@ -60,17 +60,17 @@ def open_store(tracking_uri: str | None, experiment: str) -> tuple["MlflowClient
     if not experiment or not experiment.strip():
         raise SweepError("--experiment is empty; give an experiment name")
     uri = resolve_tracking_uri(tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri)
-    try:
+    try:  # any failure to open or create the store is the user's URI (a bad path, no server)
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(tracking_uri=uri)
         found = client.get_experiment_by_name(experiment)
         if found is None:
             exp_id = client.create_experiment(experiment, artifact_location=artifact_root(uri))
         else:
             exp_id = found.experiment_id
-    except MlflowException as exc:
-        raise SweepError(f"tracking store {uri!r} is not usable: "
-                         f"{str(exc).splitlines()[0]}") from exc
+    except (MlflowException, OSError, Exception) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise SweepError(f"tracking store {uri!r} is not usable: {first}") from exc
     return client, exp_id, uri
 
 

@@ -1,0 +1,84 @@
+"""`budget sweep` through click's CliRunner: JSON keys, exit codes, one-line errors."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from budget.cli import main
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_dry_run_json_lists_the_grid_and_trains_nothing(tmp_path):
+    result = invoke("sweep", "--preset", "smoke", "--budgets", "1e10,3e10", "--points", "3",
+                    "--threads", "1", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"experiment", "experiment_id", "parent_run_id", "runs"} <= set(data)
+    assert data["dry_run"] is True and data["parent_run_id"] is None
+    assert len(data["runs"]) == 6
+    assert {"run_id", "status", "params", "tokens", "flops", "val_loss"} <= set(data["runs"][0])
+    assert {r["flops"] for r in data["runs"]} == {1e10, 3e10}
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_dry_run_table_has_shapes_and_time():
+    result = invoke("sweep", "--preset", "cpu", "--dry-run", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "d_model" in result.output and "est. time" in result.output
+    assert "nothing trained" in result.output
+
+
+def test_tiny_sweep_json_into_the_default_store(tmp_path):
+    result = invoke("sweep", "--preset", "smoke", "--budgets", "3e9", "--points", "2",
+                    "--threads", "1", "--experiment", "cli", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["experiment"] == "cli" and data["tracking_uri"] == "sqlite:///mlflow.db"
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlartifacts").is_dir()
+    runs = data["runs"]
+    assert [r["status"] for r in runs] == ["FINISHED", "FINISHED"]
+    assert all(r["val_loss"] > 0 and len(r["run_id"]) == 32 for r in runs)
+    again = json.loads(invoke("sweep", "--preset", "smoke", "--budgets", "3e9", "--points", "2",
+                              "--threads", "1", "--experiment", "cli", "--json").stdout)
+    assert [r["skipped"] for r in again["runs"]] == [True, True]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--budgets", "1e10,abc"], "'abc' is not a number"),
+    (["--budgets", "1e10,-3"], "'-3' must be a finite number > 0"),
+    (["--points", "0"], "'0' must be a whole number >= 1"),
+    (["--preset", "laptop"], "'laptop' is not one of"),
+    (["--device", "tpu"], "'tpu' is not one of"),
+    (["--data", "no/such/file.txt"], "does not exist"),
+    (["--lr", "-1"], "must be > 0"),
+])
+def test_bad_input_exits_2_with_one_line(args, needle):
+    result = CliRunner().invoke(main, ["sweep", "--preset", "smoke", "--dry-run", *args])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0], lines
+    assert "Traceback" not in result.output
+
+
+def test_unusable_tracking_store_is_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    result = invoke("sweep", "--preset", "smoke", "--budgets", "3e9", "--points", "1",
+                    "--tracking-uri", f"sqlite:///{tmp_path}/a_file/mlflow.db")
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "not usable" in result.output
+
+
+def test_help_has_an_example():
+    result = invoke("sweep", "--help")
+    assert result.exit_code == 0 and "Example: budget sweep" in result.output
