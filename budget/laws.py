@@ -115,6 +115,11 @@ class Allocation:
     params_count: str  # "total" or "non_embedding": which N the law was fitted on
     source: str
     note: str = ""
+    # bootstrap percentile intervals (low, high) at `interval_level`: only for a fitted law
+    params_ci: tuple[float, float] | None = None
+    tokens_ci: tuple[float, float] | None = None
+    loss_ci: tuple[float, float] | None = None
+    interval_level: float | None = None
 
     @property
     def tokens_per_param(self) -> float:

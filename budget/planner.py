@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from budget import costing, laws
+from budget.calibrate import VERY_LONG_EXTRAPOLATION_DECADES, Calibration
 from budget.catalog import Accelerator, Catalog, load_catalog
 from budget.errors import BudgetError
 from budget.memory import MemoryBreakdown, training_memory
@@ -132,6 +133,7 @@ class Plan:
     shape_error: float
     hyperparameters: laws.Hyperparameters
     notes: tuple[str, ...] = field(default=())
+    calibration: dict[str, Any] | None = None
 
     def allocation(self, law: str) -> laws.Allocation:
         return next(a for a in self.allocations if a.law == law)
@@ -157,6 +159,7 @@ class Plan:
                       "params_count": self.shape_params_count,
                       "relative_error": self.shape_error},
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
+            "calibration": self.calibration,
         }
 
 
@@ -173,15 +176,21 @@ def gpu_summary(gpu: Accelerator, requested: str, precision: str) -> dict[str, A
 
 def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
               extra_allocations: Sequence[laws.Allocation] = (),
-              recommend: tuple[str, str] | None = None) -> Plan:
-    """Build the plan. `extra_allocations` (e.g. a calibrated law) join the literature laws;
-    `recommend` = (law id, reason) overrides the default recommendation."""
+              recommend: tuple[str, str] | None = None,
+              calibration: Calibration | None = None) -> Plan:
+    """Build the plan. `extra_allocations` join the literature laws; `recommend` = (law id,
+    reason) overrides the default recommendation. A `calibration` (the team's fitted law) adds
+    the `calibrated` allocation and is recommended unless the budget lies more than 1,000x
+    beyond its largest swept budget."""
     catalog = catalog or load_catalog(req.catalog_paths)
     gpu = catalog.get(req.gpu)
     mfu = costing.check_mfu(req.mfu)
     budget = resolve_budget(req.budget, gpu, req.precision, mfu, req.price_per_hour)
     C = budget.compute_flops
     allocations = tuple(laws.all_allocations(C)) + tuple(extra_allocations)
+    if calibration is not None:
+        allocations += (calibration.allocation(C),)
+        recommend = recommend or calibrated_recommendation(calibration, C)
     law, reason = recommend or (laws.RECOMMENDED_LAW, laws.RECOMMENDED_REASON)
     chosen_id = req.law or law
     if chosen_id not in {a.law for a in allocations}:
@@ -205,7 +214,17 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         shape_params=float(counted), shape_params_count=chosen.params_count,
         shape_error=shape_error,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
-        notes=tuple(_notes(req, budget, memory, shape_error)))
+        notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
+        calibration=None if calibration is None else calibration.to_dict(C))
+
+
+def calibrated_recommendation(calibration: Calibration, compute_flops: float) -> tuple[str, str] | None:
+    """Recommend the team's own law unless the budget is more than 1,000x beyond its evidence."""
+    decades = calibration.extrapolation_decades(compute_flops)
+    if decades > VERY_LONG_EXTRAPOLATION_DECADES:
+        return None
+    return ("calibrated", f"calibrated: fitted to your own sweep ({calibration.source}); the budget is "
+                          f"{decades:.1f} orders of magnitude from the largest swept budget")
 
 
 def plan_memory(req: PlanRequest, shape: ModelShape, gpu: Accelerator) -> MemoryBreakdown:
@@ -223,8 +242,15 @@ def plan_memory(req: PlanRequest, shape: ModelShape, gpu: Accelerator) -> Memory
 
 
 def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
-           shape_error: float) -> list[str]:
+           shape_error: float, calibration: Calibration | None, C: float) -> list[str]:
     notes = []
+    if calibration is not None:
+        decades = calibration.extrapolation_decades(C)
+        notes.append(calibration.warning(C) or f"the budget is {decades:.1f} orders of magnitude "
+                     f"from the largest swept budget ({calibration.max_budget_flops:.2e} FLOPs)")
+        if decades > VERY_LONG_EXTRAPOLATION_DECADES:
+            notes.append("the calibrated law is shown but not recommended: more than 3 orders of "
+                         "magnitude of extrapolation; sweep larger budgets to trust it")
     if req.law:
         notes.append(f"shape and memory sized for law '{req.law}' as asked (--law)")
     if budget.given_as == "forward-flops":

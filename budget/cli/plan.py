@@ -67,6 +67,31 @@ def build_request(kw: dict[str, Any]) -> Any:
     return PlanRequest(budget=budget, **kw)
 
 
+def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--calibrate EXP|FILE and --tracking-uri, shared by plan and report."""
+    func = click.option("--tracking-uri", default=None,
+                        help="MLflow store of --calibrate EXP (default: MLFLOW_TRACKING_URI or "
+                             "sqlite:///mlflow.db).")(func)
+    return click.option("--calibrate", metavar="EXP|FILE", default=None,
+                        help="Add your own fitted law ('calibrated'): an MLflow experiment fitted "
+                             "with 'budget fit --experiment', or a saved 'budget fit --json' file.")(func)
+
+
+def load_calibration(name: str, tracking_uri: str | None) -> Any:
+    """A fit JSON file, or the newest fit logged to an MLflow experiment (needs the sweep extra)."""
+    from budget.calibrate import calibration_from_fit, is_fit_file, load_calibration_file
+
+    if is_fit_file(name):
+        return load_calibration_file(name)
+    from budget.cli.common import require_extra
+
+    require_extra("sweep", "mlflow")
+    from experiments.fitting import latest_fit
+
+    fit, run_id = latest_fit(name, tracking_uri)
+    return calibration_from_fit(fit, f"experiment '{name}' ({run_id})")
+
+
 @click.command(name="plan")
 @budget_options
 @click.option("--law", type=click.Choice(("epoch", "chinchilla", "tokens-per-param", "kaplan")),
@@ -84,8 +109,9 @@ def build_request(kw: dict[str, Any]) -> Any:
               help="Activation recomputation; auto = selective, or full when selective cannot fit.")
 @click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
               show_default=True)
+@calibrate_options
 @json_option
-def command(as_json: bool, **kw: Any) -> None:
+def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw: Any) -> None:
     """Plan a training run from a compute budget under each published scaling law.
 
     Prints C (also in PF-days and H100-hours), the compute-optimal parameters N and tokens D
@@ -97,8 +123,36 @@ def command(as_json: bool, **kw: Any) -> None:
     """
     from budget.planner import make_plan
 
-    plan = make_plan(build_request(kw))
+    calibration = load_calibration(calibrate, tracking_uri) if calibrate else None
+    plan = make_plan(build_request(kw), calibration=calibration)
     emit(plan, as_json, render_plan)
+
+
+def render_calibration(plan: Any) -> list[str]:
+    """The calibrated law's intervals, its distance from the evidence, and the side-by-side table."""
+    from budget.render import human, table
+
+    cal, mine = plan.calibration, plan.allocation("calibrated")
+    lines = ["", f"Calibrated law: {cal['source']} ({cal['runs']} runs, budgets "
+                 f"{min(cal['budgets_flops']):.1e}-{cal['max_budget_flops']:.1e} FLOPs)"]
+    if mine.params_ci and mine.tokens_ci and mine.loss_ci:
+        pct = f"{mine.interval_level:.0%}"
+        lines.append(f"  N {human(mine.params)} ({pct}: {human(mine.params_ci[0])}-{human(mine.params_ci[1])}), "
+                     f"D {human(mine.tokens)} ({human(mine.tokens_ci[0])}-{human(mine.tokens_ci[1])}), "
+                     f"loss {mine.loss:.3f} ({mine.loss_ci[0]:.3f}-{mine.loss_ci[1]:.3f}) over "
+                     f"{cal['bootstrap_draws']} bootstrap refits")
+    else:
+        lines.append("  no bootstrap draws in the fit: no intervals (fit with --bootstrap N)")
+    lines.append(f"  extrapolation: {cal['extrapolation_decades']:.1f} orders of magnitude beyond "
+                 f"the largest swept budget")
+    if cal["warning"]:
+        lines.append(f"  WARNING: {cal['warning']}")
+    rows = [[r["law"], f"{r['a']:.3f}", f"{r['b']:.3f}", human(r["params"]),
+             "-" if r["params_ratio"] is None else f"{r['params_ratio']:.3g}"]
+            for r in cal["comparison"]]
+    lines += ["  Your fit against the literature (N_opt ~ C^a, D_opt ~ C^b; ratio = your N_opt / theirs):",
+              table(["law", "a", "b", "N_opt", "ratio"], rows, indent="    ")]
+    return lines
 
 
 def render_plan(plan: Any) -> str:
@@ -122,6 +176,8 @@ def render_plan(plan: Any) -> str:
     lines += ["", "Compute-optimal allocation (6ND = C)",
               table(["law", "params N", "tokens D", "D/N", "loss"], rows),
               f"  * recommended: {plan.recommended_reason}"]
+    if plan.calibration:
+        lines += render_calibration(plan)
     lo, hi = c.gpu_hours_range
     lines += ["", f"Time and cost on {g['id']} ({plan.precision}, MFU {plan.mfu:.0%}; "
                   f"band {c.mfu_band[0]:.0%}-{c.mfu_band[1]:.0%})",

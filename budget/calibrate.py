@@ -1,0 +1,169 @@
+"""A team's own fitted law as a planner allocation: `budget plan --calibrate EXP|FILE`.
+
+The calibration is Chinchilla Approach 3 fitted to the team's sweep (`budget fit`), read from a
+saved fit JSON (`budget fit --json > fit.json`) or from the newest fit logged to an MLflow
+experiment. Its compute-optimal allocation is the closed form of Hoffmann et al. 2022 eq. 4, so
+6 N D = C like every literature law, and each of N, D and the predicted loss carries a percentile
+interval over the fit's bootstrap refits (each refit's own frontier evaluated at C).
+
+Pure Python: no numpy, scipy or mlflow here (the MLflow side lives in `experiments.fitting`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from budget import laws
+from budget.errors import BudgetError
+
+LONG_EXTRAPOLATION_DECADES = 1.0  # warn beyond 10x the largest swept budget
+VERY_LONG_EXTRAPOLATION_DECADES = 3.0  # and loudly beyond 1,000x
+
+LITERATURE_EXPONENTS = {  # (a, b) with N_opt ~ C^a, D_opt ~ C^b
+    "epoch": (laws.EPOCH.a, laws.EPOCH.b),
+    "chinchilla": (laws.CHINCHILLA.a, laws.CHINCHILLA.b),
+    "tokens-per-param": (0.5, 0.5),
+    "kaplan": (laws.KAPLAN_N_EXP, 1.0 - laws.KAPLAN_N_EXP),
+}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """An Approach 3 fit of a team's sweep, with its bootstrap draws and the budgets it saw."""
+
+    source: str
+    law: laws.ParametricLaw
+    draws: tuple[tuple[float, float, float, float, float], ...]  # (E, A, B, alpha, beta)
+    level: float
+    budgets_flops: tuple[float, ...]
+    n_runs: int
+    approach2_exponents: tuple[float, float] | None = None
+    holdout: dict[str, Any] | None = None
+
+    @property
+    def max_budget_flops(self) -> float:
+        return max(self.budgets_flops)
+
+    def extrapolation_decades(self, compute_flops: float) -> float:
+        """log10(C / largest swept budget): how far beyond the evidence the plan reaches."""
+        return math.log10(compute_flops / self.max_budget_flops)
+
+    def allocation(self, compute_flops: float) -> laws.Allocation:
+        """N, D, loss at C from the fit, with bootstrap percentile intervals."""
+        C = laws.check_compute(compute_flops)
+        N, D = self.law.frontier(C)
+        samples = [_frontier_at(draw, C) for draw in self.draws]
+        def interval(i: int) -> tuple[float, float] | None:
+            return percentile_interval([s[i] for s in samples], self.level) if samples else None
+        return laws.Allocation(
+            "calibrated", C, N, D, self.law.loss(N, D), "total", self.source,
+            note=self.warning(C) or f"fitted on budgets up to {self.max_budget_flops:.2e} FLOPs",
+            params_ci=interval(0), tokens_ci=interval(1), loss_ci=interval(2),
+            interval_level=self.level if samples else None)
+
+    def warning(self, compute_flops: float) -> str:
+        """Empty within reach of the sweep; otherwise how many orders of magnitude it extrapolates."""
+        decades = self.extrapolation_decades(compute_flops)
+        if decades <= LONG_EXTRAPOLATION_DECADES:
+            return ""
+        loud = "VERY LONG extrapolation: " if decades > VERY_LONG_EXTRAPOLATION_DECADES else ""
+        return (f"{loud}the budget is {decades:.1f} orders of magnitude beyond the largest swept "
+                f"budget ({self.max_budget_flops:.2e} FLOPs); treat the calibrated N and D as a "
+                "trend, not a measurement")
+
+    def comparison(self, compute_flops: float) -> list[dict[str, Any]]:
+        """Exponents a, b and N_opt(C) of the fit against each literature law, side by side."""
+        mine = self.allocation(compute_flops)
+        rows = [{"law": "calibrated (approach 3)", "a": self.law.a, "b": self.law.b,
+                 "params": mine.params, "params_ratio": 1.0}]
+        if self.approach2_exponents:
+            a2, b2 = self.approach2_exponents
+            rows.append({"law": "calibrated (approach 2)", "a": a2, "b": b2, "params": None,
+                         "params_ratio": None})
+        for law_id in laws.LAW_IDS:
+            other = laws.compute_optimal(law_id, compute_flops)
+            a, b = LITERATURE_EXPONENTS[law_id]
+            rows.append({"law": law_id, "a": a, "b": b, "params": other.params,
+                         "params_ratio": mine.params / other.params})
+        return rows
+
+    def to_dict(self, compute_flops: float | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": self.source, "law": self.law.to_dict(), "level": self.level,
+            "bootstrap_draws": len(self.draws), "budgets_flops": list(self.budgets_flops),
+            "max_budget_flops": self.max_budget_flops, "runs": self.n_runs,
+            "approach2_exponents": list(self.approach2_exponents) if self.approach2_exponents else None,
+            "holdout": self.holdout}
+        if compute_flops is not None:
+            out["extrapolation_decades"] = self.extrapolation_decades(compute_flops)
+            out["warning"] = self.warning(compute_flops)
+            out["comparison"] = self.comparison(compute_flops)
+        return out
+
+
+def _frontier_at(draw: Sequence[float], compute_flops: float) -> tuple[float, float, float]:
+    law = laws.ParametricLaw(*draw, source="bootstrap draw")
+    N, D = law.frontier(compute_flops)
+    return N, D, law.loss(N, D)
+
+
+def percentile_interval(values: Sequence[float], level: float) -> tuple[float, float]:
+    """The central `level` percentile interval (linear interpolation, like numpy's default)."""
+    xs = sorted(v for v in values if math.isfinite(v))
+    if not xs:
+        raise BudgetError("no finite bootstrap values to form an interval")
+    tail = (1.0 - level) / 2.0
+    return _quantile(xs, tail), _quantile(xs, 1.0 - tail)
+
+
+def _quantile(xs: Sequence[float], q: float) -> float:
+    pos = q * (len(xs) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def calibration_from_fit(fit: dict[str, Any], source: str) -> Calibration:
+    """Build a Calibration from a `budget fit --json` object (or the fit JSON logged to MLflow)."""
+    a3 = fit.get("approach3")
+    if not isinstance(a3, dict):
+        raise BudgetError(f"{source} has no Approach 3 fit; run 'budget fit' with --approach 3 or all")
+    if not a3.get("success", False):
+        raise BudgetError(f"{source}: the Approach 3 fit did not converge ({a3.get('message', '')}); "
+                          "it cannot calibrate a plan")
+    budgets = fit.get("sweep", {}).get("budgets_flops") or fit.get("input", {}).get("budgets_flops")
+    if not budgets:
+        raise BudgetError(f"{source} does not say which budgets were swept (budgets_flops)")
+    law = laws.ParametricLaw(E=a3["E"], A=a3["A"], B=a3["B"], alpha=a3["alpha"], beta=a3["beta"],
+                             source=f"fitted to {source} (Approach 3, Hoffmann et al. 2022 App. D.2)")
+    draws = tuple(tuple(float(x) for x in d) for d in a3.get("bootstrap_draws") or ())
+    a2 = fit.get("approach2")
+    exps = (float(a2["a"]), float(a2["b"])) if isinstance(a2, dict) and "a" in a2 else None
+    level = float((a3.get("bootstrap") or {}).get("level") or fit.get("input", {}).get("level", 0.95))
+    return Calibration(source=source, law=law, draws=draws, level=level,  # type: ignore[arg-type]
+                       budgets_flops=tuple(float(b) for b in budgets),
+                       n_runs=int(fit.get("input", {}).get("points", 0)),
+                       approach2_exponents=exps, holdout=fit.get("holdout"))
+
+
+def load_calibration_file(path: str | Path) -> Calibration:
+    """A fit JSON saved with `budget fit --json > fit.json` (CSV or experiment fits alike)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BudgetError(f"--calibrate {str(path)!r}: no such fit JSON file")
+    try:
+        fit = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BudgetError(f"--calibrate {str(path)!r} is not a readable fit JSON: {exc}") from None
+    if not isinstance(fit, dict):
+        raise BudgetError(f"--calibrate {str(path)!r} is not a fit JSON object")
+    return calibration_from_fit(fit, f"fit file {path.name}")
+
+
+def is_fit_file(name: str) -> bool:
+    """--calibrate takes a JSON file path or an MLflow experiment name."""
+    return name.endswith(".json") or Path(name).is_file()

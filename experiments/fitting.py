@@ -1,0 +1,296 @@
+"""Close the loop: fit an experiment's sweep runs (`budget fit --experiment`) and log the fit back.
+
+`fit_experiment` reads the finished sweep points of an MLflow experiment
+(`experiments.tracking.sweep_runs_frame`; per-step curves for Approach 1), runs `fits.fit_table`,
+and logs the result to the same experiment as a run of its own (tag `budget.role = fit`): the
+fitted parameters and interval ends as metrics, the JSON result and the figures (IsoFLOP curves
+with minima, the frontier beside the literature laws, residuals) as artifacts, tagged with the
+sweep runs it came from. `holdout_largest=True` fits on all but the largest budget and measures
+how well that fit predicts the held-out budget's best loss and optimal N.
+`latest_fit` returns the newest logged fit JSON for `budget plan --calibrate EXP`.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from experiments.errors import SweepError
+from experiments.tracking import ROLE, find_runs, resolve_tracking_uri
+
+FIT_ROLE = "fit"
+SWEEP_PARENTS_TAG = "budget.sweep_parents"
+FIT_JSON = "fit.json"
+MIN_RUNS = 6  # Approach 3 needs >= 6 runs over >= 3 sizes (fits.approach3)
+MIN_BUDGETS = 2  # Approach 2 needs >= 2 budgets with an interior minimum (fits.approach2)
+SERVER_TIMEOUT_S = 5.0
+LITERATURE_REFERENCES = ("epoch", "chinchilla", "kaplan")
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """How a fit on all but the largest budget predicts that budget."""
+
+    budget_flops: float
+    observed_best_loss: float
+    observed_params_opt: float
+    predictions: dict[str, dict[str, float]]  # approach -> {best_loss, params_opt, *_rel_error}
+    skipped: dict[str, str]  # approach -> why it could not be fitted without the largest budget
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budget_flops": self.budget_flops, "observed_best_loss": self.observed_best_loss,
+                "observed_params_opt": self.observed_params_opt, "predictions": self.predictions,
+                "skipped": self.skipped}
+
+
+@dataclass(frozen=True)
+class ExperimentFit:
+    """A FitReport of an experiment's sweep, where it came from, and the run it was logged to."""
+
+    experiment: str
+    experiment_id: str
+    tracking_uri: str
+    report: Any  # fits.FitReport
+    budgets_flops: tuple[float, ...]
+    sweep_parents: tuple[str, ...]
+    n_runs: int
+    fit_run_id: str | None = None
+    holdout: Holdout | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.report.to_dict()
+        out["sweep"] = {"experiment": self.experiment, "experiment_id": self.experiment_id,
+                        "tracking_uri": self.tracking_uri, "fit_run_id": self.fit_run_id,
+                        "sweep_parents": list(self.sweep_parents), "runs": self.n_runs,
+                        "budgets_flops": list(self.budgets_flops)}
+        out["holdout"] = self.holdout.to_dict() if self.holdout else None
+        return out
+
+
+def check_server(tracking_uri: str) -> None:
+    """An http(s) tracking server must answer /health within a few seconds (MLflow itself retries
+    for minutes); SweepError naming the URI otherwise."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=SERVER_TIMEOUT_S) as reply:
+            if reply.status != 200:
+                raise SweepError(f"tracking server {tracking_uri} answered HTTP {reply.status} at /health")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SweepError(f"tracking server {tracking_uri} does not answer ({reason}); start it "
+                         "(budget ui / mlflow server) or fix --tracking-uri") from None
+
+
+def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tuple[str, ...]]:
+    """(points frame, curves frame, sweep parent run ids) of the experiment's finished points."""
+    from mlflow.tracking import MlflowClient
+
+    from experiments.tracking import sweep_curves_frame, sweep_runs_frame
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_server(uri)
+    points = sweep_runs_frame(experiment, uri)
+    client = MlflowClient(tracking_uri=uri)
+    parents = tuple(sorted({client.get_run(r).data.tags.get("mlflow.parentRunId", "")
+                            for r in points["run_id"]} - {""}))
+    curves = sweep_curves_frame(experiment, uri) if len(points) else None
+    return points, curves, parents
+
+
+def check_enough(points: Any, experiment: str) -> tuple[float, ...]:
+    """The distinct budgets; SweepError saying what is missing when the sweep is too small."""
+    from fits import cluster_budgets
+
+    if len(points) == 0:
+        raise SweepError(f"experiment {experiment!r} has no finished sweep runs; run "
+                         f"'budget sweep --experiment {experiment}' first")
+    labels = cluster_budgets(points["flops"].to_numpy())
+    budgets = tuple(sorted(float(points["flops"][labels == k].median()) for k in set(labels)))
+    if len(points) < MIN_RUNS or len(budgets) < MIN_BUDGETS:
+        raise SweepError(
+            f"experiment {experiment!r} has {len(points)} finished runs over {len(budgets)} "
+            f"budget(s); fitting needs at least {MIN_RUNS} runs over {MIN_BUDGETS} budgets with 3+ "
+            "model sizes each (run 'budget sweep' with more --budgets or --points)")
+    return budgets
+
+
+def fit_experiment(experiment: str, tracking_uri: str | None = None, *,
+                   approaches: tuple[str, ...] = ("all",), bootstrap: int = 200, seed: int = 0,
+                   level: float = 0.95, target_flops: float | None = None,
+                   holdout_largest: bool = False, log: bool = True,
+                   progress: Callable[[str, int, int], None] | None = None) -> ExperimentFit:
+    """Fit the experiment's finished sweep points; log the fit back unless `log` is False."""
+    from fits import fit_table
+
+    uri = resolve_tracking_uri(tracking_uri)
+    points, curves, parents = read_sweep(experiment, uri)
+    budgets = check_enough(points, experiment)
+    table = _with_curves(points, curves, approaches)
+    report = fit_table(table, approaches, bootstrap=bootstrap, seed=seed, level=level,
+                       target_flops=target_flops, progress=progress)
+    holdout = holdout_fit(points, budgets, bootstrap=0, seed=seed) if holdout_largest else None
+    result = ExperimentFit(experiment, "", uri, report, budgets, parents, len(points), holdout=holdout)
+    if log:
+        result = log_fit(result)
+    return result
+
+
+def _with_curves(points: Any, curves: Any, approaches: tuple[str, ...]) -> Any:
+    """The final validation losses as the fit table, plus the per-step training curves for
+    Approach 1 when asked for (the curves' last rows are training, not validation, losses)."""
+    from dataclasses import replace
+
+    from fits.data import prepare_table
+
+    table = prepare_table(points[["params", "tokens", "flops", "loss"]])
+    wants_1 = any(a in ("1", "all") for a in approaches)
+    if not wants_1 or curves is None or curves["run_id"].duplicated().sum() == 0:
+        return table
+    return replace(table, curves=prepare_table(curves).curves)
+
+
+def holdout_fit(points: Any, budgets: tuple[float, ...], *, bootstrap: int = 0,
+                seed: int = 0) -> Holdout:
+    """Fit Approaches 2 and 3 without the largest budget; compare with what that budget measured."""
+    import numpy as np
+
+    from fits import FitError, cluster_budgets, fit_table
+
+    labels = cluster_budgets(points["flops"].to_numpy())
+    top = labels == labels.max()
+    held, rest = points[top], points[~top]
+    if len(set(labels[~top])) < MIN_BUDGETS:
+        raise SweepError(f"--holdout-largest needs at least {MIN_BUDGETS + 1} budgets, the sweep has "
+                         f"{len(budgets)}")
+    budget = float(held["flops"].median())
+    observed_loss = float(held["loss"].min())
+    observed_n = _parabola_minimum(held["params"].to_numpy(float), held["loss"].to_numpy(float))
+    predictions: dict[str, dict[str, float]] = {}
+    skipped: dict[str, str] = {}
+    for approach in ("2", "3"):
+        key = f"approach{approach}"
+        try:
+            fit = fit_table(rest[["params", "tokens", "flops", "loss"]], (approach,),
+                            bootstrap=bootstrap, seed=seed, target_flops=budget)[key]
+        except FitError as exc:
+            skipped[key] = str(exc)
+            continue
+        opt = fit.optimal_allocation(budget)
+        loss = float(opt.loss) if opt.loss is not None and np.isfinite(opt.loss) else math.nan
+        predictions[key] = {"best_loss": loss, "params_opt": float(opt.params),
+                            "best_loss_rel_error": loss / observed_loss - 1.0,
+                            "params_opt_rel_error": float(opt.params) / observed_n - 1.0}
+    return Holdout(budget, observed_loss, observed_n, predictions, skipped)
+
+
+def _parabola_minimum(params: Any, loss: Any) -> float:
+    """N at the minimum of a parabola in log N through the held-out budget's runs (Approach 2's
+    per-budget step); the best run's N when the parabola has no interior minimum."""
+    import numpy as np
+
+    x = np.log(params)
+    best = float(params[np.argmin(loss)])
+    if len(x) < 3:
+        return best
+    c2, c1, _ = np.polyfit(x, loss, 2)
+    if c2 <= 0:
+        return best
+    vertex = -c1 / (2 * c2)
+    return float(np.exp(vertex)) if x.min() <= vertex <= x.max() else best
+
+
+def literature_references(budgets: tuple[float, ...], target: float | None) -> dict[str, Any]:
+    """label -> (C values, N_opt values) of the literature laws over the plotted compute range."""
+    import numpy as np
+
+    from budget import laws
+
+    high = max(max(budgets), target or 0.0)
+    cs = np.logspace(math.log10(min(budgets)) - 0.5, math.log10(high) + 0.5, 50)
+    refs = {}
+    for law in LITERATURE_REFERENCES:
+        ns = [laws.compute_optimal(law, float(c)).params for c in cs]
+        label = f"{law} (literature{', non-embedding N' if law == 'kaplan' else ''})"
+        refs[label] = (cs.tolist(), ns)
+    return refs
+
+
+def log_fit(result: ExperimentFit) -> ExperimentFit:
+    """Log the fit as its own run in the experiment: metrics, params, fit.json and figures."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from fits.plots import report_figures
+
+    client = MlflowClient(tracking_uri=result.tracking_uri)
+    exp = client.get_experiment_by_name(result.experiment)
+    if exp is None:  # pragma: no cover - read_sweep found it a moment ago
+        raise SweepError(f"experiment {result.experiment!r} disappeared")
+    refs = literature_references(result.budgets_flops, result.report.target_flops)
+    mlflow.set_tracking_uri(result.tracking_uri)
+    with mlflow.start_run(experiment_id=exp.experiment_id, run_name="fit") as run:
+        mlflow.set_tags({ROLE: FIT_ROLE, SWEEP_PARENTS_TAG: ",".join(result.sweep_parents),
+                         "mlflow.note.content": _note(result)})
+        mlflow.log_params({"approaches": ",".join(sorted(result.report.results)),
+                           "bootstrap": result.report.bootstrap, "seed": result.report.seed,
+                           "level": result.report.level, "runs": result.n_runs,
+                           "budgets": len(result.budgets_flops),
+                           "target_flops": result.report.target_flops})
+        mlflow.log_metrics(fit_metrics(result))
+        for name, fig in report_figures(result.report, refs).items():
+            mlflow.log_figure(fig, f"plots/{name}.png")
+        done = ExperimentFit(**{**result.__dict__, "experiment_id": exp.experiment_id,
+                                "fit_run_id": run.info.run_id})
+        mlflow.log_dict(done.to_dict(), FIT_JSON)
+    return done
+
+
+def _note(result: ExperimentFit) -> str:
+    return (f"Scaling-law fit of {result.n_runs} finished sweep runs over "
+            f"{len(result.budgets_flops)} budgets (sweep run(s) {', '.join(result.sweep_parents)}).")
+
+
+def fit_metrics(result: ExperimentFit) -> dict[str, float]:
+    """Fitted parameters, exponents, interval ends and hold-out errors as flat MLflow metrics."""
+    out: dict[str, float] = {}
+    for key, fit in result.report.results.items():
+        d = fit.to_dict()
+        for name in ("E", "A", "B", "alpha", "beta", "a", "b", "G", "objective"):
+            if isinstance(d.get(name), (int, float)) and math.isfinite(d[name]):
+                out[f"{key}.{name}"] = float(d[name])
+        for name, ci in (d.get("ci") or {}).items():
+            for end in ("low", "high"):
+                if isinstance(ci.get(end), (int, float)) and math.isfinite(ci[end]):
+                    out[f"{key}.{name}.ci_{end}"] = float(ci[end])
+    if result.holdout:
+        for key, pred in result.holdout.predictions.items():
+            for name, value in pred.items():
+                if math.isfinite(value):
+                    out[f"holdout.{key}.{name}"] = value
+    return out
+
+
+def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[str, Any], str]:
+    """The newest fit JSON logged to the experiment and its run id; if none was logged, fit now."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_server(uri)
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise SweepError(f"experiment {experiment!r} not found in {uri}")
+    runs = find_runs(client, exp.experiment_id,
+                     f"tags.`{ROLE}` = '{FIT_ROLE}' and attributes.status = 'FINISHED'")
+    if runs:
+        run_id = runs[0].info.run_id
+        fit = mlflow.artifacts.load_dict(f"runs:/{run_id}/{FIT_JSON}")
+        return fit, run_id
+    fresh = fit_experiment(experiment, uri, approaches=("2", "3"), log=False)
+    return fresh.to_dict(), "fitted now (no fit run logged)"
