@@ -1,0 +1,93 @@
+"""The calibrated law as a planner allocation (pure parts: no MLflow here)."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from budget import laws
+from budget.calibrate import calibration_from_fit, load_calibration_file, percentile_interval
+from budget.errors import BudgetError
+from budget.planner import BudgetInput, PlanRequest, make_plan
+
+EPOCH = dict(E=laws.EPOCH.E, A=laws.EPOCH.A, B=laws.EPOCH.B, alpha=laws.EPOCH.alpha,
+             beta=laws.EPOCH.beta)
+
+
+def fit_json(budgets=(1e18, 1e19, 1e20), draws=200, success=True):
+    rng = random.Random(0)
+    jitter = [[EPOCH["E"] * (1 + rng.gauss(0, 0.01)), EPOCH["A"] * (1 + rng.gauss(0, 0.05)),
+               EPOCH["B"] * (1 + rng.gauss(0, 0.05)), EPOCH["alpha"] + rng.gauss(0, 0.01),
+               EPOCH["beta"] + rng.gauss(0, 0.01)] for _ in range(draws)]
+    return {"input": {"points": 42, "level": 0.9},
+            "approach3": {**EPOCH, "success": success, "message": "ok", "bootstrap_draws": jitter,
+                          "bootstrap": {"level": 0.9}},
+            "approach2": {"a": 0.5, "b": 0.5},
+            "sweep": {"budgets_flops": list(budgets)}}
+
+
+def test_calibrated_allocation_is_the_fitted_frontier_with_intervals():
+    """A fit equal to Epoch's parameters reproduces Epoch's allocation; 6ND = C; the bootstrap
+    interval brackets the estimate."""
+    cal = calibration_from_fit(fit_json(), "test fit")
+    a = cal.allocation(1e21)
+    epoch = laws.compute_optimal("epoch", 1e21)
+    assert a.law == "calibrated"
+    assert a.params == pytest.approx(epoch.params) and a.tokens == pytest.approx(epoch.tokens)
+    assert 6 * a.params * a.tokens == pytest.approx(1e21)
+    for value, ci in ((a.params, a.params_ci), (a.tokens, a.tokens_ci), (a.loss, a.loss_ci)):
+        assert ci[0] < value < ci[1]
+    assert a.interval_level == 0.9
+
+
+def test_percentile_interval_matches_numpy():
+    values = np.random.default_rng(1).lognormal(size=501)
+    low, high = percentile_interval(values.tolist(), 0.95)
+    assert (low, high) == pytest.approx(tuple(np.percentile(values, [2.5, 97.5])))
+
+
+def test_extrapolation_warnings_and_recommendation():
+    cal = calibration_from_fit(fit_json(budgets=(1e18, 1e19, 1e20)), "test fit")
+    assert cal.extrapolation_decades(1e21) == pytest.approx(1.0)
+    assert cal.warning(1e21) == ""
+    assert "orders of magnitude beyond" in cal.warning(1e22)
+    assert cal.warning(1e24).startswith("VERY LONG")
+    near = make_plan(PlanRequest(budget=BudgetInput(flops=1e21)), calibration=cal)
+    assert near.recommended == "calibrated"
+    assert near.to_dict()["calibration"]["extrapolation_decades"] == pytest.approx(1.0)
+    far = make_plan(PlanRequest(budget=BudgetInput(flops=1e24)), calibration=cal)
+    assert far.recommended == "epoch"
+    assert any("not recommended" in n for n in far.notes)
+    assert any(a.law == "calibrated" for a in far.allocations)
+
+
+def test_comparison_with_the_literature():
+    cal = calibration_from_fit(fit_json(), "test fit")
+    rows = {r["law"]: r for r in cal.comparison(1e21)}
+    assert rows["kaplan"]["a"] == 0.73 and rows["chinchilla"]["a"] == pytest.approx(0.4516, abs=1e-4)
+    assert rows["epoch"]["params_ratio"] == pytest.approx(1.0)
+    assert rows["calibrated (approach 2)"]["a"] == 0.5
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda f: f.pop("approach3"), "has no Approach 3 fit"),
+    (lambda f: f["approach3"].update(success=False), "did not converge"),
+    (lambda f: f.pop("sweep"), "which budgets were swept"),
+])
+def test_unusable_fits(mutate, message):
+    fit = fit_json()
+    mutate(fit)
+    with pytest.raises(BudgetError, match=message):
+        calibration_from_fit(fit, "test fit")
+
+
+def test_fit_file_round_trip_and_errors(tmp_path):
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(fit_json()))
+    assert load_calibration_file(path).allocation(1e21).params > 0
+    with pytest.raises(BudgetError, match="no such fit JSON file"):
+        load_calibration_file(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(BudgetError, match="not a readable fit JSON"):
+        load_calibration_file(tmp_path / "bad.json")
