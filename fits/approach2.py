@@ -4,13 +4,14 @@ Runs are grouped by compute budget; for each budget a parabola in log N is fitte
 losses and its minimum gives N_opt(C) (and D_opt(C) from the budget's own tokens); power laws
 N_opt = k_N C^a and D_opt = k_D C^b are then fitted in log-log space. Budgets are the distinct
 `flops` values: near-equal values (digitised or rounded) are merged by complete-linkage clustering
-in log10 C, so every budget spans at most `budget_tol` decades.
+in log10 C, so every budget spans at most `budget_tol` decades; or, given the nominal `budgets`
+(e.g. Hoffmann's nine, 6e18 to 3e21), each run is assigned to the nearest one in log C.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -108,14 +109,26 @@ def cluster_budgets(flops: Any, tol_decades: float = BUDGET_TOL_DECADES) -> np.n
     return np.array([rank[k] for k in labels])
 
 
+def snap_budgets(flops: np.ndarray, budgets: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Assign each run to the nearest nominal budget in log C; returns (labels, nominal C per run)."""
+    nominal = np.sort(check_positive(budgets=budgets)[0])
+    if nominal.size == 0:
+        raise FitError("budgets must list at least one compute budget in FLOPs, e.g. 1e19,1e20")
+    labels = np.argmin(np.abs(np.log(flops)[:, None] - np.log(nominal)[None, :]), axis=1)
+    return labels, nominal[labels]
+
+
 @blas_single_threaded
 def fit_approach2(params: Any, tokens: Any, flops: Any, loss: Any, *, bootstrap: int = 0, seed: int = 0,
                   level: float = 0.95, target_flops: float | None = None, progress: Progress | None = None,
-                  budget_tol: float = BUDGET_TOL_DECADES) -> Approach2Fit:
+                  budget_tol: float = BUDGET_TOL_DECADES, budgets: Sequence[float] | None = None) -> Approach2Fit:
     """IsoFLOP parabolas per budget, then N_opt = k C^a and D_opt = k' C^b; bootstrap runs within budgets."""
     n, d, c, l = check_positive(params=params, tokens=tokens, flops=flops, loss=loss)
     bootstrap, level = check_bootstrap(bootstrap), check_level(level)
-    labels = cluster_budgets(c, budget_tol)
+    if budgets is not None:
+        labels, c = snap_budgets(c, budgets)
+    else:
+        labels = cluster_budgets(c, budget_tol)
     curves = tuple(_curve(n[labels == k], d[labels == k], c[labels == k], l[labels == k], None)
                    for k in np.unique(labels))
     valid = [cv for cv in curves if cv.valid]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from fits.approach1 import fit_approach1
-from fits.approach2 import fit_approach2
+from fits.approach2 import BUDGET_TOL_DECADES, fit_approach2
 from fits.approach3 import fit_approach3
 from fits.common import Progress, check_bootstrap, check_level
 from fits.data import FitTable, prepare_table
@@ -55,26 +55,36 @@ def parse_approaches(approaches: str | Iterable[str]) -> tuple[tuple[str, ...], 
 
 def fit_table(data: pd.DataFrame | FitTable, approaches: str | Iterable[str] = ("2", "3"), *,
               bootstrap: int = 0, seed: int = 0, target_flops: float | None = None,
-              progress: Progress | None = None, level: float = 0.95, drop_highest_loss: int = 0) -> FitReport:
+              progress: Progress | None = None, level: float = 0.95, drop_highest_loss: int = 0,
+              curves: pd.DataFrame | None = None, budget_tol: float = BUDGET_TOL_DECADES,
+              budgets: Sequence[float] | None = None) -> FitReport:
     """Run the chosen fits on a table of runs (columns params, tokens and/or flops, loss[, run_id]).
 
     With 'all', approaches the data cannot support (e.g. Approach 1 without per-step curves) are
     skipped and the reason is recorded; an approach named explicitly raises FitError instead.
     `target_flops` (default: the largest compute in the table) is where N_opt, D_opt and the loss
-    are reported with intervals.
+    are reported with intervals. `curves` is an optional separate long table (run_id, params,
+    tokens or flops, loss per step) for Approach 1 when `data` holds only final results.
+    `budget_tol` and `budgets` choose how Approach 2 groups runs into budgets (see fit_approach2).
     """
     table = data if isinstance(data, FitTable) else prepare_table(data, drop_highest_loss=drop_highest_loss)
+    if curves is not None:
+        steps = prepare_table(curves).curves
+        if steps is None:
+            raise FitError("curves must be a long table with a run_id column and several rows per run")
+        table = replace(table, curves=steps)
     names, lenient = parse_approaches(approaches)
     bootstrap, level = check_bootstrap(bootstrap), check_level(level)
     target = float(target_flops) if target_flops is not None else float(np.max(table.flops))
     if not (np.isfinite(target) and target > 0):
         raise FitError(f"target_flops must be a finite number > 0, got {target_flops!r}")
     opts = {"bootstrap": bootstrap, "seed": seed, "level": level, "target_flops": target, "progress": progress}
+    grouping = {"budget_tol": budget_tol, "budgets": budgets}
     results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     for name in names:
         try:
-            results[RESULT_KEYS[name]] = _run(name, table, opts)
+            results[RESULT_KEYS[name]] = _run(name, table, opts, grouping)
         except FitError as exc:
             if not lenient:
                 raise
@@ -84,14 +94,14 @@ def fit_table(data: pd.DataFrame | FitTable, approaches: str | Iterable[str] = (
     return FitReport(table, results, target, bootstrap, seed, level, skipped)
 
 
-def _run(name: str, t: FitTable, opts: dict[str, Any]) -> Any:
+def _run(name: str, t: FitTable, opts: dict[str, Any], grouping: dict[str, Any]) -> Any:
     if name == "1":
         if t.curves is None:
             raise FitError("Approach 1 needs per-step training curves: a run_id column with several rows per run")
         cv = t.curves
         return fit_approach1(cv.run_id, cv.params, cv.tokens, cv.loss, cv.flops, **opts)
     if name == "2":
-        return fit_approach2(t.params, t.tokens, t.flops, t.loss, **opts)
+        return fit_approach2(t.params, t.tokens, t.flops, t.loss, **opts, **grouping)
     if name == "3":
         return fit_approach3(t.params, t.tokens, t.loss, **opts)
     return fit_kaplan(t.params, t.tokens, t.loss, **opts)

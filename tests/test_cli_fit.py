@@ -48,12 +48,23 @@ def test_human_output_names_skipped_approaches_and_parameters():
     (("--csv", str(DATA), "--bootstrap", "-3"), "-3 is not in the range x>=0"),
     (("--csv", str(DATA), "--target-flops", "-1e21"), "must be > 0"),
     (("--experiment", "sweep"), "--experiment is not available yet"),
+    (("--csv", str(DATA), "--budgets", "1e19,x"), "'x' is not a number"),
+    (("--csv", str(DATA), "--budget-tol", "0"), "must be > 0"),
 ])
 def test_usage_errors_are_one_line_exit_2(args, message):
     result = run(*args)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.stderr
+
+
+def test_nominal_budgets_option_groups_runs_for_approach2():
+    nine = "6e18,1e19,3e19,6e19,1e20,3e20,6e20,1e21,3e21"
+    result = run("--csv", str(DATA), "--drop-highest-loss", "5", "--approach", "2", "--bootstrap", "0",
+                 "--budgets", nine, "--json")
+    assert result.exit_code == 0, result.stderr
+    budgets = json.loads(result.stdout)["approach2"]["budgets"]
+    assert [b["flops"] for b in budgets] == pytest.approx([float(x) for x in nine.split(",")])
 
 
 def test_bad_csv_content_is_one_line_exit_2(tmp_path):

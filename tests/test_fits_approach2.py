@@ -66,3 +66,15 @@ def test_one_budget_is_not_enough():
     n, d, c, l = synthetic_sweep([1e19])
     with pytest.raises(FitError, match="at least 2 compute budgets"):
         fit_approach2(n, d, c, l)
+
+
+def test_nominal_budgets_recover_hoffmanns_nine_isoflop_profiles():
+    """Snapping the digitised runs to Hoffmann's nine budgets (6e18 to 3e21, §3.2) gives nine profiles."""
+    t = load_csv(DATA, drop_highest_loss=5)
+    nine = [6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21]
+    fit = fit_approach2(t.params, t.tokens, t.flops, t.loss, budgets=nine)
+    assert [c.flops for c in fit.curves] == pytest.approx(nine) and all(c.valid for c in fit.curves)
+    assert sum(len(c.loss) for c in fit.curves) == 240
+    assert 0.462 < fit.a < 0.534  # Hoffmann et al. 2022 Table 2, Approach 2 (10th-90th percentile)
+    with pytest.raises(FitError, match="budgets has 1"):
+        fit_approach2(t.params, t.tokens, t.flops, t.loss, budgets=[1e19, -1])

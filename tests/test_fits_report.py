@@ -57,6 +57,20 @@ def test_long_per_step_table_runs_approach1_and_approach3_on_final_rows():
     assert rep.to_dict()["input"]["curve_runs"] == 9
 
 
+def test_separate_curves_table_feeds_approach1():
+    rows, finals = [], []
+    for i, n in enumerate(np.geomspace(2e7, 2e9, 7)):
+        tokens = np.geomspace(1e9, 2e10 * (1 + i), 20)
+        loss = chinchilla_loss(n, tokens, 1.69, 406.4, 410.7, 0.34, 0.28)
+        rows += [{"run_id": i, "params": n, "tokens": d, "loss": v} for d, v in zip(tokens, loss)]
+        finals.append({"params": n, "tokens": tokens[-1], "loss": loss[-1] * 1.01})  # e.g. an eval loss
+    rep = fit_table(pd.DataFrame(finals), approaches=("1", "3"), curves=pd.DataFrame(rows))
+    assert rep["approach1"].runs == 7 and rep["approach3"].n_points == 7
+    assert rep.table.loss == pytest.approx([f["loss"] for f in finals])  # final rows come from `data`
+    with pytest.raises(FitError, match="curves must be a long table"):
+        fit_table(pd.DataFrame(finals), approaches="1", curves=pd.DataFrame(finals))
+
+
 def test_figures_are_returned_and_saved_as_png(report, tmp_path):
     from fits.plots import frontier_figure, report_figures, save_figures
 

@@ -28,12 +28,16 @@ APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
               help="Budget (FLOPs) where N_opt, D_opt and loss are reported [default: largest in the CSV].")
 @click.option("--drop-highest-loss", type=click.IntRange(min=0), default=0, show_default=True,
               help="Leave out the K highest-loss runs (Epoch's Chinchilla refit drops 5).")
+@click.option("--budget-tol", type=POSITIVE, default=0.15, show_default=True,
+              help="Approach 2: runs whose log10 FLOPs lie within this many decades form one budget.")
+@click.option("--budgets", callback=lambda ctx, param, value: _budgets(value, param, ctx), default=None,
+              help="Approach 2: nominal budgets in FLOPs, comma-separated (each run joins the nearest).")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for PNG figures (IsoFLOP curves, frontier, residuals).")
 @json_option
 def command(csv_path: str | None, experiment: str | None, approaches: tuple[str, ...], bootstrap: int,
-            seed: int, level: float, target_flops: float | None, drop_highest_loss: int,
-            plot_dir: str | None, as_json: bool) -> None:
+            seed: int, level: float, target_flops: float | None, drop_highest_loss: int, budget_tol: float,
+            budgets: list[float] | None, plot_dir: str | None, as_json: bool) -> None:
     """Fit scaling laws to your runs: IsoFLOP minima, L(N, D) = E + A/N^a + B/D^b, Kaplan's form.
 
     Example: budget fit --csv runs.csv --approach 3 --bootstrap 1000 --plot fig/
@@ -47,13 +51,20 @@ def command(csv_path: str | None, experiment: str | None, approaches: tuple[str,
     table = load_csv(csv_path, drop_highest_loss=drop_highest_loss)
     with _ProgressBars() as progress:
         report = fit_table(table, approaches, bootstrap=bootstrap, seed=seed, target_flops=target_flops,
-                           progress=progress, level=level)
+                           progress=progress, level=level, budget_tol=budget_tol, budgets=budgets)
     if plot_dir is not None:
         from fits.plots import save_figures
 
         for path in save_figures(report, plot_dir):
             click.echo(f"wrote {path}", err=True)
     emit(report, as_json, render)
+
+
+def _budgets(value: str | None, param: Any, ctx: Any) -> list[float] | None:
+    """Parse '6e18,1e19,3e19' into numbers > 0 (a usage error names the bad item)."""
+    if value is None:
+        return None
+    return [POSITIVE.convert(item, param, ctx) for item in value.split(",") if item.strip()] or None
 
 
 class _ProgressBars:
