@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fits.common import (BootstrapInfo, Interval, Optimum, Progress, ResidualStats, blas_single_threaded,
-                         check_bootstrap, check_level, resample_weights, summarise, tick)
+                         check_bootstrap, check_level, json_safe, resample_weights, summarise, tick)
 from fits.data import FLOPS_PER_PARAM_TOKEN, check_positive, require
 from fits.errors import FitError
 
@@ -128,7 +128,8 @@ class Approach3Fit:
     @property
     def G(self) -> float:
         """G = (alpha A / (beta B))^(1 / (alpha + beta)) (Hoffmann et al. 2022 eq. 4)."""
-        return float((self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta)))
+        ratio = self.alpha * self.A / (self.beta * self.B)
+        return float(ratio ** (1.0 / (self.alpha + self.beta))) if ratio > 0 else float("nan")
 
     def predict(self, params: Any, tokens: Any) -> Any:
         """Predicted loss at N params and D tokens."""
@@ -139,7 +140,7 @@ class Approach3Fit:
         return frontier(flops, self.E, self.A, self.B, self.alpha, self.beta)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "model": "L = E + A/N^alpha + B/D^beta",
             "E": self.E, "A": self.A, "B": self.B, "alpha": self.alpha, "beta": self.beta,
             "a": self.a, "b": self.b, "G": self.G,
@@ -149,7 +150,7 @@ class Approach3Fit:
             "points": self.n_points, "grid_starts": self.starts, "polished_starts": self.polished,
             "residuals": self.residuals.to_dict(),
             "bootstrap": self.bootstrap.to_dict() if self.bootstrap else None,
-        }
+        })
 
 
 def frontier(flops: float, E: float, A: float, B: float, alpha: float, beta: float) -> Optimum:
@@ -176,7 +177,7 @@ def fit_approach3(params: Any, tokens: Any, loss: Any, *, bootstrap: int = 0, se
     theta, fun, ok, message, polished = _grid_fit(*logs, polish=polish)
     best = _unpack(theta)
     residuals = ResidualStats.of(logs[2] - log_loss_model(theta, logs[0], logs[1])[0], "log loss")
-    target = frontier(target_flops, **best) if target_flops else None
+    target = frontier(target_flops, **best) if target_flops and ok else None
     ci: dict[str, Interval] = {}
     se: dict[str, float] = {}
     info = None
@@ -207,9 +208,9 @@ def _grid_fit(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray,
     finite = [r for r in runs if np.isfinite(r.fun)]
     if not finite:
         raise FitError("Approach 3 failed: every start gave a non-finite objective; check the loss values")
-    good = [r for r in finite if _converged(r)] or finite
+    good = [r for r in finite if r.success] or finite  # Epoch: lowest objective among successful runs
     best = min(good, key=lambda r: r.fun)
-    ok = _converged(best) and bool(best.x[3] > 0 and best.x[4] > 0)
+    ok = bool(best.success) and bool(best.x[3] > 0 and best.x[4] > 0)
     message = str(best.message) if ok else f"not converged or non-positive exponent: {best.message}"
     return best.x, float(best.fun), ok, message, len(order)
 
@@ -225,7 +226,7 @@ def _bootstrap(theta: np.ndarray, logs: tuple[np.ndarray, ...], reps: int, seed:
     succeeded = 0
     for i in range(reps):
         res = polish_start(theta, logs[0], logs[1], logs[2], weights=weights[i])
-        if _converged(res) and res.x[3] > 0 and res.x[4] > 0:
+        if res.success and res.x[3] > 0 and res.x[4] > 0:
             succeeded += 1
             for k, v in _derived(res.x, target_flops).items():
                 samples[k][i] = v
@@ -247,8 +248,3 @@ def _derived(theta: np.ndarray, target_flops: float | None) -> dict[str, float]:
 def _unpack(theta: np.ndarray) -> dict[str, float]:
     a, b, e, alpha, beta = (float(x) for x in theta)
     return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)), "alpha": alpha, "beta": beta}
-
-
-def _converged(res: Any) -> bool:
-    """L-BFGS-B success, or its benign stop when the line search cannot improve further at f's precision."""
-    return bool(res.success) or "ABNORMAL" in str(res.message).upper()

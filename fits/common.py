@@ -147,6 +147,19 @@ def json_float(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def json_safe(value: Any) -> Any:
+    """Replace NaN and infinities (e.g. a degenerate fit's G) by None, recursively, for strict JSON."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def power_law_fit_loglog(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
     """Least squares of log y = log k + a log x (optionally weighted); returns (k, a)."""
     lx, ly = np.log(x), np.log(y)

@@ -15,7 +15,7 @@ import numpy as np
 
 from fits.approach3 import HUBER_DELTA, huber
 from fits.common import (BootstrapInfo, Interval, Optimum, Progress, ResidualStats, blas_single_threaded,
-                         check_bootstrap, check_level, resample_weights, summarise, tick)
+                         check_bootstrap, check_level, json_safe, resample_weights, summarise, tick)
 from fits.data import FLOPS_PER_PARAM_TOKEN, check_positive, require
 from fits.errors import FitError
 
@@ -26,6 +26,7 @@ GRID_S = (0.05, 0.1, 0.2, 0.4)
 GRID_LOG_NC = tuple(np.log([1e8, 1e11, 1e14, 1e17]))
 GRID_LOG_DC = tuple(np.log([1e8, 1e11, 1e14, 1e17]))
 POLISH = 8
+MIN_EXPONENT = 1e-4  # r or alpha_D below this: the fit ran to its bound, the law is degenerate
 _TIGHT = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 3000, "maxls": 50}
 
 
@@ -98,14 +99,14 @@ class KaplanFit:
         return kaplan_frontier(flops, self.N_c, self.D_c, self.alpha_N, self.alpha_D)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": "L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D",
+        return json_safe({"model": "L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D",
                 "N_c": self.N_c, "D_c": self.D_c, "alpha_N": self.alpha_N, "alpha_D": self.alpha_D,
                 "a": self.a, "b": self.b,
                 "ci": {k: v.to_dict() for k, v in self.ci.items()}, "se": dict(self.se),
                 "target": self.target.to_dict() if self.target else None,
                 "objective": self.objective, "success": self.success, "message": self.message,
                 "points": self.n_points, "residuals": self.residuals.to_dict(),
-                "bootstrap": self.bootstrap.to_dict() if self.bootstrap else None}
+                "bootstrap": self.bootstrap.to_dict() if self.bootstrap else None})
 
 
 def kaplan_frontier(flops: float, N_c: float, D_c: float, alpha_N: float, alpha_D: float) -> Optimum:
@@ -129,8 +130,10 @@ def fit_kaplan(params: Any, tokens: Any, loss: Any, *, bootstrap: int = 0, seed:
     logs = (np.log(n), np.log(d), np.log(l))
     best = _grid_fit(logs)
     values = _unpack(best.x)
-    ok = bool(best.success) and values["alpha_N"] > 0 and values["alpha_D"] > 0
-    message = str(best.message) if ok else f"not converged or non-positive exponent: {best.message}"
+    degenerate = not all(np.isfinite(v) for v in values.values()) or min(best.x[2], best.x[3]) < MIN_EXPONENT
+    ok = bool(best.success) and not degenerate
+    message = (str(best.message) if ok else "an exponent hit its lower bound (loss does not fall with N or D)"
+               if degenerate else f"not converged: {best.message}")
     residuals = ResidualStats.of(logs[2] - _log_model(best.x, logs[0], logs[1])[0][0], "log loss")
     target = kaplan_frontier(target_flops, **values) if target_flops and ok else None
     fit = KaplanFit(values["N_c"], values["D_c"], values["alpha_N"], values["alpha_D"], objective=float(best.fun), success=ok, message=message, n_points=len(l),
@@ -160,14 +163,15 @@ def _grid_fit(logs: tuple[np.ndarray, ...]) -> Any:
 def _polish(theta0: np.ndarray, logs: tuple[np.ndarray, ...], weights: np.ndarray | None = None) -> Any:
     from scipy.optimize import minimize
 
-    bounds = [(None, None), (None, None), (1e-6, None), (1e-6, None)]
+    bounds = [(None, None), (None, None), (MIN_EXPONENT / 100, None), (MIN_EXPONENT / 100, None)]
     return minimize(_objective_and_gradient, theta0, args=(*logs, weights), jac=True, method="L-BFGS-B",
                     bounds=bounds, options=_TIGHT)
 
 
 def _unpack(theta: np.ndarray) -> dict[str, float]:
     p, q, r, s = (float(v) for v in theta)
-    return {"N_c": float(np.exp(p / r)), "D_c": float(np.exp(q)), "alpha_N": r * s, "alpha_D": s}
+    with np.errstate(over="ignore"):
+        return {"N_c": float(np.exp(p / r)), "D_c": float(np.exp(q)), "alpha_N": r * s, "alpha_D": s}
 
 
 def _bootstrap(theta: np.ndarray, logs: tuple[np.ndarray, ...], reps: int, seed: int,
@@ -178,7 +182,7 @@ def _bootstrap(theta: np.ndarray, logs: tuple[np.ndarray, ...], reps: int, seed:
     samples = {k: np.full(reps, np.nan) for k in names}
     for i in range(reps):
         res = _polish(theta, logs, weights[i])
-        if res.success:
+        if res.success and min(res.x[2], res.x[3]) >= MIN_EXPONENT:
             v = _unpack(res.x)
             total = v["alpha_N"] + v["alpha_D"]
             row = dict(v, a=v["alpha_D"] / total, b=v["alpha_N"] / total)

@@ -11,7 +11,7 @@ import pandas as pd
 from fits.approach1 import fit_approach1
 from fits.approach2 import BUDGET_TOL_DECADES, fit_approach2
 from fits.approach3 import fit_approach3
-from fits.common import Progress, check_bootstrap, check_level
+from fits.common import Progress, check_bootstrap, check_level, json_safe
 from fits.data import FitTable, prepare_table
 from fits.errors import FitError
 from fits.kaplan import fit_kaplan
@@ -38,7 +38,7 @@ class FitReport:
     def to_dict(self) -> dict[str, Any]:
         head = dict(self.table.to_dict(), target_flops=self.target_flops, bootstrap=self.bootstrap,
                     seed=self.seed, level=self.level, skipped=dict(self.skipped))
-        return {"input": head, **{k: v.to_dict() for k, v in self.results.items()}}
+        return json_safe({"input": head, **{k: v.to_dict() for k, v in self.results.items()}})
 
 
 def parse_approaches(approaches: str | Iterable[str]) -> tuple[tuple[str, ...], bool]:
@@ -105,3 +105,4 @@ def _run(name: str, t: FitTable, opts: dict[str, Any], grouping: dict[str, Any])
     if name == "3":
         return fit_approach3(t.params, t.tokens, t.loss, **opts)
     return fit_kaplan(t.params, t.tokens, t.loss, **opts)
+

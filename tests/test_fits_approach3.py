@@ -118,3 +118,12 @@ def test_too_few_runs_or_sizes_raise_fit_error():
     with pytest.raises(FitError, match="bootstrap"):
         n, d, l = chinchilla_points()
         fit_approach3(n, d, l, bootstrap=-1)
+
+
+def test_a_fit_with_a_negative_exponent_says_so():
+    """Loss that rises with N and D has no decreasing power law: success is False, with the reason."""
+    n = np.repeat(np.geomspace(1e7, 1e9, 4), 4)
+    d = np.tile(np.geomspace(1e9, 1e11, 4), 4)
+    fit = fit_approach3(n, d, 1.5 + 1e-3 * n**0.3 + 1e-3 * d**0.2)
+    assert not fit.success and "non-positive exponent" in fit.message
+    assert fit.to_dict()["success"] is False and fit.to_dict()["G"] is None  # strict JSON, no NaN

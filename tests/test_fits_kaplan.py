@@ -49,3 +49,11 @@ def test_recovers_table2_parameters_from_noisy_synthetic_runs():
 def test_too_few_runs_raise():
     with pytest.raises(FitError, match="at least 5 runs"):
         fit_kaplan([1e8, 2e8], [1e9, 1e9], [3.0, 2.9])
+
+
+def test_a_degenerate_fit_says_so():
+    """Loss that rises with N and D: the exponents run to their bound and success is False."""
+    n = np.repeat(np.geomspace(1e7, 1e9, 4), 4)
+    d = np.tile(np.geomspace(1e9, 1e11, 4), 4)
+    fit = fit_kaplan(n, d, 1.5 + 1e-3 * n**0.3 + 1e-3 * d**0.2)
+    assert not fit.success and "lower bound" in fit.message and fit.target is None
