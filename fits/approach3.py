@@ -33,6 +33,7 @@ GRID_E = np.arange(-1.0, 1.5, 0.5)
 GRID_A = np.arange(0.0, 30.0, 5.0)
 GRID_B = np.arange(0.0, 30.0, 5.0)
 PARAM_NAMES = ("a", "b", "e", "alpha", "beta")  # order of the optimisation vector theta
+DRAW_ORDER = ("E", "A", "B", "alpha", "beta")  # order of each bootstrap draw in `bootstrap_draws`
 DEFAULT_POLISH = 24  # grid starts polished by L-BFGS-B: those with the lowest objective on the grid
 _TIGHT = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000, "maxls": 50}
 
@@ -114,6 +115,7 @@ class Approach3Fit:
     ci: dict[str, Interval] = field(default_factory=dict)
     se: dict[str, float] = field(default_factory=dict)
     bootstrap: BootstrapInfo | None = None
+    draws: tuple[tuple[float, ...], ...] = ()  # each successful refit's (E, A, B, alpha, beta)
 
     @property
     def a(self) -> float:
@@ -150,6 +152,7 @@ class Approach3Fit:
             "points": self.n_points, "grid_starts": self.starts, "polished_starts": self.polished,
             "residuals": self.residuals.to_dict(),
             "bootstrap": self.bootstrap.to_dict() if self.bootstrap else None,
+            "bootstrap_draws": [list(d) for d in self.draws],
         })
 
 
@@ -181,13 +184,21 @@ def fit_approach3(params: Any, tokens: Any, loss: Any, *, bootstrap: int = 0, se
     ci: dict[str, Interval] = {}
     se: dict[str, float] = {}
     info = None
+    draws: tuple[tuple[float, ...], ...] = ()
     if bootstrap:
         samples, succeeded = _bootstrap(theta, logs, bootstrap, seed, target_flops, progress)
         ci, se = summarise(samples, level)
         info = BootstrapInfo(bootstrap, succeeded, seed, level)
+        draws = _draws(samples)
     return Approach3Fit(**best, objective=fun, success=ok, message=message, n_points=len(l),
                         residuals=residuals, starts=len(hoffmann_grid()), polished=polished,
-                        target=target, ci=ci, se=se, bootstrap=info)
+                        target=target, ci=ci, se=se, bootstrap=info, draws=draws)
+
+
+def _draws(samples: dict[str, np.ndarray]) -> tuple[tuple[float, ...], ...]:
+    """The successful refits' (E, A, B, alpha, beta), for callers that evaluate each refit (calibration)."""
+    rows = np.column_stack([samples[k] for k in DRAW_ORDER])
+    return tuple(tuple(float(v) for v in row) for row in rows[np.all(np.isfinite(rows), axis=1)])
 
 
 def polish_start(theta0: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray,

@@ -1,7 +1,7 @@
 """Figures of a FitReport: IsoFLOP curves, the compute-optimal frontier, residuals, the Approach 1 envelope.
 
 Every function RETURNS a `matplotlib.figure.Figure` built without pyplot (no global state, no GUI
-backend), so callers can `fig.savefig(...)` or `mlflow.log_figure(fig, "fit_frontier.png")`.
+backend), so callers can `fig.savefig(...)` or `mlflow.log_figure(fig, "fit_frontier")`.
 `save_figures(report, folder)` writes them all as PNG. matplotlib is imported only here, lazily.
 """
 
@@ -120,13 +120,13 @@ def envelope_figure(report: "FitReport") -> "Figure":
 
 
 def report_figures(report: "FitReport", references: References | None = None) -> dict[str, "Figure"]:
-    """Every figure the report supports, keyed by its PNG file name."""
-    figures = {"fit_frontier.png": frontier_figure(report, references),
-               "fit_residuals.png": residuals_figure(report)}
+    """Every figure the report supports, keyed by name (`fit_frontier`, ...; the PNG file stem)."""
+    figures = {"fit_frontier": frontier_figure(report, references),
+               "fit_residuals": residuals_figure(report)}
     if "approach2" in report.results:
-        figures["fit_isoflop.png"] = isoflop_figure(report.results["approach2"])
+        figures["fit_isoflop"] = isoflop_figure(report.results["approach2"])
     if "approach1" in report.results:
-        figures["fit_envelope.png"] = envelope_figure(report)
+        figures["fit_envelope"] = envelope_figure(report)
     return figures
 
 
@@ -137,7 +137,7 @@ def save_figures(report: "FitReport", folder: str | Path, references: References
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, fig in report_figures(report, references).items():
-        path = out / name
+        path = out / f"{name}.png"
         fig.savefig(path, dpi=dpi)
         paths.append(path)
     return paths

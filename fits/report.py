@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from fits.approach1 import fit_approach1
-from fits.approach2 import BUDGET_TOL_DECADES, fit_approach2
+from fits.approach2 import BUDGET_TOL_DECADES, cluster_budgets, fit_approach2, snap_budgets
 from fits.approach3 import fit_approach3
 from fits.common import Progress, check_bootstrap, check_level, json_safe
 from fits.data import FitTable, prepare_table
@@ -31,13 +31,15 @@ class FitReport:
     seed: int
     level: float
     skipped: dict[str, str] = field(default_factory=dict)
+    budgets_flops: tuple[float, ...] = ()  # the distinct compute budgets (median C of each group)
 
     def __getitem__(self, key: str) -> Any:
         return self.results[key]
 
     def to_dict(self) -> dict[str, Any]:
         head = dict(self.table.to_dict(), target_flops=self.target_flops, bootstrap=self.bootstrap,
-                    seed=self.seed, level=self.level, skipped=dict(self.skipped))
+                    seed=self.seed, level=self.level, skipped=dict(self.skipped),
+                    budgets_flops=list(self.budgets_flops))
         return json_safe({"input": head, **{k: v.to_dict() for k, v in self.results.items()}})
 
 
@@ -91,7 +93,18 @@ def fit_table(data: pd.DataFrame | FitTable, approaches: str | Iterable[str] = (
             skipped[RESULT_KEYS[name]] = str(exc)
     if not results:
         raise FitError("no fit could run: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-    return FitReport(table, results, target, bootstrap, seed, level, skipped)
+    return FitReport(table, results, target, bootstrap, seed, level, skipped,
+                     distinct_budgets(table.flops, budget_tol, budgets))
+
+
+def distinct_budgets(flops: np.ndarray, budget_tol: float = BUDGET_TOL_DECADES,
+                     budgets: Sequence[float] | None = None) -> tuple[float, ...]:
+    """The budgets the runs were grouped into (as Approach 2 groups them): median C of each group."""
+    if budgets is not None:
+        labels, flops = snap_budgets(flops, budgets)
+    else:
+        labels = cluster_budgets(flops, budget_tol)
+    return tuple(sorted(float(np.median(flops[labels == k])) for k in np.unique(labels)))
 
 
 def _run(name: str, t: FitTable, opts: dict[str, Any], grouping: dict[str, Any]) -> Any:

@@ -78,6 +78,19 @@ def test_bad_csv_content_is_one_line_exit_2(tmp_path):
     assert "'tokens' has 1" in result.stderr
 
 
+def test_fit_json_calibrates_a_plan(tmp_path):
+    """The saved JSON is what `budget plan --calibrate fit.json` reads (budget.calibrate)."""
+    calibrate = pytest.importorskip("budget.calibrate")
+    result = run("--csv", str(DATA), "--drop-highest-loss", "5", "--approach", "3", "--bootstrap", "12",
+                 "--target-flops", "5.76e23", "--json")
+    fit = json.loads(result.stdout)
+    path = tmp_path / "fit.json"
+    path.write_text(result.stdout)
+    cal = calibrate.load_calibration_file(path)
+    assert len(cal.draws) == 12 and cal.max_budget_flops == pytest.approx(fit["input"]["budgets_flops"][-1])
+    assert cal.allocation(5.76e23).params == pytest.approx(fit["approach3"]["target"]["params"], rel=1e-9)
+
+
 @pytest.mark.skipif(shutil.which("budget") is None, reason="console script not installed")
 def test_installed_console_script_prints_clean_json(tmp_path):
     import subprocess

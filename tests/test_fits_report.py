@@ -27,6 +27,11 @@ def test_report_json_has_one_key_per_method_and_the_approach3_contract(report):
     assert a3["ci"]["alpha"]["low"] < a3["alpha"] < a3["ci"]["alpha"]["high"]
     assert d["input"]["points"] == 240 and d["input"]["tokens_derived"] is True
     assert d["input"]["target_flops"] == pytest.approx(load_csv(DATA).flops.max())
+    assert len(d["input"]["budgets_flops"]) == len(d["approach2"]["budgets"])  # the groups Approach 2 used
+    draws = a3["bootstrap_draws"]  # (E, A, B, alpha, beta) per successful refit
+    assert len(draws) == a3["bootstrap"]["succeeded"] == 20
+    assert np.median([row[0] for row in draws]) == pytest.approx(a3["E"], rel=0.05)
+    assert np.median([row[3] for row in draws]) == pytest.approx(a3["alpha"], rel=0.1)
 
 
 def test_same_seed_same_intervals_other_seed_other_intervals():
@@ -78,7 +83,7 @@ def test_figures_are_returned_and_saved_as_png(report, tmp_path):
     fig = frontier_figure(report, references=refs)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "Chinchilla (Hoffmann eq. 4)" in labels and any(lab.startswith("Approach 3") for lab in labels)
-    assert set(report_figures(report)) == {"fit_frontier.png", "fit_residuals.png", "fit_isoflop.png"}
+    assert set(report_figures(report)) == {"fit_frontier", "fit_residuals", "fit_isoflop"}
     paths = save_figures(report, tmp_path / "figs", references=refs)
     assert len(paths) == 3
     for path in paths:
