@@ -181,6 +181,8 @@ def single_blas_thread() -> Iterator[None]:
     except ImportError:  # optional: fits are correct without it, only slower on busy machines
         yield
         return
+    import scipy.optimize  # noqa: F401  (loads scipy's own OpenBLAS now, so the limit below reaches it)
+
     with threadpool_limits(limits=1, user_api="blas"):
         yield
 

@@ -97,3 +97,17 @@ def test_fits_imports_no_budget_mlflow_torch_or_matplotlib():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('budget', 'mlflow', 'torch', 'matplotlib')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_fits_run_with_one_blas_thread_even_before_scipy_is_imported():
+    """scipy's L-BFGS-B calls BLAS every iteration; a busy OpenBLAS pool made it ~50x slower."""
+    pytest.importorskip("threadpoolctl")
+    import subprocess
+
+    code = ("from fits.common import single_blas_thread\n"
+            "with single_blas_thread():\n"
+            "    from threadpoolctl import threadpool_info\n"
+            "    pools = [i for i in threadpool_info() if i['user_api'] == 'blas']\n"
+            "    print(len(pools), max(i['num_threads'] for i in pools))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) >= 1 and out[1] == "1"
