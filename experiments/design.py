@@ -54,7 +54,7 @@ PRESETS = {
     # (Epoch's refit: ~40 tokens/param at these budgets; Chinchilla's ~5 starves big models)
     "cpu": Preset("cpu", (1e11, 3e11, 1e12), 7, 64, 32, 3e-3, 16, 16, 65536, law="epoch"),
     # one GPU, hours: GPT-2-sized context, larger budgets
-    "gpu": Preset("gpu", (1e15, 3e15, 1e16, 3e16), 7, 512, 64, 1e-3, 64, 64, 1 << 20),
+    "gpu": Preset("gpu", (1e15, 3e15, 1e16, 3e16), 7, 512, 64, 1e-3, 64, 64, 1 << 20, law="epoch"),
 }
 
 

@@ -35,6 +35,8 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # MLflow 3's own default store, in
 ARTIFACT_DIR = "mlartifacts"
 ROLE, CONFIG_HASH, SWEEP_HASH, FAILURE = ("budget.role", "budget.config_hash",
                                           "budget.sweep_hash", "budget.failure_reason")
+# MLflow 3's UI opens an experiment of this kind on its "Model training" pages, not GenAI's
+EXPERIMENT_KIND, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
 HASH_EXCLUDE = ("code_version",)  # fields that do not change what a point measures
 
 
@@ -65,9 +67,12 @@ def open_store(tracking_uri: str | None, experiment: str) -> tuple["MlflowClient
         client = MlflowClient(tracking_uri=uri)
         found = client.get_experiment_by_name(experiment)
         if found is None:
-            exp_id = client.create_experiment(experiment, artifact_location=artifact_root(uri))
+            exp_id = client.create_experiment(experiment, artifact_location=artifact_root(uri),
+                                              tags={EXPERIMENT_KIND: TRAINING_KIND})
         else:
             exp_id = found.experiment_id
+            if EXPERIMENT_KIND not in found.tags:
+                client.set_experiment_tag(exp_id, EXPERIMENT_KIND, TRAINING_KIND)
     except (MlflowException, OSError, Exception) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise SweepError(f"tracking store {uri!r} is not usable: {first}") from exc

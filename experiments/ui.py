@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -76,6 +77,19 @@ def start_ui(tracking_uri: str | None = None, host: str = "127.0.0.1",
             time.sleep(0.5)
     stop_ui(proc)
     raise SweepError(f"the MLflow UI did not answer on {url} within {STARTUP_TIMEOUT_S:.0f} s")
+
+
+def wait_ui(proc: "subprocess.Popen[bytes]") -> None:
+    """Block until the server exits; Ctrl-C or SIGTERM stop it (never leave it orphaned)."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_ui(proc)
 
 
 def stop_ui(proc: "subprocess.Popen[bytes]") -> None:

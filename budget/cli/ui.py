@@ -22,13 +22,14 @@ def command(port: int, host: str, tracking_uri: str | None, check: bool, as_json
     Example: budget ui --port 5000
     """
     require_extra("sweep", "mlflow")
-    from experiments.ui import start_ui, stop_ui
+    from experiments.ui import start_ui, stop_ui, wait_ui
 
     server, proc = start_ui(tracking_uri, host, port)
-    emit(server, as_json, lambda s: f"MLflow UI on {s.url} (store {s.tracking_uri}); "
-                                    f"Ctrl-C stops it")
     try:
-        if not check:
-            proc.wait()
+        emit(server, as_json, lambda s: f"MLflow UI on {s.url} (store {s.tracking_uri}); "
+                                        f"Ctrl-C stops it")
     finally:
-        stop_ui(proc)
+        if check:
+            stop_ui(proc)
+    if not check:
+        wait_ui(proc)
