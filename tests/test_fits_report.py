@@ -60,6 +60,12 @@ def test_long_per_step_table_runs_approach1_and_approach3_on_final_rows():
     rep = fit_table(pd.DataFrame(rows), approaches=("1", "3"), target_flops=1e21)
     assert rep["approach1"].runs == 9 and rep["approach3"].n_points == 9
     assert rep.to_dict()["input"]["curve_runs"] == 9
+    from fits.plots import report_figures
+
+    figures = report_figures(rep)
+    assert set(figures) == {"fit_frontier", "fit_residuals", "fit_envelope"}
+    envelope_axes = figures["fit_envelope"].axes[0]
+    assert len(envelope_axes.lines) == 9 + 1  # every training curve and the envelope
 
 
 def test_separate_curves_table_feeds_approach1():
