@@ -186,24 +186,65 @@ def _loss_law(cs: np.ndarray, losses: np.ndarray) -> PowerLawFit | None:
 
 def _bootstrap(data: tuple[np.ndarray, ...], labels: np.ndarray, reps: int, seed: int,
                target_flops: float | None, progress: Progress | None) -> tuple[dict[str, np.ndarray], int]:
+    """All resamples at once: per budget a batched weighted parabola, then batched log-log lines."""
     n, d, c, l = data
     weights = resample_weights(len(n), reps, seed, groups=labels)
-    names = ["a", "b", "k_params", "k_tokens"] + (["params_opt", "tokens_opt"] if target_flops else [])
-    samples = {k: np.full(reps, np.nan) for k in names}
-    for i in range(reps):
-        minima = [cv for cv in (_curve(n[labels == k], d[labels == k], c[labels == k], l[labels == k],
-                                       weights[i][labels == k]) for k in np.unique(labels)) if cv.valid]
-        if len(minima) >= MIN_BUDGETS:
-            cs = np.array([cv.flops for cv in minima])
-            k_n, a = power_law_fit_loglog(cs, np.array([cv.params_opt for cv in minima]))
-            k_d, b = power_law_fit_loglog(cs, np.array([cv.tokens_opt for cv in minima]))
-            row = {"a": a, "b": b, "k_params": k_n, "k_tokens": k_d}
-            if target_flops:
-                row.update(params_opt=k_n * target_flops ** a, tokens_opt=k_d * target_flops ** b)
-            for k, v in row.items():
-                samples[k][i] = v
-        tick(progress, "Approach 2 bootstrap", i + 1, reps)
-    return samples, int(np.isfinite(samples["a"]).sum())
+    groups = np.unique(labels)
+    cols = []
+    for j, k in enumerate(groups):
+        m = labels == k
+        cols.append(_batch_minimum(n[m], d[m], c[m], l[m], weights[:, m]))
+        tick(progress, "Approach 2 bootstrap", reps * (j + 1) // len(groups), reps)
+    log_c, log_n, log_d, valid = (np.column_stack([col[i] for col in cols]) for i in range(4))
+    ok = valid.sum(axis=1) >= MIN_BUDGETS
+    log_kn, a = _batch_line(log_c, log_n, valid)
+    log_kd, b = _batch_line(log_c, log_d, valid)
+    samples = {"a": a, "b": b, "k_params": np.exp(log_kn), "k_tokens": np.exp(log_kd)}
+    if target_flops:
+        samples.update(params_opt=np.exp(log_kn + a * np.log(target_flops)),
+                       tokens_opt=np.exp(log_kd + b * np.log(target_flops)))
+    for values in samples.values():
+        values[~ok] = np.nan
+    return samples, int(ok.sum())
+
+
+def _batch_minimum(n: np.ndarray, d: np.ndarray, c: np.ndarray, l: np.ndarray,
+                   w: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`_curve` for many weight rows w (reps, runs): (log C, log N_opt, log D_opt, valid) per row."""
+    x = np.log(n)
+    centre = x.mean()
+    xc = x - centre  # centred for well-conditioned normal equations
+    quad = np.stack([xc**2, xc, np.ones_like(xc)], axis=1)
+    present = w > 0
+    sizes = (present @ (x[:, None] == np.unique(x)[None, :])) > 0
+    enough = sizes.sum(axis=1) >= MIN_SIZES_PER_BUDGET
+    lhs = np.einsum("ri,ij,ik->rjk", w, quad, quad)
+    lhs[~enough] = np.eye(3)
+    c2, c1, _ = np.linalg.solve(lhs, np.einsum("ri,ij,i->rj", w, quad, l)[..., None])[..., 0].T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_opt = -c1 / (2.0 * c2)
+    inside = (x_opt >= np.where(present, xc, np.inf).min(axis=1)) & (x_opt <= np.where(present, xc, -np.inf).max(axis=1))
+    valid = enough & (c2 > 0) & inside
+    line = np.stack([xc, np.ones_like(xc)], axis=1)
+    lhs2 = np.einsum("ri,ij,ik->rjk", w, line, line)
+    lhs2[~valid] = np.eye(2)
+    slope, intercept = np.linalg.solve(lhs2, np.einsum("ri,ij,i->rj", w, line, np.log(d))[..., None])[..., 0].T
+    total = np.where(w.sum(axis=1) > 0, w.sum(axis=1), 1.0)
+    log_c = (w @ np.log(c)) / total
+    return log_c, centre + x_opt, intercept + slope * x_opt, valid
+
+
+def _batch_line(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares y = intercept + slope x per row over the masked columns: (intercept, slope)."""
+    m = mask.astype(float)
+    count = np.maximum(m.sum(axis=1), 1.0)
+    xs, ys = np.where(mask, x, 0.0), np.where(mask, y, 0.0)
+    x_bar, y_bar = xs.sum(axis=1) / count, ys.sum(axis=1) / count
+    dx = np.where(mask, x - x_bar[:, None], 0.0)
+    dy = np.where(mask, y - y_bar[:, None], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (dx * dy).sum(axis=1) / (dx * dx).sum(axis=1)
+    return y_bar - slope * x_bar, slope
 
 
 def _replace(fit: Approach2Fit, **changes: Any) -> Approach2Fit:

@@ -78,3 +78,25 @@ def test_nominal_budgets_recover_hoffmanns_nine_isoflop_profiles():
     assert 0.462 < fit.a < 0.534  # Hoffmann et al. 2022 Table 2, Approach 2 (10th-90th percentile)
     with pytest.raises(FitError, match="budgets has 1"):
         fit_approach2(t.params, t.tokens, t.flops, t.loss, budgets=[1e19, -1])
+
+
+def test_batched_bootstrap_parabolas_equal_the_one_at_a_time_fit():
+    """The bootstrap solves all resamples at once; each row must equal `_curve` on the same weights."""
+    from fits.approach2 import _batch_minimum, _curve
+    from fits.common import resample_weights
+
+    t = load_csv(DATA, drop_highest_loss=5)
+    m = cluster_budgets(t.flops) == 9  # one budget with 24 runs
+    n, d, c, l = t.params[m], t.tokens[m], t.flops[m], t.loss[m]
+    w = resample_weights(int(m.sum()), 40, seed=4)
+    w[0] = 0.0
+    w[0, :2] = 1.0  # two runs only: not enough sizes
+    log_c, log_n, log_d, valid = _batch_minimum(n, d, c, l, w)
+    for i in range(len(w)):
+        one = _curve(n, d, c, l, w[i])
+        assert valid[i] == one.valid
+        if one.valid:
+            assert np.exp(log_n[i]) == pytest.approx(one.params_opt, rel=1e-9)
+            assert np.exp(log_d[i]) == pytest.approx(one.tokens_opt, rel=1e-9)
+            assert np.exp(log_c[i]) == pytest.approx(one.flops, rel=1e-12)
+    assert valid.sum() >= 30 and not valid[0]
