@@ -105,8 +105,9 @@ def measured_training_flops_per_token(shape: ModelShape, seq_len: int | None = N
                                       batch: int = 1) -> float:
     """FLOPs of one forward+backward step per token, counted by torch's FlopCounterMode.
 
-    Runs on the `meta` device (no memory, no time). SDPA is counted by torch's own formulas
-    (QK^T and AV over the full T x T, backward = 2 x forward), matching the planner's convention.
+    Runs on the `meta` device (no memory, no time), where SDPA decomposes into bmm calls that
+    are counted over the full T x T (backward = 2 x forward), the planner's convention. On real
+    CPU tensors the fused attention kernel is not counted at all (tests/test_exp_model.py).
     """
     from torch.utils.flop_counter import FlopCounterMode
 

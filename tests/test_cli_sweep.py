@@ -97,3 +97,14 @@ def test_unusable_tracking_store_is_one_line(tmp_path):
 def test_help_has_an_example():
     result = invoke("sweep", "--help")
     assert result.exit_code == 0 and "Example: budget sweep" in result.output
+
+
+def test_cuda_without_a_gpu_is_one_line():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = invoke("sweep", "--preset", "smoke", "--dry-run", "--device", "cuda")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("Error: --device cuda was asked for but torch sees no CUDA "
+                                     "device")
