@@ -31,6 +31,7 @@ APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
 @click.option("--budget-tol", type=POSITIVE, default=0.15, show_default=True,
               help="Approach 2: runs whose log10 FLOPs lie within this many decades form one budget.")
 @click.option("--budgets", callback=lambda ctx, param, value: _budgets(value, param, ctx), default=None,
+              metavar="C1,C2,...",
               help="Approach 2: nominal budgets in FLOPs, comma-separated (each run joins the nearest).")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for PNG figures (IsoFLOP curves, frontier, residuals).")
@@ -38,7 +39,7 @@ APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
 def command(csv_path: str | None, experiment: str | None, approaches: tuple[str, ...], bootstrap: int,
             seed: int, level: float, target_flops: float | None, drop_highest_loss: int, budget_tol: float,
             budgets: list[float] | None, plot_dir: str | None, as_json: bool) -> None:
-    """Fit scaling laws to your runs: IsoFLOP minima, L(N, D) = E + A/N^a + B/D^b, Kaplan's form.
+    """Fit scaling laws to your runs: IsoFLOP minima, L = E + A/N^alpha + B/D^beta, Kaplan's L(N, D).
 
     Example: budget fit --csv runs.csv --approach 3 --bootstrap 1000 --plot fig/
     """
