@@ -202,12 +202,22 @@ def _parent_run(client: Any, exp_id: str, sweep_hash: str, spec: SweepSpec) -> s
     found = tr.find_runs(client, exp_id, f"tags.`{tr.SWEEP_HASH}` = '{sweep_hash}' and "
                                          f"tags.`{tr.ROLE}` = 'sweep'")
     if found:
-        return str(found[0].info.run_id)
+        parent = str(found[0].info.run_id)
+        _close_stale_children(client, exp_id, parent)
+        return parent
     run = client.create_run(exp_id, run_name=f"sweep-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
                             tags={tr.ROLE: "sweep", tr.SWEEP_HASH: sweep_hash})
     for key, value in spec.to_dict().items():
         client.log_param(run.info.run_id, f"sweep.{key}", json.dumps(value))
     return str(run.info.run_id)
+
+
+def _close_stale_children(client: Any, exp_id: str, parent: str) -> None:
+    """Points left RUNNING by a process that died (kill -9, power loss) become KILLED."""
+    for run in tr.find_runs(client, exp_id, f"tags.mlflow.parentRunId = '{parent}' and "
+                                           "attributes.status = 'RUNNING'"):
+        client.set_tag(run.info.run_id, tr.FAILURE, "stale: its process ended without closing it")
+        client.set_terminated(run.info.run_id, status="KILLED")
 
 
 def _dataset(corpus: Any) -> Any:

@@ -112,6 +112,16 @@ def test_resume_runs_nothing_new(store, smoke):
     assert len(client.search_runs([first.experiment_id])) == before
 
 
+def test_runs_left_running_by_a_dead_process_are_closed_on_resume(store, smoke):
+    spec, first = smoke
+    client = MlflowClient(store)
+    orphan = client.create_run(first.experiment_id, tags={
+        "mlflow.parentRunId": first.parent_run_id, ROLE: "point", CONFIG_HASH: "gone"})
+    run_sweep(spec, progress=False)
+    closed = client.get_run(orphan.info.run_id)
+    assert closed.info.status == "KILLED" and "stale" in closed.data.tags[FAILURE]
+
+
 def test_readers_for_the_fits(store, smoke):
     _, result = smoke
     frame = sweep_runs_frame("smoke", store)
