@@ -274,7 +274,8 @@ class _RunContext:
             run_id = run.info.run_id
             mlflow.set_tags({tr.ROLE: "point", tr.CONFIG_HASH: h, "budget.device": str(self.device),
                              "budget.dtype": str(self.dtype).replace("torch.", ""),
-                             "budget.peak_source": self.peak.source})
+                             "budget.peak_source": self.peak.source,
+                             "budget.peak_flops_per_s": f"{self.peak.flops_per_s:.4g}"})
             mlflow.log_params(c.to_dict())
             mlflow.log_input(_dataset(self.corpus), context="training")
             mlflow.log_dict(c.to_dict(), "config.json")

@@ -55,6 +55,8 @@ def test_smoke_sweep_structure_params_metrics_artifacts(store, smoke):
     for run in runs:
         p = run.data.params
         assert config_fields <= set(p) and run.data.tags[ROLE] == "point"
+        assert float(run.data.tags["budget.peak_flops_per_s"]) == pytest.approx(
+            result.peak_flops_per_s, rel=1e-3)
         shape = TrainConfig(**{k: _typed(k, p[k]) for k in config_fields}).shape
         assert int(p["params"]) == params_total(shape)
         tokens = run.data.metrics["tokens"]
