@@ -23,7 +23,7 @@ import click
 
 from budget import __version__
 from experiments import tracking as tr
-from experiments.design import SweepPoint, design_sweep, get_preset
+from experiments.design import SweepPoint, design_sweep, get_preset, with_overrides
 from experiments.errors import SweepError
 
 TrainFn = Callable[..., Any]
@@ -54,7 +54,7 @@ class PointResult:
     """One grid point's outcome."""
 
     run_id: str | None
-    status: str  # FINISHED, FAILED, KILLED, SKIPPED-as-FINISHED is "FINISHED" with skipped=True
+    status: str  # FINISHED, FAILED or PLANNED (dry run); a point finished earlier: skipped=True
     params: int
     params_non_embedding: int
     tokens: int
@@ -104,9 +104,7 @@ def _grid(spec: SweepSpec, corpus: Any, peak: float | None) -> list[SweepPoint]:
                         dataset_digest=corpus.digest, code_version=code_version(),
                         peak_flops_per_s=peak)
     if spec.lr is not None:
-        from dataclasses import replace
-
-        grid = [SweepPoint(replace(p.config, lr=spec.lr), p.estimated_seconds) for p in grid]
+        grid = [with_overrides(p, lr=spec.lr) for p in grid]
     return grid
 
 
