@@ -106,7 +106,8 @@ class Calibration:
 
 
 def _frontier_at(draw: Sequence[float], compute_flops: float) -> tuple[float, float, float]:
-    law = laws.ParametricLaw(*draw, source="bootstrap draw")
+    E, A, B, alpha, beta = draw
+    law = laws.ParametricLaw(E=E, A=A, B=B, alpha=alpha, beta=beta, source="bootstrap draw")
     N, D = law.frontier(compute_flops)
     return N, D, law.loss(N, D)
 

@@ -130,32 +130,19 @@ def fit_experiment(experiment: str, tracking_uri: str | None = None, *,
     uri = resolve_tracking_uri(tracking_uri)
     points, curves, parents = read_sweep(experiment, uri)
     budgets = check_enough(points, experiment)
-    table = _with_curves(points, curves, approaches)
-    report = fit_table(table, approaches, bootstrap=bootstrap, seed=seed, level=level,
-                       target_flops=target_flops, progress=progress)
-    holdout = holdout_fit(points, budgets, bootstrap=0, seed=seed) if holdout_largest else None
+    wants_1 = any(a in ("1", "all") for a in approaches)
+    report = fit_table(points[["params", "tokens", "flops", "loss"]], approaches,
+                       bootstrap=bootstrap, seed=seed, level=level, target_flops=target_flops,
+                       progress=progress, curves=curves if wants_1 and curves is not None
+                       and len(curves) else None)
+    holdout = holdout_fit(points, seed=seed) if holdout_largest else None
     result = ExperimentFit(experiment, "", uri, report, budgets, parents, len(points), holdout=holdout)
     if log:
         result = log_fit(result)
     return result
 
 
-def _with_curves(points: Any, curves: Any, approaches: tuple[str, ...]) -> Any:
-    """The final validation losses as the fit table, plus the per-step training curves for
-    Approach 1 when asked for (the curves' last rows are training, not validation, losses)."""
-    from dataclasses import replace
-
-    from fits.data import prepare_table
-
-    table = prepare_table(points[["params", "tokens", "flops", "loss"]])
-    wants_1 = any(a in ("1", "all") for a in approaches)
-    if not wants_1 or curves is None or curves["run_id"].duplicated().sum() == 0:
-        return table
-    return replace(table, curves=prepare_table(curves).curves)
-
-
-def holdout_fit(points: Any, budgets: tuple[float, ...], *, bootstrap: int = 0,
-                seed: int = 0) -> Holdout:
+def holdout_fit(points: Any, *, bootstrap: int = 0, seed: int = 0) -> Holdout:
     """Fit Approaches 2 and 3 without the largest budget; compare with what that budget measured."""
     import numpy as np
 
@@ -165,8 +152,8 @@ def holdout_fit(points: Any, budgets: tuple[float, ...], *, bootstrap: int = 0,
     top = labels == labels.max()
     held, rest = points[top], points[~top]
     if len(set(labels[~top])) < MIN_BUDGETS:
-        raise SweepError(f"--holdout-largest needs at least {MIN_BUDGETS + 1} budgets, the sweep has "
-                         f"{len(budgets)}")
+        raise SweepError(f"--holdout-largest needs at least {MIN_BUDGETS + 1} compute budgets, the "
+                         f"runs have {len(set(labels))}")
     budget = float(held["flops"].median())
     observed_loss = float(held["loss"].min())
     observed_n = _parabola_minimum(held["params"].to_numpy(float), held["loss"].to_numpy(float))

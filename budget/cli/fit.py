@@ -15,7 +15,14 @@ APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
 @click.command(name="fit")
 @click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, readable=True),
               help="CSV of runs: params, loss and tokens or flops (optional run_id for per-step curves).")
-@click.option("--experiment", default=None, help="MLflow experiment of sweep runs (not available yet: use --csv).")
+@click.option("--experiment", default=None,
+              help="MLflow experiment of 'budget sweep' runs: fit its finished points and log the fit "
+                   "back to it as a run of its own.")
+@click.option("--tracking-uri", default=None,
+              help="MLflow store of --experiment (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")
+@click.option("--holdout-largest", is_flag=True,
+              help="Also fit without the largest budget and report how well that predicts its best "
+                   "loss and optimal N (relative errors).")
 @click.option("--approach", "approaches", type=click.Choice(APPROACH_CHOICES, case_sensitive=False),
               multiple=True, default=("all",), show_default=True,
               help="Method(s) to fit; repeat for several. 'all' skips those the data cannot support.")
@@ -36,17 +43,29 @@ APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for PNG figures (IsoFLOP curves, frontier, residuals).")
 @json_option
-def command(csv_path: str | None, experiment: str | None, approaches: tuple[str, ...], bootstrap: int,
+def command(csv_path: str | None, experiment: str | None, tracking_uri: str | None,
+            holdout_largest: bool, approaches: tuple[str, ...], bootstrap: int,
             seed: int, level: float, target_flops: float | None, drop_highest_loss: int, budget_tol: float,
             budgets: list[float] | None, plot_dir: str | None, as_json: bool) -> None:
     """Fit scaling laws to your runs: IsoFLOP minima, L = E + A/N^alpha + B/D^beta, Kaplan's L(N, D).
 
+    With --experiment, the fit of a 'budget sweep' experiment is logged back to it and compared
+    with the literature laws; 'budget plan --calibrate EXPERIMENT' then plans with it.
+
     Example: budget fit --csv runs.csv --approach 3 --bootstrap 1000 --plot fig/
     """
+    if experiment is not None and csv_path is not None:
+        raise click.UsageError("give --csv FILE or --experiment NAME, not both")
     if experiment is not None:
-        raise click.UsageError("--experiment is not available yet; export the runs and use --csv FILE")
+        from budget.cli.fit_experiment import fit_experiment_command
+
+        with _ProgressBars() as progress:
+            fit_experiment_command(experiment, tracking_uri, approaches, bootstrap, seed, level,
+                                   target_flops, holdout_largest, plot_dir, as_json, progress)
+        return
     if csv_path is None:
-        raise click.UsageError("give --csv FILE (a CSV with params, loss and tokens or flops columns)")
+        raise click.UsageError("give --csv FILE (a CSV with params, loss and tokens or flops columns) "
+                               "or --experiment NAME (an MLflow experiment of sweep runs)")
     from fits import fit_table, load_csv
 
     table = load_csv(csv_path, drop_highest_loss=drop_highest_loss)
@@ -58,6 +77,11 @@ def command(csv_path: str | None, experiment: str | None, approaches: tuple[str,
 
         for path in save_figures(report, plot_dir):
             click.echo(f"wrote {path}", err=True)
+    if holdout_largest:
+        from budget.cli.fit_experiment import with_holdout
+
+        emit(with_holdout(report, table, seed), as_json, lambda r: r.render())
+        return
     emit(report, as_json, render)
 
 

@@ -1,0 +1,114 @@
+"""The whole loop on real parts (issue 5): a real smoke sweep (torch, sqlite MLflow store) ->
+`budget fit --experiment` (scipy, logged back to MLflow) -> `budget plan --calibrate`."""
+
+import json
+import socket
+
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from budget.cli import main
+from experiments.errors import SweepError
+from experiments.fitting import FIT_JSON, FIT_ROLE, check_enough
+from experiments.sweep import SweepSpec, run_sweep
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loop")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(root / "cache"))  # the CPU matmul-peak cache
+    uri = f"sqlite:///{root}/mlflow.db"
+    run_sweep(SweepSpec(preset="smoke", experiment="loop", tracking_uri=uri, threads=1),
+              progress=False)
+    yield uri
+    mp.undo()
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture(scope="module")
+def fitted(store):
+    result = run("fit", "--experiment", "loop", "--tracking-uri", store, "--bootstrap", "30",
+                 "--approach", "all", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_fit_is_logged_back_as_its_own_run(store, fitted):
+    sweep = fitted["sweep"]
+    assert sweep["runs"] >= 6 and len(sweep["budgets_flops"]) == 2
+    client = MlflowClient(tracking_uri=store)
+    run = client.get_run(sweep["fit_run_id"])
+    assert run.data.tags["budget.role"] == FIT_ROLE
+    assert set(run.data.tags["budget.sweep_parents"].split(",")) == set(sweep["sweep_parents"])
+    assert run.data.metrics["approach3.alpha"] == pytest.approx(fitted["approach3"]["alpha"])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert FIT_JSON in artifacts and "plots" in artifacts
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert any("frontier" in p for p in plots) and any("residual" in p for p in plots)
+
+
+def test_calibrated_plan_from_the_experiment(store, fitted):
+    result = run("plan", "--flops", "1e21", "--gpu", "h100", "--calibrate", "loop",
+                 "--tracking-uri", store, "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    mine = next(a for a in plan["allocations"] if a["law"] == "calibrated")
+    assert 6 * mine["params"] * mine["tokens"] == pytest.approx(1e21)
+    assert mine["params_ci"][0] <= mine["params"] <= mine["params_ci"][1]
+    assert mine["tokens_ci"][0] <= mine["tokens"] <= mine["tokens_ci"][1]
+    cal = plan["calibration"]
+    assert cal["extrapolation_decades"] == pytest.approx(21 - 10.176, abs=0.01)  # 1.5e10 swept
+    assert cal["warning"].startswith("VERY LONG")
+    assert plan["recommended"] == "epoch"  # ten orders of magnitude: shown, not recommended
+    assert {r["law"] for r in cal["comparison"]} >= {"epoch", "chinchilla", "kaplan"}
+
+
+def test_calibrated_plan_near_the_sweep_recommends_it(store, fitted, tmp_path):
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(fitted))
+    from_file = json.loads(run("plan", "--flops", "3e10", "--calibrate", str(path), "--json").stdout)
+    from_store = json.loads(run("plan", "--flops", "3e10", "--calibrate", "loop",
+                                "--tracking-uri", store, "--json").stdout)
+    assert from_file["recommended"] == "calibrated"
+    mine = [next(a for a in p["allocations"] if a["law"] == "calibrated")
+            for p in (from_file, from_store)]
+    assert mine[0]["params"] == pytest.approx(mine[1]["params"])
+
+
+def test_holdout_needs_three_budgets(store):
+    result = run("fit", "--experiment", "loop", "--tracking-uri", store, "--holdout-largest")
+    assert result.exit_code == 2
+    assert "needs at least 3 compute budgets, the runs have 2" in result.stderr
+
+
+def test_unknown_and_empty_experiments(store):
+    result = run("plan", "--flops", "1e21", "--calibrate", "nope", "--tracking-uri", store)
+    assert result.exit_code == 2 and "experiment 'nope' not found" in result.stderr
+    MlflowClient(tracking_uri=store).create_experiment("empty")
+    result = run("fit", "--experiment", "empty", "--tracking-uri", store)
+    assert result.exit_code == 2
+    assert "has no finished sweep runs" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_too_few_runs_or_budgets():
+    import pandas as pd
+
+    one_budget = pd.DataFrame({"params": [1e4, 2e4, 4e4], "tokens": [1e6, 5e5, 2.5e5],
+                               "flops": [6e10] * 3, "loss": [2.1, 2.0, 2.2]})
+    with pytest.raises(SweepError, match="3 finished runs over 1 budget"):
+        check_enough(one_budget, "tiny")
+
+
+def test_a_server_that_does_not_answer():
+    with socket.socket() as s:  # a free port on loopback with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run("plan", "--flops", "1e21", "--calibrate", "loop",
+                 "--tracking-uri", f"http://127.0.0.1:{port}")
+    assert result.exit_code == 2
+    assert f"tracking server http://127.0.0.1:{port} does not answer" in result.stderr
