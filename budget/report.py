@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from budget import costing, laws
+from budget.calibrate import Calibration
 from budget.catalog import Catalog, load_catalog
 from budget.errors import BudgetError
 from budget.memory import MemoryBreakdown
@@ -59,6 +60,8 @@ class CalibrationSection:
     fitted_compute_range: tuple[float, float] | None = None
     table: tuple[tuple[str, ...], ...] = ()  # first row = headers
     sources: tuple[tuple[str, str], ...] = ()
+    # the fitted law itself: when set, the plan is made exactly as `budget plan --calibrate`
+    law: Calibration | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "paragraphs": list(self.paragraphs),
@@ -131,11 +134,12 @@ def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
     catalog = catalog or load_catalog(req.catalog_paths)
     extra: tuple[laws.Allocation, ...] = ()
     recommend = None
-    if calibration is not None and calibration.allocation is not None:
+    if calibration is not None and calibration.law is None and calibration.allocation is not None:
         extra = (calibration.allocation,)
         if calibration.recommend_reason:
             recommend = (calibration.allocation.law, calibration.recommend_reason)
-    plan = make_plan(req, catalog=catalog, extra_allocations=extra, recommend=recommend)
+    plan = make_plan(req, catalog=catalog, extra_allocations=extra, recommend=recommend,
+                     calibration=None if calibration is None else calibration.law)
     rows = [compare_row(req, plan, req.gpu, catalog, keep_price=True)]
     seen = {rows[0].gpu["id"]}
     for name in compare:

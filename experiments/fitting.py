@@ -262,8 +262,28 @@ def fit_metrics(result: ExperimentFit) -> dict[str, float]:
     return out
 
 
-def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[str, Any], str]:
-    """The newest fit JSON logged to the experiment and its run id; if none was logged, fit now."""
+def fit_figures(experiment: str, tracking_uri: str | None = None) -> dict[str, bytes]:
+    """PNG bytes of the newest logged fit's figures (stem -> bytes); empty if none was logged."""
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = [] if exp is None else find_runs(
+        client, exp.experiment_id, f"tags.`{ROLE}` = '{FIT_ROLE}' and attributes.status = 'FINISHED'")
+    if not runs:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(client.download_artifacts(runs[0].info.run_id, "plots", tmp))
+        return {p.stem: p.read_bytes() for p in sorted(local.glob("*.png"))}
+
+
+def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[str, Any], str | None]:
+    """The newest fit JSON logged to the experiment and its run id; if none was logged, fit now
+    (not logged; run id None)."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -280,4 +300,4 @@ def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[s
         fit = mlflow.artifacts.load_dict(f"runs:/{run_id}/{FIT_JSON}")
         return fit, run_id
     fresh = fit_experiment(experiment, uri, approaches=("2", "3"), log=False)
-    return fresh.to_dict(), "fitted now (no fit run logged)"
+    return fresh.to_dict(), None

@@ -80,6 +80,23 @@ def test_calibrated_plan_near_the_sweep_recommends_it(store, fitted, tmp_path):
     assert mine[0]["params"] == pytest.approx(mine[1]["params"])
 
 
+def test_report_with_calibration_has_the_same_plan(store, fitted, tmp_path):
+    """`budget report --calibrate` embeds exactly the plan of `budget plan --calibrate`, a
+    calibration section, and the sweep's IsoFLOP and frontier figures logged with the fit."""
+    args = ["--flops", "1e21", "--gpu", "h100", "--calibrate", "loop", "--tracking-uri", store]
+    result = run("report", *args, "--out", str(tmp_path / "p"), "--json")
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.stdout)
+    plan = json.loads(run("plan", *args, "--json").stdout)
+    assert json.loads((tmp_path / "p" / "plan.json").read_text()) == plan
+    names = {p.rsplit("/", 1)[-1] for p in written["figures"]}
+    assert "calibration_fit_frontier.png" in names
+    # the IsoFLOP figure exists when Approach 2 could be fitted (interior minima at 2+ budgets)
+    assert ("calibration_fit_isoflop.png" in names) == ("approach2" in fitted)
+    text = (tmp_path / "p" / "proposal.md").read_text()
+    assert "Calibration against our own sweep" in text and "VERY LONG extrapolation" in text
+
+
 def test_holdout_needs_three_budgets(store):
     result = run("fit", "--experiment", "loop", "--tracking-uri", store, "--holdout-largest")
     assert result.exit_code == 2

@@ -89,7 +89,8 @@ def load_calibration(name: str, tracking_uri: str | None) -> Any:
     from experiments.fitting import latest_fit
 
     fit, run_id = latest_fit(name, tracking_uri)
-    return calibration_from_fit(fit, f"experiment '{name}' ({run_id})")
+    where = f"fit run {run_id[:8]}" if run_id else "fitted now: no fit run logged yet"
+    return calibration_from_fit(fit, f"experiment '{name}', {where}")
 
 
 @click.command(name="plan")

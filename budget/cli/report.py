@@ -8,7 +8,7 @@ import click
 
 from budget.cli import plan as plan_cli
 from budget.cli.common import emit, json_option, require_extra
-from budget.cli.plan import budget_options, build_request
+from budget.cli.plan import budget_options, build_request, calibrate_options
 from budget.errors import BudgetError
 
 # The shape and memory options are the plan command's own Option objects, so report and plan
@@ -31,12 +31,11 @@ def parse_compare(text: str | None) -> tuple[str, ...]:
               help="Folder for proposal.md, proposal.html, plan.json and figures/ (created).")
 @click.option("--title", help="Title of the proposal (default: the compute budget).")
 @click.option("--experiment", help="Also log the report folder to this MLflow experiment.")
-@click.option("--tracking-uri",
-              help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here, "
-                   "as budget sweep).")
+@calibrate_options
 @json_option
 def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
-            experiment: str | None, tracking_uri: str | None, **kw: Any) -> None:
+            experiment: str | None, tracking_uri: str | None, calibrate: str | None,
+            **kw: Any) -> None:
     """Write a pre-project cost proposal: proposal.md and a self-contained proposal.html.
 
     The proposal states the budget and assumptions, the recommended allocation and why, every
@@ -61,11 +60,32 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
         except OSError as exc:  # open_store lets mlflow's mkdir of the sqlite folder through
             raise BudgetError(f"tracking store {tracking_uri!r} is not usable: "
                               f"{exc.strerror or exc}") from None
-    report = build_report(build_request(kw), parse_compare(compare), title=title)
+    req = build_request(kw)
+    section = calibration(calibrate, tracking_uri, req) if calibrate else None
+    report = build_report(req, parse_compare(compare), title=title, calibration=section)
     written = write_report(report, out_dir)
     if store is not None:
         written = replace(written, mlflow=log_to_mlflow(written, *store))
     emit(written, as_json, render_written)
+
+
+def calibration(name: str, tracking_uri: str | None, req: Any) -> Any:
+    """The calibration section: the fitted law (file or experiment) and, for an experiment, the
+    IsoFLOP and frontier figures logged with its fit."""
+    from budget.calibrate import is_fit_file
+    from budget.planner import resolve_budget
+    from budget.catalog import load_catalog
+    from budget.report_calibration import calibration_section
+
+    law = plan_cli.load_calibration(name, tracking_uri)
+    gpu = load_catalog(req.catalog_paths).get(req.gpu)
+    C = resolve_budget(req.budget, gpu, req.precision, req.mfu, req.price_per_hour).compute_flops
+    figures = {}
+    if not is_fit_file(name):
+        from experiments.fitting import fit_figures
+
+        figures = fit_figures(name, tracking_uri)
+    return calibration_section(law, C, figures)
 
 
 def render_written(written: Any) -> str:
