@@ -284,7 +284,11 @@ def fit_figures(experiment: str, tracking_uri: str | None = None) -> dict[str, b
 def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[str, Any], str | None]:
     """The newest fit JSON logged to the experiment and its run id; if none was logged, fit now
     (not logged; run id None)."""
-    import mlflow
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     uri = resolve_tracking_uri(tracking_uri)
@@ -297,7 +301,12 @@ def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[s
                      f"tags.`{ROLE}` = '{FIT_ROLE}' and attributes.status = 'FINISHED'")
     if runs:
         run_id = runs[0].info.run_id
-        fit = mlflow.artifacts.load_dict(f"runs:/{run_id}/{FIT_JSON}")
-        return fit, run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = client.download_artifacts(run_id, FIT_JSON, tmp)
+            except MlflowException as exc:
+                raise SweepError(f"fit run {run_id} of experiment {experiment!r} has no readable "
+                                 f"{FIT_JSON}: {str(exc).splitlines()[0]}") from None
+            return json.loads(Path(local).read_text(encoding="utf-8")), run_id
     fresh = fit_experiment(experiment, uri, approaches=("2", "3"), log=False)
     return fresh.to_dict(), None

@@ -68,6 +68,20 @@ def test_calibrated_plan_from_the_experiment(store, fitted):
     assert {r["law"] for r in cal["comparison"]} >= {"epoch", "chinchilla", "kaplan"}
 
 
+def test_calibrated_plan_in_a_fresh_process_reads_only_the_given_store(store, fitted, tmp_path):
+    """A new process has no global MLflow URI: the fit must be read from --tracking-uri, and no
+    default ./mlflow.db may appear in the working directory."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "budget", "plan", "--flops", "3e10", "--calibrate",
+                          "loop", "--tracking-uri", store, "--json"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["recommended"] == "calibrated"
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_calibrated_plan_near_the_sweep_recommends_it(store, fitted, tmp_path):
     path = tmp_path / "fit.json"
     path.write_text(json.dumps(fitted))
