@@ -13,20 +13,17 @@ how well that fit predicts the held-out budget's best loss and optimal N.
 from __future__ import annotations
 
 import math
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from experiments.errors import SweepError
-from experiments.tracking import ROLE, find_runs, resolve_tracking_uri
+from experiments.tracking import ROLE, find_runs, open_reader, resolve_tracking_uri
 
 FIT_ROLE = "fit"
 SWEEP_PARENTS_TAG = "budget.sweep_parents"
 FIT_JSON = "fit.json"
 MIN_RUNS = 6  # Approach 3 needs >= 6 runs over >= 3 sizes (fits.approach3)
 MIN_BUDGETS = 2  # Approach 2 needs >= 2 budgets with an interior minimum (fits.approach2)
-SERVER_TIMEOUT_S = 5.0
 LITERATURE_REFERENCES = ("epoch", "chinchilla", "kaplan")
 
 
@@ -70,32 +67,12 @@ class ExperimentFit:
         return out
 
 
-def check_server(tracking_uri: str) -> None:
-    """An http(s) tracking server must answer /health within a few seconds (MLflow itself retries
-    for minutes); SweepError naming the URI otherwise."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    url = tracking_uri.rstrip("/") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=SERVER_TIMEOUT_S) as reply:
-            if reply.status != 200:
-                raise SweepError(f"tracking server {tracking_uri} answered HTTP {reply.status} at /health")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise SweepError(f"tracking server {tracking_uri} does not answer ({reason}); start it "
-                         "(budget ui / mlflow server) or fix --tracking-uri") from None
-
-
 def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tuple[str, ...]]:
     """(points frame, curves frame, sweep parent run ids) of the experiment's finished points."""
-    from mlflow.tracking import MlflowClient
-
     from experiments.tracking import sweep_curves_frame, sweep_runs_frame
 
-    uri = resolve_tracking_uri(tracking_uri)
-    check_server(uri)
+    client, uri = open_reader(tracking_uri)
     points = sweep_runs_frame(experiment, uri)
-    client = MlflowClient(tracking_uri=uri)
     parents = tuple(sorted({client.get_run(r).data.tags.get("mlflow.parentRunId", "")
                             for r in points["run_id"]} - {""}))
     curves = sweep_curves_frame(experiment, uri) if len(points) else None
@@ -267,10 +244,7 @@ def fit_figures(experiment: str, tracking_uri: str | None = None) -> dict[str, b
     import tempfile
     from pathlib import Path
 
-    from mlflow.tracking import MlflowClient
-
-    uri = resolve_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=uri)
+    client, uri = open_reader(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     runs = [] if exp is None else find_runs(
         client, exp.experiment_id, f"tags.`{ROLE}` = '{FIT_ROLE}' and attributes.status = 'FINISHED'")
@@ -289,11 +263,8 @@ def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[s
     from pathlib import Path
 
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    uri = resolve_tracking_uri(tracking_uri)
-    check_server(uri)
-    client = MlflowClient(tracking_uri=uri)
+    client, uri = open_reader(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise SweepError(f"experiment {experiment!r} not found in {uri}")

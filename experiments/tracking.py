@@ -111,11 +111,47 @@ def finished_points(client: "MlflowClient", exp_id: str) -> dict[str, Any]:
     return out
 
 
-def _experiment_id(experiment: str, tracking_uri: str | None) -> tuple["MlflowClient", str]:
+SERVER_TIMEOUT_S = 5.0  # MLflow's own HTTP client retries for minutes; ask /health first
+
+
+def check_server(uri: str) -> None:
+    """An http(s) tracking server must answer /health within a few seconds."""
+    import urllib.error
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=SERVER_TIMEOUT_S) as reply:
+            if reply.status != 200:
+                raise SweepError(f"tracking server {uri} answered HTTP {reply.status} at /health")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SweepError(f"tracking server {uri} does not answer ({reason}); start it "
+                         "(budget ui / mlflow server) or fix --tracking-uri") from None
+
+
+def open_reader(tracking_uri: str | None) -> tuple["MlflowClient", str]:
+    """A client on an EXISTING store, for reading: a sqlite file that is not there, a server that
+    does not answer or a store MLflow cannot open is one SweepError line, and nothing is created."""
     from mlflow.tracking import MlflowClient
 
     uri = resolve_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=uri)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):]).expanduser()
+        if not db.is_file():
+            raise SweepError(f"no MLflow store at {db} (from {uri}); run 'budget sweep' there "
+                             "first or fix --tracking-uri")
+    check_server(uri)
+    try:
+        return MlflowClient(tracking_uri=uri), uri
+    except Exception as exc:  # mlflow raises many types for a store it cannot open
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise SweepError(f"tracking store {uri!r} is not usable: {first}") from None
+
+
+def _experiment_id(experiment: str, tracking_uri: str | None) -> tuple["MlflowClient", str]:
+    client, uri = open_reader(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise SweepError(f"experiment {experiment!r} not found in {uri}")

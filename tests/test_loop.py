@@ -126,6 +126,13 @@ def test_unknown_and_empty_experiments(store):
     assert "has no finished sweep runs" in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_a_store_that_is_not_there_is_not_created(tmp_path):
+    missing = tmp_path / "nowhere" / "mlflow.db"
+    result = run("fit", "--experiment", "x", "--tracking-uri", f"sqlite:///{missing}")
+    assert result.exit_code == 2 and "no MLflow store at" in result.stderr
+    assert not missing.parent.exists()
+
+
 def test_too_few_runs_or_budgets():
     import pandas as pd
 
