@@ -107,6 +107,9 @@ def fit_experiment(experiment: str, tracking_uri: str | None = None, *,
     uri = resolve_tracking_uri(tracking_uri)
     points, curves, parents = read_sweep(experiment, uri)
     budgets = check_enough(points, experiment)
+    if holdout_largest and len(budgets) < MIN_BUDGETS + 1:  # say so before the long fit
+        raise SweepError(f"--holdout-largest needs at least {MIN_BUDGETS + 1} compute budgets, "
+                         f"the runs have {len(budgets)}")
     wants_1 = any(a in ("1", "all") for a in approaches)
     report = fit_table(points[["params", "tokens", "flops", "loss"]], approaches,
                        bootstrap=bootstrap, seed=seed, level=level, target_flops=target_flops,
