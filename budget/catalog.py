@@ -65,7 +65,8 @@ class Accelerator:
             raise BudgetError(f"precision {precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
         if precision not in self.peak_tflops:
             have = ", ".join(p for p in PRECISIONS if p in self.peak_tflops) or "none"
-            raise BudgetError(f"{self.id} has no {precision} peak in the catalog; it has: {have}")
+            raise BudgetError(f"{self.id} has no {precision} peak in the catalog; choose a precision "
+                              f"it has: {have}")
         return self.peak_tflops[precision] * TERA
 
     def to_dict(self) -> dict[str, Any]:

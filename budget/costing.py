@@ -22,6 +22,8 @@ DEFAULT_MFU = 0.40
 DEFAULT_MFU_BAND = (0.30, 0.50)
 MFU_SOURCE = ("default 0.40, band 0.30-0.50: PaLM 46.2% (arXiv:2204.02311), Llama 3 38-43% on "
               "H100 (arXiv:2407.21783 Table 4), Megatron-Core up to 47% (NVIDIA Megatron-LM)")
+# FP8: NeMo 24.12 GPT-3 175B on 512 H100 reached 888 TFLOP/s = 45% of the FP8 dense peak (NVIDIA
+# NeMo performance summary); Llama 4 about 390 TFLOP/s/GPU, ~20% of it (Meta, as reported).
 
 
 def check_mfu(mfu: float) -> float:

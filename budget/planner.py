@@ -253,6 +253,9 @@ def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
                          "magnitude of extrapolation; sweep larger budgets to trust it")
     if req.law:
         notes.append(f"shape and memory sized for law '{req.law}' as asked (--law)")
+    if req.precision == "fp8":
+        notes.append("MFU here is against the FP8 dense peak (twice BF16's): reported FP8 runs reach "
+                     "about 20% (Llama 4) to 45% (NeMo GPT-3 175B) of it, so check --mfu")
     if budget.given_as == "forward-flops":
         notes.append("the scaling laws are for dense decoder-only language models; for a CNN "
                      "use 'budget scale' and read the law rows as a language-model reference only")
