@@ -242,19 +242,14 @@ def fit_metrics(result: ExperimentFit) -> dict[str, float]:
     return out
 
 
-def fit_figures(experiment: str, tracking_uri: str | None = None) -> dict[str, bytes]:
-    """PNG bytes of the newest logged fit's figures (stem -> bytes); empty if none was logged."""
+def fit_figures(fit_run_id: str, tracking_uri: str | None = None) -> dict[str, bytes]:
+    """PNG bytes of a logged fit run's figures (file stem -> bytes)."""
     import tempfile
     from pathlib import Path
 
-    client, uri = open_reader(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    runs = [] if exp is None else find_runs(
-        client, exp.experiment_id, f"tags.`{ROLE}` = '{FIT_ROLE}' and attributes.status = 'FINISHED'")
-    if not runs:
-        return {}
+    client, _ = open_reader(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        local = Path(client.download_artifacts(runs[0].info.run_id, "plots", tmp))
+        local = Path(client.download_artifacts(fit_run_id, "plots", tmp))
         return {p.stem: p.read_bytes() for p in sorted(local.glob("*.png"))}
 
 

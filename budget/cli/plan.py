@@ -77,12 +77,13 @@ def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
                              "with 'budget fit --experiment', or a saved 'budget fit --json' file.")(func)
 
 
-def load_calibration(name: str, tracking_uri: str | None) -> Any:
-    """A fit JSON file, or the newest fit logged to an MLflow experiment (needs the sweep extra)."""
+def load_calibration(name: str, tracking_uri: str | None) -> tuple[Any, str | None]:
+    """A fit JSON file, or the newest fit logged to an MLflow experiment (needs the sweep extra);
+    returns (Calibration, the fit's MLflow run id or None)."""
     from budget.calibrate import calibration_from_fit, is_fit_file, load_calibration_file
 
     if is_fit_file(name):
-        return load_calibration_file(name)
+        return load_calibration_file(name), None
     from budget.cli.common import require_extra
 
     require_extra("sweep", "mlflow")
@@ -90,7 +91,7 @@ def load_calibration(name: str, tracking_uri: str | None) -> Any:
 
     fit, run_id = latest_fit(name, tracking_uri)
     where = f"fit run {run_id[:8]}" if run_id else "fitted now: no fit run logged yet"
-    return calibration_from_fit(fit, f"experiment '{name}', {where}")
+    return calibration_from_fit(fit, f"experiment '{name}', {where}"), run_id
 
 
 @click.command(name="plan")
@@ -124,7 +125,7 @@ def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw
     """
     from budget.planner import make_plan
 
-    calibration = load_calibration(calibrate, tracking_uri) if calibrate else None
+    calibration = load_calibration(calibrate, tracking_uri)[0] if calibrate else None
     plan = make_plan(build_request(kw), calibration=calibration)
     emit(plan, as_json, render_plan)
 

@@ -60,31 +60,33 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
         except OSError as exc:  # open_store lets mlflow's mkdir of the sqlite folder through
             raise BudgetError(f"tracking store {tracking_uri!r} is not usable: "
                               f"{exc.strerror or exc}") from None
+    from budget.catalog import load_catalog
+
     req = build_request(kw)
-    section = calibration(calibrate, tracking_uri, req) if calibrate else None
-    report = build_report(req, parse_compare(compare), title=title, calibration=section)
+    catalog = load_catalog(req.catalog_paths)
+    section = calibration(calibrate, tracking_uri, req, catalog) if calibrate else None
+    report = build_report(req, parse_compare(compare), title=title, calibration=section,
+                          catalog=catalog)
     written = write_report(report, out_dir)
     if store is not None:
         written = replace(written, mlflow=log_to_mlflow(written, *store))
     emit(written, as_json, render_written)
 
 
-def calibration(name: str, tracking_uri: str | None, req: Any) -> Any:
-    """The calibration section: the fitted law (file or experiment) and, for an experiment, the
-    IsoFLOP and frontier figures logged with its fit."""
-    from budget.calibrate import is_fit_file
+def calibration(name: str, tracking_uri: str | None, req: Any, catalog: Any) -> Any:
+    """The calibration section: the fitted law (file or experiment) and, for a logged fit, the
+    IsoFLOP and frontier figures logged with it."""
     from budget.planner import resolve_budget
-    from budget.catalog import load_catalog
     from budget.report_calibration import calibration_section
 
-    law = plan_cli.load_calibration(name, tracking_uri)
-    gpu = load_catalog(req.catalog_paths).get(req.gpu)
+    law, run_id = plan_cli.load_calibration(name, tracking_uri)
+    gpu = catalog.get(req.gpu)
     C = resolve_budget(req.budget, gpu, req.precision, req.mfu, req.price_per_hour).compute_flops
     figures = {}
-    if not is_fit_file(name):
+    if run_id is not None:
         from experiments.fitting import fit_figures
 
-        figures = fit_figures(name, tracking_uri)
+        figures = fit_figures(run_id, tracking_uri)
     return calibration_section(law, C, figures)
 
 
