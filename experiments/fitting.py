@@ -13,7 +13,7 @@ how well that fit predicts the held-out budget's best loss and optimal N.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from experiments.errors import SweepError
@@ -67,16 +67,19 @@ class ExperimentFit:
         return out
 
 
-def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tuple[str, ...]]:
-    """(points frame, curves frame, sweep parent run ids) of the experiment's finished points."""
+def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tuple[str, ...], str]:
+    """(points frame, curves frame, sweep parent run ids, experiment id) of the finished points."""
     from experiments.tracking import sweep_curves_frame, sweep_runs_frame
 
     client, uri = open_reader(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise SweepError(f"experiment {experiment!r} not found in {uri}")
     points = sweep_runs_frame(experiment, uri)
     parents = tuple(sorted({client.get_run(r).data.tags.get("mlflow.parentRunId", "")
                             for r in points["run_id"]} - {""}))
     curves = sweep_curves_frame(experiment, uri) if len(points) else None
-    return points, curves, parents
+    return points, curves, parents, found.experiment_id
 
 
 def check_enough(points: Any, experiment: str) -> tuple[float, ...]:
@@ -105,18 +108,17 @@ def fit_experiment(experiment: str, tracking_uri: str | None = None, *,
     from fits import fit_table
 
     uri = resolve_tracking_uri(tracking_uri)
-    points, curves, parents = read_sweep(experiment, uri)
+    points, curves, parents, exp_id = read_sweep(experiment, uri)
     budgets = check_enough(points, experiment)
-    if holdout_largest and len(budgets) < MIN_BUDGETS + 1:  # say so before the long fit
-        raise SweepError(f"--holdout-largest needs at least {MIN_BUDGETS + 1} compute budgets, "
-                         f"the runs have {len(budgets)}")
+    # the hold-out fits without bootstrap: quick, and it says what is missing before the long fit
+    holdout = holdout_fit(points, seed=seed) if holdout_largest else None
     wants_1 = any(a in ("1", "all") for a in approaches)
     report = fit_table(points[["params", "tokens", "flops", "loss"]], approaches,
                        bootstrap=bootstrap, seed=seed, level=level, target_flops=target_flops,
                        progress=progress, curves=curves if wants_1 and curves is not None
                        and len(curves) else None)
-    holdout = holdout_fit(points, seed=seed) if holdout_largest else None
-    result = ExperimentFit(experiment, "", uri, report, budgets, parents, len(points), holdout=holdout)
+    result = ExperimentFit(experiment, exp_id, uri, report, budgets, parents, len(points),
+                           holdout=holdout)
     if log:
         result = log_fit(result)
     return result
@@ -190,17 +192,12 @@ def literature_references(budgets: tuple[float, ...], target: float | None) -> d
 def log_fit(result: ExperimentFit) -> ExperimentFit:
     """Log the fit as its own run in the experiment: metrics, params, fit.json and figures."""
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     from fits.plots import report_figures
 
-    client = MlflowClient(tracking_uri=result.tracking_uri)
-    exp = client.get_experiment_by_name(result.experiment)
-    if exp is None:  # pragma: no cover - read_sweep found it a moment ago
-        raise SweepError(f"experiment {result.experiment!r} disappeared")
     refs = literature_references(result.budgets_flops, result.report.target_flops)
     mlflow.set_tracking_uri(result.tracking_uri)
-    with mlflow.start_run(experiment_id=exp.experiment_id, run_name="fit") as run:
+    with mlflow.start_run(experiment_id=result.experiment_id, run_name="fit") as run:
         mlflow.set_tags({ROLE: FIT_ROLE, SWEEP_PARENTS_TAG: ",".join(result.sweep_parents),
                          "mlflow.note.content": _note(result)})
         mlflow.log_params({"approaches": ",".join(sorted(result.report.results)),
@@ -211,8 +208,7 @@ def log_fit(result: ExperimentFit) -> ExperimentFit:
         mlflow.log_metrics(fit_metrics(result))
         for name, fig in report_figures(result.report, refs).items():
             mlflow.log_figure(fig, f"plots/{name}.png")
-        done = ExperimentFit(**{**result.__dict__, "experiment_id": exp.experiment_id,
-                                "fit_run_id": run.info.run_id})
+        done = replace(result, fit_run_id=run.info.run_id)
         mlflow.log_dict(done.to_dict(), FIT_JSON)
     return done
 
