@@ -130,6 +130,14 @@ def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw
     emit(plan, as_json, render_plan)
 
 
+def wrap(text: str, first: str, rest: str, width: int = 100) -> str:
+    """A long sentence as indented lines of at most `width` characters."""
+    import textwrap
+
+    return textwrap.fill(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False)
+
+
 def render_calibration(plan: Any) -> list[str]:
     """The calibrated law's intervals, its distance from the evidence, and the side-by-side table."""
     from budget.render import human, table
@@ -148,7 +156,7 @@ def render_calibration(plan: Any) -> list[str]:
     lines.append(f"  extrapolation: {cal['extrapolation_decades']:.1f} orders of magnitude beyond "
                  f"the largest swept budget")
     if cal["warning"]:
-        lines.append(f"  WARNING: {cal['warning']}")
+        lines.append(wrap(f"WARNING: {cal['warning']}", "  ", "    "))
     rows = [[r["law"], f"{r['a']:.3f}", f"{r['b']:.3f}", human(r["params"]),
              "-" if r["params_ratio"] is None else f"{r['params_ratio']:.3g}"]
             for r in cal["comparison"]]
@@ -177,7 +185,7 @@ def render_plan(plan: Any) -> str:
                      "-" if a.loss is None else f"{a.loss:.3f}"])
     lines += ["", "Compute-optimal allocation (6ND = C)",
               table(["law", "params N", "tokens D", "D/N", "loss"], rows),
-              f"  * recommended: {plan.recommended_reason}"]
+              wrap(f"* recommended: {plan.recommended_reason}", "  ", "    ")]
     if plan.calibration:
         lines += render_calibration(plan)
     lo, hi = c.gpu_hours_range
@@ -210,5 +218,5 @@ def render_plan(plan: Any) -> str:
                   f"{human(plan.hyperparameters.batch_tokens)} tokens "
                   f"(~{plan.hyperparameters.batch_sequences:,.0f} sequences), "
                   f"lr {plan.hyperparameters.learning_rate:.2e}"]
-    lines += ["", "Notes"] + [f"  - {n}" for n in plan.notes]
+    lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
     return "\n".join(lines)
