@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -13,6 +13,14 @@ def _pyplot():  # type: ignore[no-untyped-def]
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """Lay out, write the PNG and release the figure (pyplot keeps every open figure)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def loss_curve_png(curve: Sequence[tuple[int, int, float]],
@@ -25,10 +33,7 @@ def loss_curve_png(curve: Sequence[tuple[int, int, float]],
         ax.plot([v[0] for v in val], [v[1] for v in val], "o-", label="validation")
     ax.set(xlabel="tokens seen", ylabel="loss (nats/byte)", title=title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def isoflop_png(points: Sequence[tuple[float, float, float]], path: Path,
@@ -48,7 +53,4 @@ def isoflop_png(points: Sequence[tuple[float, float, float]], path: Path,
     ax.set_xscale("log")
     ax.set(xlabel="parameters N (total)", ylabel="final validation loss (nats/byte)", title=title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
