@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from budget.transformer import training_flops_per_token
+from budget.models.transformer import training_flops_per_token
 from experiments.data import batch_starts, load_corpus, windows
 from experiments.design import PRESETS, design_sweep
 from experiments.hardware import matmul_flops_per_s, set_threads
@@ -56,7 +56,8 @@ def measure(config, corpus, steps: int) -> float:
 
 def profile(config, corpus) -> None:
     import numpy as np
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     step = step_fn(config, corpus, np.random.default_rng(0))
     for _ in range(3):

@@ -9,13 +9,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-from budget import costing, laws
-from budget.calibrate import VERY_LONG_EXTRAPOLATION_DECADES, Calibration
-from budget.catalog import Accelerator, Catalog, load_catalog
 from budget.errors import BudgetError
-from budget.memory import MemoryBreakdown, training_memory
-from budget.transformer import DEFAULT_N_CTX, GPT2_VOCAB, ModelShape, params_non_embedding, \
-    params_total, shape_for_params
+from budget.hardware.catalog import Accelerator, Catalog, load_catalog
+from budget.models.transformer import (
+    DEFAULT_N_CTX,
+    GPT2_VOCAB,
+    ModelShape,
+    params_non_embedding,
+    params_total,
+    shape_for_params,
+)
+from budget.scaling import laws
+from budget.scaling.calibrated import VERY_LONG_EXTRAPOLATION_DECADES, Calibration
+from budget.training import time as costing
+from budget.training.memory import MemoryBreakdown, training_memory
 
 REFERENCE_GPU = "h100-sxm-80gb"  # "H100-hours" are quoted on the H100 SXM dense BF16 peak
 DEFAULT_NUM_GPUS = 8  # one 8-GPU node, the unit clouds rent

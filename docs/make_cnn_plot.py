@@ -1,7 +1,7 @@
 """Draw docs/img/cnn_flops_vs_phi.png: EfficientNet-B0's forward FLOPs against phi.
 
 Run from the repository root: python docs/make_cnn_plot.py
-The realised curve is budget.efficientnet at each phi (channels rounded to multiples of 8,
+The realised curve is budget.models.efficientnet at each phi (channels rounded to multiples of 8,
 repeats rounded up, whole pixels); the smooth lines are base x (alpha beta^2 gamma^2)^phi and
 base x 2^phi, the growth Tan & Le 2019 §3.3 aim for.
 """
@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from budget import cnn, efficientnet as E  # noqa: E402
+from budget.models import cnn, efficientnet as E  # noqa: E402
 
 OUT = Path(__file__).with_name("img") / "cnn_flops_vs_phi.png"
 

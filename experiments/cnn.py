@@ -1,7 +1,7 @@
-"""Torch CNNs built from the same layer lists as budget.cnn, to check the analytic counts.
+"""Torch CNNs built from the same layer lists as budget.models.cnn, to check the analytic counts.
 
-`build(spec, scaling)` turns a budget.cnn.NetworkSpec into an nn.Module layer for layer, using
-budget.cnn.stage_layers for the scaled channels, repeats and strides (one source of truth) and
+`build(spec, scaling)` turns a budget.models.cnn.NetworkSpec into an nn.Module layer for layer, using
+budget.models.cnn.stage_layers for the scaled channels, repeats and strides (one source of truth) and
 the analytic output shapes to wire channels. `count_flops` runs torch's FlopCounterMode on the
 meta device (no memory, no compute), so even EfficientNet-B7 counts in well under a second.
 """
@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from budget import cnn
-from budget import layers as L
+from budget.models import cnn
+from budget.models import layers as L
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "relu6": nn.ReLU6, "sigmoid": nn.Sigmoid, "silu": nn.SiLU, "swish": nn.SiLU,

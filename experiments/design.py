@@ -1,8 +1,8 @@
 """IsoFLOP sweep design (Hoffmann et al. 2022 §3.2, Approach 2): for each compute budget C, model
 sizes log-spaced around the planner's predicted optimum, each trained on D = C / (6 N) tokens.
 
-N_opt comes from `budget.laws.compute_optimal(law, C).params` and shapes from
-`budget.transformer.shape_for_params` (one source of truth). Sizes span N_opt / span .. span N_opt;
+N_opt comes from `budget.scaling.laws.compute_optimal(law, C).params` and shapes from
+`budget.models.transformer.shape_for_params` (one source of truth). Sizes span N_opt / span .. span N_opt;
 sizes that round to the same shape are kept once.
 """
 
@@ -13,8 +13,13 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from budget.laws import compute_optimal
-from budget.transformer import ModelShape, params_non_embedding, params_total, shape_for_params
+from budget.models.transformer import (
+    ModelShape,
+    params_non_embedding,
+    params_total,
+    shape_for_params,
+)
+from budget.scaling.laws import compute_optimal
 from experiments.errors import SweepError
 from experiments.train import TrainConfig
 
@@ -137,7 +142,7 @@ def _config(shape: ModelShape, budget: float, preset: Preset, seed: int, dataset
 
 def _estimate(config: TrainConfig, peak_flops_per_s: float | None) -> float:
     """Seconds = model FLOPs / (peak x ESTIMATED_MFU) + steps x STEP_OVERHEAD_S (NaN: no peak)."""
-    from budget.transformer import training_flops_per_token
+    from budget.models.transformer import training_flops_per_token
 
     if not peak_flops_per_s:
         return float("nan")

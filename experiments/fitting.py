@@ -177,7 +177,7 @@ def literature_references(budgets: tuple[float, ...], target: float | None) -> d
     """label -> (C values, N_opt values) of the literature laws over the plotted compute range."""
     import numpy as np
 
-    from budget import laws
+    from budget.scaling import laws
 
     high = max(max(budgets), target or 0.0)
     cs = np.logspace(math.log10(min(budgets)) - 0.5, math.log10(high) + 0.5, 50)

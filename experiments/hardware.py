@@ -1,7 +1,7 @@
 """Devices, training dtype and the peak FLOP/s that MFU divides by.
 
 MFU = achieved model FLOP/s / peak FLOP/s (Chowdhery et al. 2022, PaLM App. B). On a GPU the
-peak is the dense datasheet figure from `budget.catalog` when the device is in the catalog; on a
+peak is the dense datasheet figure from `budget.hardware.catalog` when the device is in the catalog; on a
 CPU (or an unknown GPU) it is a square-matmul throughput measured once on this machine at the
 training dtype and cached under the user cache dir (`$XDG_CACHE_HOME/compute-budget/`).
 bf16 autocast is used only where a measured bf16 matmul beats fp32 (on CPUs without AVX512-BF16
@@ -127,11 +127,11 @@ def training_dtype(device: torch.device) -> torch.dtype:
 
 
 def catalog_peak(device: torch.device, dtype: torch.dtype) -> Peak | None:
-    """The datasheet peak for a GPU found in `budget.catalog` by name, if the catalog has it."""
+    """The datasheet peak for a GPU found in `budget.hardware.catalog` by name, if the catalog has it."""
     if device.type != "cuda":
         return None
     try:
-        from budget.catalog import load_catalog
+        from budget.hardware.catalog import load_catalog
     except ImportError:
         return None
     gpu_name = torch.cuda.get_device_name(device).lower()

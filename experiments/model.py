@@ -2,9 +2,9 @@
 
 nanoGPT's `model.py` (bias=True): learned token and position embeddings, pre-norm blocks of
 causal self-attention and a GELU MLP, a final LayerNorm and an output head tied to the token
-embedding. Parameter counts equal `budget.transformer.params_total` / `params_non_embedding`
+embedding. Parameter counts equal `budget.models.transformer.params_total` / `params_non_embedding`
 (tested), and `measured_training_flops_per_token` counts the FLOPs torch really executes, to be
-checked against `budget.transformer.training_flops_per_token` (one source of truth).
+checked against `budget.models.transformer.training_flops_per_token` (one source of truth).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from budget.transformer import ModelShape
+from budget.models.transformer import ModelShape
 
 INIT_STD = 0.02  # GPT-2 initialisation (Radford et al. 2019; nanoGPT `_init_weights`)
 

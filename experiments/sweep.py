@@ -24,7 +24,6 @@ import click
 from budget import __version__
 from experiments import tracking as tr
 from experiments.design import SweepPoint, design_sweep, get_preset, with_overrides
-from experiments.errors import SweepError
 
 TrainFn = Callable[..., Any]
 METRIC_FLUSH = 100  # steps buffered between MLflow log_batch calls
@@ -120,7 +119,12 @@ def _point(p: SweepPoint, **kw: Any) -> PointResult:
 def plan_sweep(spec: SweepSpec) -> SweepResult:
     """The grid `run_sweep` would train, with time estimates; trains nothing, logs nothing."""
     from experiments.data import load_corpus
-    from experiments.hardware import peak_for, resolve_device, set_threads, training_dtype
+    from experiments.hardware import (
+        peak_for,
+        resolve_device,
+        set_threads,
+        training_dtype,
+    )
 
     get_preset(spec.preset)
     set_threads(spec.threads)
@@ -138,7 +142,12 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     import mlflow
 
     from experiments.data import load_corpus
-    from experiments.hardware import peak_for, resolve_device, set_threads, training_dtype
+    from experiments.hardware import (
+        peak_for,
+        resolve_device,
+        set_threads,
+        training_dtype,
+    )
     from experiments.train import train_run
 
     get_preset(spec.preset)

@@ -19,7 +19,7 @@ from typing import Callable, ContextManager
 import numpy as np
 import torch
 
-from budget.transformer import ModelShape, training_flops_per_token
+from budget.models.transformer import ModelShape, training_flops_per_token
 from experiments.data import Corpus, batch_starts, val_starts, windows
 from experiments.errors import TrainingFailed
 from experiments.hardware import Peak

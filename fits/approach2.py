@@ -15,9 +15,22 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fits.common import (BootstrapInfo, Interval, Optimum, Progress, ResidualStats, blas_single_threaded,
-                         check_bootstrap, check_level, json_float, power_law_fit_loglog, resample_weights, summarise, tick)
-from fits.data import check_positive, require
+from fits.common import (
+    BootstrapInfo,
+    Interval,
+    Optimum,
+    Progress,
+    ResidualStats,
+    blas_single_threaded,
+    check_bootstrap,
+    check_level,
+    json_float,
+    power_law_fit_loglog,
+    resample_weights,
+    summarise,
+    tick,
+)
+from fits.data import check_positive
 from fits.errors import FitError
 from fits.powerlaw import PowerLawFit, fit_power_law
 

@@ -19,8 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from fits.common import (BootstrapInfo, Interval, Optimum, Progress, ResidualStats, blas_single_threaded,
-                         check_bootstrap, check_level, json_safe, resample_weights, summarise, tick)
+from fits.common import (
+    BootstrapInfo,
+    Interval,
+    Optimum,
+    Progress,
+    ResidualStats,
+    blas_single_threaded,
+    check_bootstrap,
+    check_level,
+    json_safe,
+    resample_weights,
+    summarise,
+    tick,
+)
 from fits.data import FLOPS_PER_PARAM_TOKEN, check_positive, require
 from fits.errors import FitError
 

@@ -14,8 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from fits.common import (BootstrapInfo, Interval, Progress, ResidualStats, blas_single_threaded,
-                         check_bootstrap, check_level, resample_weights, summarise, tick)
+from fits.common import (
+    BootstrapInfo,
+    Interval,
+    Progress,
+    ResidualStats,
+    blas_single_threaded,
+    check_bootstrap,
+    check_level,
+    resample_weights,
+    summarise,
+    tick,
+)
 from fits.data import check_positive, require
 from fits.errors import FitError
 

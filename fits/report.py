@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 
 from fits.approach1 import fit_approach1
-from fits.approach2 import BUDGET_TOL_DECADES, cluster_budgets, fit_approach2, snap_budgets
+from fits.approach2 import (
+    BUDGET_TOL_DECADES,
+    cluster_budgets,
+    fit_approach2,
+    snap_budgets,
+)
 from fits.approach3 import fit_approach3
 from fits.common import Progress, check_bootstrap, check_level, json_safe
 from fits.data import FitTable, prepare_table

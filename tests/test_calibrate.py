@@ -6,10 +6,14 @@ import random
 import numpy as np
 import pytest
 
-from budget import laws
-from budget.calibrate import calibration_from_fit, load_calibration_file, percentile_interval
 from budget.errors import BudgetError
 from budget.planner import BudgetInput, PlanRequest, make_plan
+from budget.scaling import laws
+from budget.scaling.calibrated import (
+    calibration_from_fit,
+    load_calibration_file,
+    percentile_interval,
+)
 
 EPOCH = dict(E=laws.EPOCH.E, A=laws.EPOCH.A, B=laws.EPOCH.B, alpha=laws.EPOCH.alpha,
              beta=laws.EPOCH.beta)

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from budget.catalog import PRECISIONS, load_catalog, read_catalog_file
 from budget.errors import BudgetError, CatalogError
+from budget.hardware.catalog import PRECISIONS, load_catalog, read_catalog_file
 
 # Every accelerator of the shared fact sheet (its planner-ready appendix), by catalog id.
 REFERENCE_IDS = {

@@ -79,8 +79,8 @@ def test_bad_csv_content_is_one_line_exit_2(tmp_path):
 
 
 def test_fit_json_calibrates_a_plan(tmp_path):
-    """The saved JSON is what `budget plan --calibrate fit.json` reads (budget.calibrate)."""
-    calibrate = pytest.importorskip("budget.calibrate")
+    """The saved JSON is what `budget plan --calibrate fit.json` reads (budget.scaling.calibrated)."""
+    calibrate = pytest.importorskip("budget.scaling.calibrated")
     result = run("--csv", str(DATA), "--drop-highest-loss", "5", "--approach", "3", "--bootstrap", "12",
                  "--target-flops", "5.76e23", "--json")
     fit = json.loads(result.stdout)

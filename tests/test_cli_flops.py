@@ -1,12 +1,12 @@
-"""`budget flops` through CliRunner: JSON keys, numbers from budget.transformer, exit codes."""
+"""`budget flops` through CliRunner: JSON keys, numbers from budget.models.transformer, exit codes."""
 
 import json
 
 import pytest
 from click.testing import CliRunner
 
-from budget import transformer as T
 from budget.cli import main
+from budget.models import transformer as T
 
 
 def run(*args):

@@ -5,10 +5,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from budget import efficientnet as E
-from budget.catalog import PRECISIONS
 from budget.cli import main
 from budget.cli import scale as scale_cli
+from budget.hardware.catalog import PRECISIONS
+from budget.models import efficientnet as E
 
 
 def run(*args):

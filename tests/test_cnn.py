@@ -2,8 +2,8 @@
 
 import pytest
 
-from budget import cnn
 from budget.errors import BudgetError
+from budget.models import cnn
 
 
 def test_efficientnet_b0_known_answer():

@@ -4,8 +4,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from budget import cnn  # noqa: E402
-from budget import efficientnet as E  # noqa: E402
+from budget.models import cnn  # noqa: E402
+from budget.models import efficientnet as E  # noqa: E402
 from experiments import cnn as X  # noqa: E402
 
 

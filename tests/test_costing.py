@@ -2,9 +2,9 @@
 
 import pytest
 
-from budget import costing
-from budget.catalog import load_catalog
 from budget.errors import BudgetError
+from budget.hardware.catalog import load_catalog
+from budget.training import time as costing
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from budget import cnn
-from budget import efficientnet as E
 from budget.errors import BudgetError
+from budget.models import cnn
+from budget.models import efficientnet as E
 
 B0 = cnn.load_network("efficientnet-b0")
 
@@ -95,8 +95,8 @@ def test_bad_phi_and_batch():
 
 def test_training_compute_and_cost():
     """Training = 3 x forward x samples x epochs (DESIGN.md); GPU-hours = C / (peak x MFU) / 3600
-    with the catalog's dense bf16 peak (budget.costing)."""
-    from budget.catalog import load_catalog
+    with the catalog's dense bf16 peak (budget.training.time)."""
+    from budget.hardware.catalog import load_catalog
 
     r = E.with_training(E.scale_phi(B0, 0.0), 1.28e6, 350, gpu="h100", mfu=0.3)
     t = r.training

@@ -5,9 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from budget.laws import compute_optimal
-from budget.transformer import shape_for_params
-from experiments.design import PRESETS, SHAPE_TOLERANCE, design_sweep, get_preset, model_sizes
+from budget.models.transformer import shape_for_params
+from budget.scaling.laws import compute_optimal
+from experiments.design import (
+    PRESETS,
+    SHAPE_TOLERANCE,
+    design_sweep,
+    get_preset,
+    model_sizes,
+)
 from experiments.errors import SweepError
 
 

@@ -3,8 +3,13 @@
 import pytest
 import torch
 
-from budget.transformer import (ModelShape, params_non_embedding, params_total,
-                                shape_for_params, training_flops_per_token)
+from budget.models.transformer import (
+    ModelShape,
+    params_non_embedding,
+    params_total,
+    shape_for_params,
+    training_flops_per_token,
+)
 from experiments.design import PRESETS, design_sweep
 from experiments.model import GPT, count_parameters, measured_training_flops_per_token
 

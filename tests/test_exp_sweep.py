@@ -7,11 +7,16 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from budget.transformer import params_total, training_flops_per_token
+from budget.models.transformer import params_total, training_flops_per_token
 from experiments.errors import TrainingFailed
 from experiments.sweep import SweepSpec, plan_sweep, run_sweep
-from experiments.tracking import (CONFIG_HASH, FAILURE, ROLE, sweep_curves_frame,
-                                  sweep_runs_frame)
+from experiments.tracking import (
+    CONFIG_HASH,
+    FAILURE,
+    ROLE,
+    sweep_curves_frame,
+    sweep_runs_frame,
+)
 from experiments.train import TrainConfig, train_run
 
 

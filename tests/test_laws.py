@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from budget import laws
 from budget.errors import BudgetError
+from budget.scaling import laws
 
 
 @pytest.mark.parametrize("law", laws.LAW_IDS)

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from budget import layers as L
-from budget import transformer as T
 from budget.errors import BudgetError
+from budget.models import layers as L
+from budget.models import transformer as T
 
 
 def test_conv_resnet_stem():
@@ -81,7 +81,7 @@ def test_mobilenet_v1_totals_match_the_paper():
 
 
 def test_linear_and_attention_match_the_transformer_module():
-    """One GPT-2 block (Radford et al. 2019; budget.transformer): the per-layer parameter count
+    """One GPT-2 block (Radford et al. 2019; budget.models.transformer): the per-layer parameter count
     and the forward FLOPs per token, rebuilt from linear, layer norm and attention layers."""
     shape = T.ModelShape(n_layer=1, d_model=768, n_head=12, d_ff=3072, n_ctx=1024)
     seq = (1024, 768)

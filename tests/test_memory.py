@@ -3,9 +3,15 @@
 import pytest
 
 from budget.errors import BudgetError
-from budget.memory import (activation_bytes, bytes_per_param, fewest_gpus, model_state_bytes,
-                           training_memory, zero_sharded)
-from budget.transformer import ModelShape, shape_for_params
+from budget.models.transformer import ModelShape, shape_for_params
+from budget.training.memory import (
+    activation_bytes,
+    bytes_per_param,
+    fewest_gpus,
+    model_state_bytes,
+    training_memory,
+    zero_sharded,
+)
 
 
 def test_mixed_precision_adam_is_16_bytes_per_param():

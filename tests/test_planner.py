@@ -4,11 +4,11 @@ import math
 
 import pytest
 
-from budget import laws
-from budget.catalog import load_catalog
 from budget.errors import BudgetError
+from budget.hardware.catalog import load_catalog
+from budget.models.transformer import params_total
 from budget.planner import BudgetInput, PlanRequest, make_plan, resolve_budget
-from budget.transformer import params_total
+from budget.scaling import laws
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`budget.report` as a library: the report's numbers are the planner's, the comparison rows are
+"""`budget.report.build` as a library: the report's numbers are the planner's, the comparison rows are
 `budget plan` on each accelerator, the files are self-contained, and a calibration section plugs in."""
 
 import io
@@ -10,12 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from budget import laws
 from budget.errors import BudgetError
 from budget.planner import BudgetInput, PlanRequest, make_plan
 from budget.render import human, money
-from budget.report import (CalibrationSection, Figure, build_report, orders_of_magnitude,
-                           same_run_request, write_report)
+from budget.report.sections import CalibrationSection, Figure
+from budget.report.build import (
+    build_report,
+    orders_of_magnitude,
+    same_run_request,
+    write_report,
+)
+from budget.scaling import laws
 
 REQ = PlanRequest(BudgetInput(flops=1e21), gpu="h100")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -14,7 +14,7 @@ import pytest
 
 from budget.planner import BudgetInput, PlanRequest
 from budget.render import hours, human, money, sci
-from budget.report import build_report, write_report
+from budget.report.build import build_report, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and not os.environ.get("CI"):

@@ -3,8 +3,14 @@
 import pytest
 
 from budget.errors import BudgetError
-from budget.transformer import (ModelShape, forward_flops_per_token, params_non_embedding,
-                                params_total, shape_for_params, training_flops_per_token)
+from budget.models.transformer import (
+    ModelShape,
+    forward_flops_per_token,
+    params_non_embedding,
+    params_total,
+    shape_for_params,
+    training_flops_per_token,
+)
 
 GPT2_SMALL = ModelShape(n_layer=12, d_model=768, n_head=12, d_ff=3072, n_ctx=1024, vocab_size=50257)
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import click
 
 from budget import __version__
-from budget.cli.common import BudgetGroup
-
 from budget.cli import fit, flops, gpus, memory, plan, report, scale, sweep, ui
+from budget.cli.common import BudgetGroup
 
 
 @click.group(cls=BudgetGroup, context_settings={"help_option_names": ["-h", "--help"]})

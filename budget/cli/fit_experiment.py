@@ -95,9 +95,9 @@ def render_holdout(holdout: Any) -> str:
 
 def render_comparison(result: Any) -> str:
     """Exponents and N_opt at the target budget: the team's fit beside the literature laws."""
-    from budget.calibrate import calibration_from_fit
     from budget.errors import BudgetError
     from budget.render import human, table
+    from budget.scaling.calibrated import calibration_from_fit
 
     target = result.report.target_flops
     try:

@@ -68,14 +68,14 @@ def command(n_layer: int | None, d_model: int | None, n_head: int | None, d_ff: 
     if image_size is not None or detail:
         raise click.UsageError("--image-size and --detail apply only with --layers FILE")
     shape = _shape(n_layer, d_model, n_head, d_ff, n_ctx, vocab, n_params, count)
-    from budget.layers import TransformerCount
+    from budget.models.layers import TransformerCount
 
     emit(TransformerCount(shape, tokens), as_json, _render_transformer)
 
 
 def _shape(n_layer: int | None, d_model: int | None, n_head: int | None, d_ff: int | None,
            n_ctx: int, vocab: int, n_params: float | None, count: str) -> Any:
-    from budget import transformer
+    from budget.models import transformer
 
     if n_params is not None:
         if any(v is not None for v in (n_layer, d_model, n_head, d_ff)):
@@ -97,7 +97,7 @@ def _shape(n_layer: int | None, d_model: int | None, n_head: int | None, d_ff: i
 
 def _layer_table(source: str, image_size: int | None, detail: bool, bn: str, bpe: int,
                  as_json: bool) -> None:
-    from budget import cnn
+    from budget.models import cnn
 
     spec = cnn.load_network(source)
     network = cnn.evaluate(spec, cnn.Scaling(image_size=image_size), bn)
@@ -128,7 +128,7 @@ def _render_transformer(result: Any) -> str:
             f"  D = {d['tokens']:.4g} tokens: exact training C = {d['training_flops']:.4g} FLOPs; "
             f"6ND = {d['training_flops_6nd']:.4g} (total N), "
             f"{d['training_flops_6nd_non_embedding']:.4g} (non-embedding N)"]
-    lines.append("  1 MAC = 2 FLOPs; matmul FLOPs only (see budget.transformer).")
+    lines.append("  1 MAC = 2 FLOPs; matmul FLOPs only (see budget.models.transformer).")
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ def command(catalog_paths: tuple[str, ...], sources: bool, as_json: bool) -> Non
 
     Example: budget gpus --json
     """
-    from budget.catalog import load_catalog
+    from budget.hardware.catalog import load_catalog
 
     catalog = load_catalog(catalog_paths)
     emit(catalog, as_json, lambda c: render_catalog(c, sources))

@@ -42,12 +42,12 @@ def command(as_json: bool, **kw: Any) -> None:
 
     Example: budget memory --params 7e9 --gpu h100 --zero 3 --recompute selective
     """
-    from budget.memory import training_memory
+    from budget.training.memory import training_memory
 
     shape = _shape(kw)
     memory_bytes, gpu_id = None, None
     if kw["gpu"]:
-        from budget.catalog import load_catalog
+        from budget.hardware.catalog import load_catalog
 
         gpu = load_catalog(kw["catalog_paths"]).get(kw["gpu"])
         memory_bytes, gpu_id = gpu.memory_bytes, gpu.id
@@ -59,7 +59,7 @@ def command(as_json: bool, **kw: Any) -> None:
 
 
 def _shape(kw: dict[str, Any]) -> Any:
-    from budget.transformer import ModelShape, shape_for_params
+    from budget.models.transformer import ModelShape, shape_for_params
 
     if kw["params"] is not None and kw["n_layer"] is not None:
         raise click.UsageError("give either --params or --n-layer/--d-model, not both")

@@ -80,7 +80,11 @@ def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def load_calibration(name: str, tracking_uri: str | None) -> tuple[Any, str | None]:
     """A fit JSON file, or the newest fit logged to an MLflow experiment (needs the sweep extra);
     returns (Calibration, the fit's MLflow run id or None)."""
-    from budget.calibrate import calibration_from_fit, is_fit_file, load_calibration_file
+    from budget.scaling.calibrated import (
+        calibration_from_fit,
+        is_fit_file,
+        load_calibration_file,
+    )
 
     if is_fit_file(name):
         return load_calibration_file(name), None

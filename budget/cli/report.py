@@ -48,7 +48,7 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
     """
     from dataclasses import replace
 
-    from budget.report import build_report, log_to_mlflow, write_report
+    from budget.report.build import build_report, log_to_mlflow, write_report
 
     store = None
     if experiment is not None:  # open the store first: a bad URI fails before any file is written
@@ -60,7 +60,7 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
         except OSError as exc:  # open_store lets mlflow's mkdir of the sqlite folder through
             raise BudgetError(f"tracking store {tracking_uri!r} is not usable: "
                               f"{exc.strerror or exc}") from None
-    from budget.catalog import load_catalog
+    from budget.hardware.catalog import load_catalog
 
     req = build_request(kw)
     catalog = load_catalog(req.catalog_paths)
@@ -77,7 +77,7 @@ def calibration(name: str, tracking_uri: str | None, req: Any, catalog: Any) -> 
     """The calibration section: the fitted law (file or experiment) and, for a logged fit, the
     IsoFLOP and frontier figures logged with it."""
     from budget.planner import resolve_budget
-    from budget.report_calibration import calibration_section
+    from budget.report.calibration import calibration_section
 
     law, run_id = plan_cli.load_calibration(name, tracking_uri)
     gpu = catalog.get(req.gpu)
@@ -92,7 +92,7 @@ def calibration(name: str, tracking_uri: str | None, req: Any, catalog: Any) -> 
 
 def render_written(written: Any) -> str:
     """The terminal summary: the answer in one paragraph and the files written."""
-    from budget.report_html import summary
+    from budget.report.html import summary
 
     lines = [summary(written.report), "", f"Wrote {written.markdown}", f"      {written.html}",
              f"      {written.plan_json}"] + [f"      {f}" for f in written.figures]

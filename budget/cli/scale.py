@@ -10,8 +10,8 @@ import click
 from budget.cli.common import FINITE, POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.flops import BN_MODES, si
 
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")  # budget.catalog.PRECISIONS
-VARIANTS = ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7")  # budget.efficientnet.VARIANTS
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")  # budget.hardware.catalog.PRECISIONS
+VARIANTS = ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7")  # budget.models.efficientnet.VARIANTS
 
 
 @click.command(name="scale")
@@ -70,7 +70,8 @@ def command(network: str | None, base_file: str | None, phi: float | None,
 
     Example: budget scale efficientnet --phi 2 --samples 1.28e6 --epochs 350 --gpu h100
     """
-    from budget import cnn, efficientnet as E
+    from budget.models import cnn
+    from budget.models import efficientnet as E
 
     if (network is None) == (base_file is None):
         raise click.UsageError("give a base network: NETWORK (efficientnet, resnet-18, resnet-50) "

@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
-from budget import cnn
 from budget.errors import BudgetError
-from budget.layers import training_flops
+from budget.models import cnn
+from budget.models.layers import training_flops
 
 # Tan & Le 2019 §3.3, "step 1": grid search on B0 at phi = 1 under alpha beta^2 gamma^2 ~ 2
 ALPHA = 1.2  # depth
@@ -100,7 +100,7 @@ class Training:
     epochs: float
     recompute: bool
     training_flops: float
-    cost: Any = None  # budget.costing.CostEstimate when a GPU was given
+    cost: Any = None  # budget.training.time.CostEstimate when a GPU was given
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"samples": self.samples, "epochs": self.epochs,
@@ -240,8 +240,8 @@ def with_training(result: ScaleResult, samples: float, epochs: float, *, recompu
     flops = training_flops(result.network.flops, recompute=recompute) * samples * epochs
     cost = None
     if gpu is not None:
-        from budget.catalog import load_catalog
-        from budget.costing import DEFAULT_MFU, estimate_cost
+        from budget.hardware.catalog import load_catalog
+        from budget.training.time import DEFAULT_MFU, estimate_cost
 
         accelerator = load_catalog(catalogs).get(gpu)
         cost = estimate_cost(flops, accelerator, precision=precision,

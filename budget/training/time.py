@@ -10,8 +10,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from budget.catalog import Accelerator
 from budget.errors import BudgetError
+from budget.hardware.catalog import Accelerator
 
 SECONDS_PER_HOUR = 3600.0
 # Default MFU 0.40 and band 0.30-0.50 for dense LLM pre-training against the BF16 dense peak:

@@ -1,6 +1,6 @@
 """The proposal's figures (matplotlib's object API with the Agg canvas: no pyplot, no global backend).
 
-matplotlib is imported inside `make_figures` only, so importing `budget.report` stays light.
+matplotlib is imported inside `make_figures` only, so importing `budget.report.build` stays light.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from budget import laws
-from budget.report import Figure, Report
+from budget.report.sections import Figure, Report
+from budget.scaling import laws
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure

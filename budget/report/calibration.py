@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from budget.calibrate import Calibration
-from budget.report import CalibrationSection, Figure
 from budget.render import human
+from budget.report.sections import CalibrationSection, Figure
+from budget.scaling.calibrated import Calibration
 
 FIGURE_TEXT = {  # logged figure stem -> (title, caption)
     "fit_isoflop": ("IsoFLOP curves of the sweep",

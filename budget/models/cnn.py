@@ -1,6 +1,6 @@
 """CNNs as data: a base network is a TOML layer list, evaluated layer by layer at any scale.
 
-File format (see budget/networks/*.toml)::
+File format (see budget/models/networks/*.toml)::
 
     name = "EfficientNet-B0"
     source = "where the architecture comes from"
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from budget import layers as L
 from budget.errors import BudgetError
+from budget.models import layers as L
 
 NETWORKS_DIR = Path(__file__).with_name("networks")
 BUILTIN_NETWORKS = {"efficientnet-b0": "efficientnet_b0.toml", "resnet-18": "resnet_18.toml",

@@ -2,7 +2,7 @@
 
 `build_report` makes the plan (the same `make_plan` call as `budget plan`), the same run costed on
 each compared accelerator, the risks and the sources of every constant; `write_report` renders it
-into a folder (`report_plots` draws the figures, `report_html` writes Markdown and HTML);
+into a folder (`figures` draws the figures, `html` writes Markdown and HTML; the types live in `sections`);
 `log_to_mlflow` logs that folder as artifacts of a run of its own.
 
 A calibrated law (issue 5, `--calibrate EXP`) plugs in as a `CalibrationSection`: its allocation
@@ -14,16 +14,28 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from budget import costing, laws
-from budget.calibrate import Calibration
-from budget.catalog import Catalog, load_catalog
 from budget.errors import BudgetError
-from budget.memory import MemoryBreakdown
-from budget.planner import BudgetInput, Plan, PlanRequest, gpu_summary, make_plan, plan_memory
+from budget.hardware.catalog import Catalog, load_catalog
+from budget.planner import (
+    BudgetInput,
+    Plan,
+    PlanRequest,
+    gpu_summary,
+    make_plan,
+    plan_memory,
+)
+from budget.report.sections import (
+    CalibrationSection,
+    CompareRow,
+    Report,
+    WrittenReport,
+)
+from budget.scaling import laws
+from budget.training import time as costing
 
 # Hoffmann et al. 2022 §3.2 (Approach 2): 9 IsoFLOP budgets from 6e18 to 3e21 FLOPs.
 CHINCHILLA_ISOFLOP_RANGE_FLOPS = (6e18, 3e21)
@@ -31,100 +43,6 @@ CHINCHILLA_ISOFLOP_RANGE_FLOPS = (6e18, 3e21)
 DEEPSEEK_FIT_RANGE_FLOPS = (1e17, 2e19)
 MARKDOWN_NAME, HTML_NAME, PLAN_JSON_NAME, FIGURE_DIR = ("proposal.md", "proposal.html",
                                                         "plan.json", "figures")
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One PNG figure of the proposal: `name` is the file stem, `png` its bytes."""
-
-    name: str
-    title: str
-    caption: str
-    png: bytes
-
-
-@dataclass(frozen=True)
-class CalibrationSection:
-    """What `--calibrate EXP` adds: a law of the team's own, its evidence, figures and sources.
-
-    `allocation` joins the literature laws; `recommend_reason` (if set) makes it the
-    recommendation; `allocate` (C -> Allocation) lets the plots draw the calibrated frontier;
-    `fitted_compute_range` (FLOPs) gives the extrapolation distance of the budget."""
-
-    title: str
-    paragraphs: tuple[str, ...] = ()
-    figures: tuple[Figure, ...] = ()
-    allocation: laws.Allocation | None = None
-    recommend_reason: str | None = None
-    allocate: Callable[[float], laws.Allocation] | None = field(default=None, compare=False)
-    fitted_compute_range: tuple[float, float] | None = None
-    table: tuple[tuple[str, ...], ...] = ()  # first row = headers
-    sources: tuple[tuple[str, str], ...] = ()
-    # the fitted law itself: when set, the plan is made exactly as `budget plan --calibrate`
-    law: Calibration | None = field(default=None, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "paragraphs": list(self.paragraphs),
-                "figures": [f.name for f in self.figures],
-                "allocation": None if self.allocation is None else self.allocation.to_dict(),
-                "recommend_reason": self.recommend_reason,
-                "fitted_compute_range": None if self.fitted_compute_range is None
-                else list(self.fitted_compute_range),
-                "table": [list(r) for r in self.table], "sources": [list(s) for s in self.sources]}
-
-
-@dataclass(frozen=True)
-class CompareRow:
-    """The plan's run (same C) on one accelerator: GPU count, time, dollars, memory fit."""
-
-    gpu: dict[str, Any]
-    num_gpus: int
-    count_reason: str
-    cost: costing.CostEstimate
-    memory: MemoryBreakdown
-    fits: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"gpu": self.gpu, "num_gpus": self.num_gpus, "count_reason": self.count_reason,
-                "cost": self.cost.to_dict(), "memory": self.memory.to_dict(), "fits": self.fits}
-
-
-@dataclass(frozen=True)
-class Report:
-    """Everything the proposal says: the plan, the comparison, risks and sources."""
-
-    request: PlanRequest
-    plan: Plan
-    compare: tuple[CompareRow, ...]  # the chosen accelerator first
-    risks: tuple[str, ...]
-    sources: tuple[tuple[str, str], ...]  # (constant, source)
-    title: str
-    calibration: CalibrationSection | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "plan": self.plan.to_dict(),
-                "compare": [r.to_dict() for r in self.compare], "risks": list(self.risks),
-                "sources": [{"constant": c, "source": s} for c, s in self.sources],
-                "calibration": None if self.calibration is None else self.calibration.to_dict()}
-
-
-@dataclass(frozen=True)
-class WrittenReport:
-    """The files written (absolute paths), the report, and the MLflow run if one was logged."""
-
-    report: Report
-    out_dir: str
-    markdown: str
-    html: str
-    plan_json: str
-    figures: tuple[str, ...]
-    mlflow: dict[str, str] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": self.out_dir, "markdown": self.markdown, "html": self.html,
-                "plan_json": self.plan_json, "figures": list(self.figures),
-                "mlflow": self.mlflow, "plan": self.report.plan.to_dict(),
-                "compare": [r.to_dict() for r in self.report.compare]}
 
 
 def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
@@ -287,8 +205,8 @@ def sources(plan: Plan, rows: Sequence[CompareRow], catalog: Catalog,
 def write_report(report: Report, out_dir: str | Path,
                  plan_json: dict[str, Any] | None = None) -> WrittenReport:
     """Render the figures, proposal.md, proposal.html and plan.json into `out_dir`."""
-    from budget.report_html import render_html, render_markdown
-    from budget.report_plots import make_figures
+    from budget.report.figures import make_figures
+    from budget.report.html import render_html, render_markdown
 
     out = prepare_dir(Path(out_dir))
     figures = make_figures(report)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
 from budget import __version__
-from budget.render import gib, hours, human, money, sci
+from budget.models.transformer import ModelShape
 from budget.planner import Plan, PlanRequest
-from budget.report import Figure, Report
-from budget.transformer import ModelShape
+from budget.render import gib, hours, human, money, sci
+from budget.report.sections import Figure, Report
 
 
 @dataclass(frozen=True)

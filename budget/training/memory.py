@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from budget.errors import BudgetError
-from budget.transformer import ModelShape, params_total
+from budget.models.transformer import ModelShape, params_total
 
 OPTIMIZERS = ("adam", "momentum", "sgd")
 RECOMPUTE = ("none", "selective", "full")

@@ -1,6 +1,6 @@
 """The accelerator catalog: dense peak throughput, memory, interconnect and price, each sourced.
 
-The built-in catalog is `budget/data/accelerators.toml`. Files named with `--catalog FILE` or in
+The built-in catalog is `budget/hardware/accelerators.toml`. Files named with `--catalog FILE` or in
 the `BUDGET_CATALOG` environment variable (paths joined by the OS path separator) use the same
 schema and add entries or override entries with the same `id`. A malformed file raises
 `CatalogError` naming the file, the row and the field.
@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from budget.errors import BudgetError, CatalogError
 
-BUILTIN_CATALOG = Path(__file__).with_name("data") / "accelerators.toml"
+BUILTIN_CATALOG = Path(__file__).with_name("accelerators.toml")
 CATALOG_ENV = "BUDGET_CATALOG"
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 SOURCE_KEYS = ("peak", "memory", "bandwidth", "tdp", "interconnect", "price")

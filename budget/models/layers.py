@@ -17,7 +17,7 @@ Conventions (DESIGN.md, "Units and conventions")
   published counts); weights and biases are.
 - Activation memory: the elements of every layer's output, which autograd keeps for the backward
   pass when no layer works in place or is recomputed; bytes = elements x bytes per element.
-- Training = 3 x forward (backward = 2 x forward), 4 x with full recomputation (budget.transformer).
+- Training = 3 x forward (backward = 2 x forward), 4 x with full recomputation (budget.models.transformer).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from budget.errors import BudgetError
-from budget.transformer import RECOMPUTE_MULTIPLIER, TRAIN_MULTIPLIER
+from budget.models.transformer import RECOMPUTE_MULTIPLIER, TRAIN_MULTIPLIER
 
 Shape = tuple[int, ...]
 
@@ -369,13 +369,13 @@ def _residual_tail(in_shape: Shape, c_in: int, stride: int, parts: list[LayerCos
 
 @dataclass(frozen=True)
 class TransformerCount:
-    """`budget flops` for a transformer: params, FLOPs per token (budget.transformer), and C for D tokens."""
+    """`budget flops` for a transformer: params, FLOPs per token (budget.models.transformer), and C for D tokens."""
 
-    shape: Any  # budget.transformer.ModelShape
+    shape: Any  # budget.models.transformer.ModelShape
     tokens: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        from budget import transformer as tf
+        from budget.models import transformer as tf
 
         s = self.shape
         out: dict[str, Any] = {

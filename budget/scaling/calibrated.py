@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from budget import laws
 from budget.errors import BudgetError
+from budget.scaling import laws
 
 LONG_EXTRAPOLATION_DECADES = 1.0  # warn beyond 10x the largest swept budget
 VERY_LONG_EXTRAPOLATION_DECADES = 3.0  # and loudly beyond 1,000x
