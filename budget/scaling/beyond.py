@@ -11,6 +11,7 @@ Nothing here changes the plan's compute-optimal numbers: with none of the option
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,9 @@ def beyond_plan(*, compute_flops: float, allocations: Sequence[laws.Allocation],
                 params_tokens: tuple[float, float] | None = None, seq_len: int = 2048,
                 usd_per_flop: float | None = None, pricing: str = "") -> BeyondPlan:
     """The beyond part of a plan; `usd_per_flop` prices training and inference FLOPs alike."""
+    if inference_tokens is not None and not (math.isfinite(inference_tokens) and inference_tokens >= 0):
+        raise BudgetError(f"inference tokens {inference_tokens!r} must be a finite number >= 0 "
+                          f"(lifetime tokens served)")
     notes: list[str] = []
     assumptions: list[str] = []
     plans: list[inference.InferencePlan] = []
