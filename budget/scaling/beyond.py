@@ -10,8 +10,8 @@ Nothing here changes the plan's compute-optimal numbers: with none of the option
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
