@@ -20,6 +20,9 @@ from budget.scaling import data_constrained, inference, laws
 from budget.scaling.frontier import PARAMETRIC_LAWS, LossBought, loss_you_buy
 
 MEAN_CONTEXT_FRACTION = 0.5  # a served token attends to ~seq_len / 2 positions on average (our assumption)
+# Sardana & Frankle 2023 (abstract): laws fitted at typical ratios overestimate the value of extra
+# tokens at extreme ones (they trained up to 10,000 tokens/param); "a few hundred" is our line.
+OPTIMISTIC_TOKENS_PER_PARAM = 300.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,11 @@ def beyond_plan(*, compute_flops: float, allocations: Sequence[laws.Allocation],
                 plans.append(_inference_row(name, law, alloc, T, target_loss, context, usd_per_flop))
             except BudgetError as exc:
                 notes.append(f"{name}: {exc}")
+        notes += [f"{p.law}: the inference-aware model trains on {p.chosen.tokens_per_param:,.0f} "
+                  f"tokens/param, past ~{OPTIMISTIC_TOKENS_PER_PARAM:g}: fits from typical ratios "
+                  f"overestimate what extra tokens buy there (Sardana & Frankle 2023), so read its "
+                  f"loss and saving as optimistic" for p in plans
+                  if p.chosen.tokens_per_param > OPTIMISTIC_TOKENS_PER_PARAM]
         assumptions += [
             (f"inference FLOPs per served token = 2 N + 4 n_layer d_model t with mean context "
             f"t = {context:g} tokens (half of --seq-len {seq_len}), n_layer and d_model from the "
