@@ -230,7 +230,7 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
         notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
         calibration=None if calibration is None else calibration.to_dict(C),
-        beyond=plan_beyond(req, budget, allocations, chosen_id, cost))
+        beyond=plan_beyond(req, budget, allocations, chosen_id, cost, calibration))
 
 
 def calibrated_recommendation(calibration: Calibration, compute_flops: float) -> tuple[str, str] | None:
@@ -301,8 +301,10 @@ def target_loss_budget(req: PlanRequest) -> ResolvedBudget | None:
 
 
 def plan_beyond(req: PlanRequest, budget: ResolvedBudget, allocations: Sequence[laws.Allocation],
-                chosen: str, cost: costing.CostEstimate) -> BeyondPlan | None:
-    """The beyond-compute-optimal part, FLOPs priced at the plan's GPU, peak, MFU and $/hour."""
+                chosen: str, cost: costing.CostEstimate,
+                calibration: Calibration | None = None) -> BeyondPlan | None:
+    """The beyond-compute-optimal part, FLOPs priced at the plan's GPU, peak, MFU and $/hour;
+    a calibrated fit joins the parametric laws."""
     params_tokens = (req.budget.params, req.budget.tokens) \
         if req.budget.params is not None and req.budget.tokens is not None else None
     if not beyond.wanted(req.inference_tokens, req.target_loss, req.unique_tokens, params_tokens):
@@ -316,4 +318,5 @@ def plan_beyond(req: PlanRequest, budget: ResolvedBudget, allocations: Sequence[
         compute_flops=budget.compute_flops, allocations=allocations, chosen_law=chosen,
         inference_tokens=req.inference_tokens, target_loss=req.target_loss,
         unique_tokens=req.unique_tokens, params_tokens=params_tokens, seq_len=req.seq_len,
-        usd_per_flop=usd_per_flop, pricing=pricing)
+        usd_per_flop=usd_per_flop, pricing=pricing,
+        extra_laws=None if calibration is None else {"calibrated": calibration.law})

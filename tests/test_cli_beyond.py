@@ -142,3 +142,18 @@ def test_plan_with_the_beyond_options_stays_light():
             "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
+
+
+def test_a_calibrated_fit_joins_the_parametric_laws():
+    """The team's own Approach 3 fit (here the printed Chinchilla constants as a stand-in fit)
+    gets its own inference-aware row, equal to chinchilla's."""
+    from budget.scaling import laws
+    from budget.scaling.calibrated import Calibration
+
+    fit = Calibration(source="test fit", law=laws.CHINCHILLA, draws=(), level=0.9,
+                      budgets_flops=(1e20, 1e21), n_runs=9)
+    plan = make_plan(PlanRequest(budget=BudgetInput(flops=1e21), inference_tokens=1e12),
+                     calibration=fit)
+    rows = {p.law: p for p in plan.beyond.inference}
+    assert set(rows) == {"epoch", "chinchilla", "calibrated"}
+    assert rows["calibrated"].chosen == rows["chinchilla"].chosen

@@ -11,7 +11,7 @@ Nothing here changes the plan's compute-optimal numbers: with none of the option
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +62,11 @@ def beyond_plan(*, compute_flops: float, allocations: Sequence[laws.Allocation],
                 inference_tokens: float | None = None, target_loss: float | None = None,
                 unique_tokens: float | None = None,
                 params_tokens: tuple[float, float] | None = None, seq_len: int = 2048,
-                usd_per_flop: float | None = None, pricing: str = "") -> BeyondPlan:
-    """The beyond part of a plan; `usd_per_flop` prices training and inference FLOPs alike."""
+                usd_per_flop: float | None = None, pricing: str = "",
+                extra_laws: Mapping[str, laws.ParametricLaw] | None = None) -> BeyondPlan:
+    """The beyond part of a plan; `usd_per_flop` prices training and inference FLOPs alike;
+    `extra_laws` (e.g. the team's calibrated fit) join the published parametric laws."""
+    parametric = {**PARAMETRIC_LAWS, **(extra_laws or {})}
     if inference_tokens is not None and not (math.isfinite(inference_tokens) and inference_tokens >= 0):
         raise BudgetError(f"inference tokens {inference_tokens!r} must be a finite number >= 0 "
                           f"(lifetime tokens served)")
@@ -74,7 +77,7 @@ def beyond_plan(*, compute_flops: float, allocations: Sequence[laws.Allocation],
         T = 0.0 if inference_tokens is None else inference_tokens
         context = MEAN_CONTEXT_FRACTION * seq_len
         by_id = {a.law: a for a in allocations}
-        for name, law in PARAMETRIC_LAWS.items():
+        for name, law in parametric.items():
             alloc = by_id.get(name)
             try:
                 plans.append(_inference_row(name, law, alloc, T, target_loss, context, usd_per_flop))
@@ -107,7 +110,7 @@ def beyond_plan(*, compute_flops: float, allocations: Sequence[laws.Allocation],
             f"and compare only with each other")
     bought: tuple[LossBought, ...] = ()
     if params_tokens is not None:
-        bought = tuple(loss_you_buy(name, law, *params_tokens) for name, law in PARAMETRIC_LAWS.items())
+        bought = tuple(loss_you_buy(name, law, *params_tokens) for name, law in parametric.items())
     return BeyondPlan(tuple(plans), data, bought, tuple(notes), tuple(assumptions))
 
 
