@@ -177,3 +177,13 @@ def test_frontier_is_zero_at_each_laws_optimum_and_positive_elsewhere():
 def test_bracketed_search_finds_a_known_minimum():
     x, value = minimize_log(lambda x: (np.log(x) - math.log(3e9)) ** 2 + 1.0, 1e6, 1e12)
     assert x == pytest.approx(3e9, rel=1e-6) and value == pytest.approx(1.0, abs=1e-12)
+
+
+def test_excess_parameters_decay_faster_than_repeated_data():
+    """R_N* = 5.31 < R_D* = 15.39 (datablations README): parameters beyond N_opt(U) are worth at
+    most (1 + R_N*) U_N = 6.31 U_N, repeated data at most 16.39 U."""
+    u = 25e9
+    u_n = float(dc.optimal_params_for_tokens(dc.MUENNIGHOFF_C4, u))
+    assert float(dc.effective_params(1e6 * u_n, 1e15, u)) == pytest.approx((1 + dc.R_N_STAR) * u_n, rel=1e-9)
+    assert float(dc.effective_params(0.5 * u_n, u, u)) == 0.5 * u_n  # below N_opt(U): untouched
+    assert float(dc.effective_data(1e6 * u, u)) == pytest.approx((1 + dc.R_D_STAR) * u, rel=1e-9)
