@@ -19,7 +19,8 @@ from budget.models.transformer import (
     params_total,
     shape_for_params,
 )
-from budget.scaling import laws
+from budget.scaling import beyond, laws
+from budget.scaling.beyond import BeyondPlan
 from budget.scaling.calibrated import VERY_LONG_EXTRAPOLATION_DECADES, Calibration
 from budget.training import time as costing
 from budget.training.memory import MemoryBreakdown, training_memory
@@ -115,6 +116,10 @@ class PlanRequest:
     recompute: str = "auto"  # selective, or full when selective does not fit at any GPU count
     optimizer: str = "adam"
     catalog_paths: tuple[str, ...] = ()
+    # beyond compute-optimal (budget.scaling.beyond): None = not asked
+    inference_tokens: float | None = None  # lifetime tokens served (Sardana & Frankle 2023)
+    target_loss: float | None = None  # the loss to reach as cheaply as possible
+    unique_tokens: float | None = None  # cap on unique training tokens (Muennighoff et al. 2023)
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class Plan:
     hyperparameters: laws.Hyperparameters
     notes: tuple[str, ...] = field(default=())
     calibration: dict[str, Any] | None = None
+    beyond: BeyondPlan | None = None  # only when asked (--inference-tokens, --target-loss, ...)
 
     def allocation(self, law: str) -> laws.Allocation:
         return next(a for a in self.allocations if a.law == law)
@@ -167,7 +173,7 @@ class Plan:
                       "relative_error": self.shape_error},
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
             "calibration": self.calibration,
-        }
+        } | ({} if self.beyond is None else {"beyond": self.beyond.to_dict()})
 
 
 def gpu_summary(gpu: Accelerator, requested: str, precision: str) -> dict[str, Any]:
@@ -192,7 +198,8 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     catalog = catalog or load_catalog(req.catalog_paths)
     gpu = catalog.get(req.gpu)
     mfu = costing.check_mfu(req.mfu)
-    budget = resolve_budget(req.budget, gpu, req.precision, mfu, req.price_per_hour)
+    budget = target_loss_budget(req) or resolve_budget(req.budget, gpu, req.precision, mfu,
+                                                       req.price_per_hour)
     C = budget.compute_flops
     allocations = tuple(laws.all_allocations(C)) + tuple(extra_allocations)
     if calibration is not None:
@@ -222,7 +229,8 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         shape_error=shape_error,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
         notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
-        calibration=None if calibration is None else calibration.to_dict(C))
+        calibration=None if calibration is None else calibration.to_dict(C),
+        beyond=plan_beyond(req, budget, allocations, chosen_id, cost, calibration))
 
 
 def calibrated_recommendation(calibration: Calibration, compute_flops: float) -> tuple[str, str] | None:
@@ -280,3 +288,35 @@ def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
     notes.append("losses are nats/token on each law's own data (MassiveText, WebText2): compare "
                  "them within a law, not across laws or with your data")
     return notes
+
+
+def target_loss_budget(req: PlanRequest) -> ResolvedBudget | None:
+    """With --target-loss and no other budget: C = the compute-optimal C reaching that loss."""
+    if req.target_loss is None or any(v is not None for v in asdict(req.budget).values()):
+        return None
+    law = req.law or laws.RECOMMENDED_LAW
+    C = beyond.budget_for_target_loss(req.target_loss, law)
+    return ResolvedBudget(C, "target-loss", f"C = 6 N D of the compute-optimal model reaching "
+                                            f"loss {req.target_loss:g} under {law}")
+
+
+def plan_beyond(req: PlanRequest, budget: ResolvedBudget, allocations: Sequence[laws.Allocation],
+                chosen: str, cost: costing.CostEstimate,
+                calibration: Calibration | None = None) -> BeyondPlan | None:
+    """The beyond-compute-optimal part, FLOPs priced at the plan's GPU, peak, MFU and $/hour;
+    a calibrated fit joins the parametric laws."""
+    params_tokens = (req.budget.params, req.budget.tokens) \
+        if req.budget.params is not None and req.budget.tokens is not None else None
+    if not beyond.wanted(req.inference_tokens, req.target_loss, req.unique_tokens, params_tokens):
+        return None
+    price = cost.price_usd_per_hour
+    usd_per_flop = None if price is None else \
+        price / (costing.SECONDS_PER_HOUR * cost.peak_flops * cost.mfu)
+    pricing = (f"{cost.gpu} {cost.precision} peak {cost.peak_flops / 1e12:g} TFLOP/s x MFU "
+               f"{cost.mfu:g}" + ("" if price is None else f" at ${price:.2f}/GPU-hour"))
+    return beyond.beyond_plan(
+        compute_flops=budget.compute_flops, allocations=allocations, chosen_law=chosen,
+        inference_tokens=req.inference_tokens, target_loss=req.target_loss,
+        unique_tokens=req.unique_tokens, params_tokens=params_tokens, seq_len=req.seq_len,
+        usd_per_flop=usd_per_flop, pricing=pricing,
+        extra_laws=None if calibration is None else {"calibrated": calibration.law})

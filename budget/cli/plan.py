@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import click
 
+from budget.cli.beyond import beyond_options, render_beyond
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
@@ -116,6 +117,7 @@ def load_calibration(name: str, tracking_uri: str | None) -> tuple[Any, str | No
 @click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
               show_default=True)
 @calibrate_options
+@beyond_options
 @json_option
 def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw: Any) -> None:
     """Plan a training run from a compute budget under each published scaling law.
@@ -222,5 +224,6 @@ def render_plan(plan: Any) -> str:
                   f"{human(plan.hyperparameters.batch_tokens)} tokens "
                   f"(~{plan.hyperparameters.batch_sequences:,.0f} sequences), "
                   f"lr {plan.hyperparameters.learning_rate:.2e}"]
+    lines += render_beyond(plan)
     lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from budget.cli import plan as plan_cli
+from budget.cli.beyond import BEYOND_OPTION_NAMES
 from budget.cli.common import emit, json_option, require_extra
 from budget.cli.plan import budget_options, build_request, calibrate_options
 from budget.errors import BudgetError
@@ -14,7 +15,7 @@ from budget.errors import BudgetError
 # The shape and memory options are the plan command's own Option objects, so report and plan
 # cannot drift apart: the same flags give the same plan.
 SHAPE_OPTIONS = ("law", "seq_len", "vocab_size", "micro_batch", "zero_stage", "recompute",
-                 "optimizer")
+                 "optimizer") + BEYOND_OPTION_NAMES
 
 
 def parse_compare(text: str | None) -> tuple[str, ...]:
@@ -31,11 +32,13 @@ def parse_compare(text: str | None) -> tuple[str, ...]:
               help="Folder for proposal.md, proposal.html, plan.json and figures/ (created).")
 @click.option("--title", help="Title of the proposal (default: the compute budget).")
 @click.option("--experiment", help="Also log the report folder to this MLflow experiment.")
+@click.option("--frontier", "with_frontier", is_flag=True,
+              help="Add the tokens-per-parameter table and figure at this budget (budget frontier).")
 @calibrate_options
 @json_option
 def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
             experiment: str | None, tracking_uri: str | None, calibrate: str | None,
-            **kw: Any) -> None:
+            with_frontier: bool, **kw: Any) -> None:
     """Write a pre-project cost proposal: proposal.md and a self-contained proposal.html.
 
     The proposal states the budget and assumptions, the recommended allocation and why, every
@@ -66,7 +69,7 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
     catalog = load_catalog(req.catalog_paths)
     section = calibration(calibrate, tracking_uri, req, catalog) if calibrate else None
     report = build_report(req, parse_compare(compare), title=title, calibration=section,
-                          catalog=catalog)
+                          catalog=catalog, frontier=with_frontier)
     written = write_report(report, out_dir)
     if store is not None:
         written = replace(written, mlflow=log_to_mlflow(written, *store))

@@ -28,6 +28,7 @@ from budget.planner import (
     make_plan,
     plan_memory,
 )
+from budget.report.beyond import beyond_sections
 from budget.report.sections import (
     CalibrationSection,
     CompareRow,
@@ -47,7 +48,7 @@ MARKDOWN_NAME, HTML_NAME, PLAN_JSON_NAME, FIGURE_DIR = ("proposal.md", "proposal
 
 def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
                  calibration: CalibrationSection | None = None, catalog: Catalog | None = None,
-                 title: str | None = None) -> Report:
+                 title: str | None = None, frontier: bool = False) -> Report:
     """The plan for `req` (as `budget plan`), the same C on each of `compare`, risks, sources."""
     catalog = catalog or load_catalog(req.catalog_paths)
     extra: tuple[laws.Allocation, ...] = ()
@@ -69,10 +70,20 @@ def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
             seen.add(row.gpu["id"])
             rows.append(row)
     title = title or f"Training compute proposal: {plan.compute_flops:.2e} FLOPs"
+    beyond = beyond_sections(plan, with_frontier=frontier, usd_per_flop=usd_per_flop(rows[0]))
     return Report(request=req, plan=plan, compare=tuple(rows),
                   risks=tuple(risks(plan, rows, calibration)),
-                  sources=tuple(sources(plan, rows, catalog, calibration)), title=title,
-                  calibration=calibration)
+                  sources=tuple(sources(plan, rows, catalog, calibration))
+                  + tuple(s for b in beyond for s in b.sources), title=title,
+                  calibration=calibration, beyond=beyond)
+
+
+def usd_per_flop(row: CompareRow) -> float | None:
+    """Dollars per FLOP on the plan's accelerator at its MFU (None without a price)."""
+    c = row.cost
+    if c.price_usd_per_hour is None:
+        return None
+    return c.price_usd_per_hour / (costing.SECONDS_PER_HOUR * c.peak_flops * c.mfu)
 
 
 def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
@@ -212,6 +223,7 @@ def write_report(report: Report, out_dir: str | Path,
     figures = make_figures(report)
     if report.calibration is not None:
         figures += report.calibration.figures
+    figures += tuple(f for b in report.beyond for f in b.figures)
     fig_dir = out / FIGURE_DIR
     fig_dir.mkdir(exist_ok=True)
     fig_paths = []

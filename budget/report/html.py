@@ -12,13 +12,13 @@ import base64
 import html
 import shlex
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 from budget import __version__
 from budget.models.transformer import ModelShape
 from budget.planner import Plan, PlanRequest
 from budget.render import gib, hours, human, money, sci
-from budget.report.sections import Figure, Report
+from budget.report.sections import BeyondSection, Figure, Report
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,9 @@ def plan_command(req: PlanRequest, plan: Plan) -> str:
         parts.append(f"--law {req.law}")
     if req.price_per_hour is not None:
         parts.append(f"--price-per-hour {req.price_per_hour!r}")
+    parts += [f"--{name.replace('_', '-')} {getattr(req, name)!r}"
+              for name in ("inference_tokens", "target_loss", "unique_tokens")
+              if getattr(req, name, None) is not None]
     parts += [f"--catalog {shlex.quote(path)}" for path in req.catalog_paths]
     return " ".join(parts)
 
@@ -188,6 +191,18 @@ def calibration_section(report: Report) -> Section | None:
     return Section(cal.title, tuple(blocks))
 
 
+def beyond_section(b: BeyondSection) -> Section:
+    """A beyond-compute-optimal part (budget.report.beyond) as blocks."""
+    def block(kind: str, value: Any) -> Block:
+        if kind == "table":
+            return Table(tuple(value[0]), tuple(tuple(r) for r in value[1:]))
+        if kind == "bullets":
+            return Bullets(tuple(value))
+        return FigureRef(value) if kind == "figure" else str(value)
+    return Section(b.title, tuple(block(kind, value) for kind, value in b.parts
+                                  if not (kind == "bullets" and not value)))
+
+
 def sections(report: Report) -> list[Section]:
     """The proposal, in reading order."""
     out = [question_section(report), recommendation_section(report), laws_section(report),
@@ -195,6 +210,7 @@ def sections(report: Report) -> list[Section]:
     cal = calibration_section(report)
     if cal is not None:
         out.insert(3, cal)
+    out += [beyond_section(b) for b in report.beyond]
     out.append(Section("Risks", (Bullets(report.risks),)))
     out.append(Section("Sources", (Table(("constant", "source"), report.sources),)))
     return out

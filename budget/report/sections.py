@@ -56,6 +56,22 @@ class CalibrationSection:
 
 
 @dataclass(frozen=True)
+class BeyondSection:
+    """One beyond-compute-optimal part of the proposal (inference-aware sizing, capped unique data,
+    the loss you buy), built by `budget.report.beyond`. `parts` are ("text", str),
+    ("table", rows with the headers first), ("bullets", items) or ("figure", name)."""
+
+    title: str
+    parts: tuple[tuple[str, Any], ...]
+    figures: tuple[Figure, ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "parts": [[kind, value] for kind, value in self.parts],
+                "figures": [f.name for f in self.figures], "sources": [list(s) for s in self.sources]}
+
+
+@dataclass(frozen=True)
 class CompareRow:
     """The plan's run (same C) on one accelerator: GPU count, time, dollars, memory fit."""
 
@@ -82,12 +98,14 @@ class Report:
     sources: tuple[tuple[str, str], ...]  # (constant, source)
     title: str
     calibration: CalibrationSection | None = None
+    beyond: tuple[BeyondSection, ...] = ()  # only when asked (budget.report.beyond)
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "plan": self.plan.to_dict(),
                 "compare": [r.to_dict() for r in self.compare], "risks": list(self.risks),
                 "sources": [{"constant": c, "source": s} for c, s in self.sources],
-                "calibration": None if self.calibration is None else self.calibration.to_dict()}
+                "calibration": None if self.calibration is None else self.calibration.to_dict(),
+                "beyond": [b.to_dict() for b in self.beyond]}
 
 
 @dataclass(frozen=True)
