@@ -9,7 +9,20 @@ from __future__ import annotations
 import click
 
 from budget import __version__
-from budget.cli import fit, flops, gpus, memory, plan, report, scale, sweep, ui
+from budget.cli import (
+    energy,
+    fit,
+    flops,
+    gpus,
+    memory,
+    plan,
+    report,
+    roofline,
+    scale,
+    serve,
+    sweep,
+    ui,
+)
 from budget.cli.common import BudgetGroup
 
 
@@ -22,5 +35,5 @@ def main() -> None:
     """
 
 
-for _module in (plan, gpus, flops, memory, scale, sweep, fit, report, ui):
+for _module in (plan, gpus, flops, memory, scale, sweep, fit, report, ui, serve, roofline, energy):
     main.add_command(_module.command)
