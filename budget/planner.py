@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from budget.errors import BudgetError
+from budget.hardware import energy as energy_model
 from budget.hardware.catalog import Accelerator, Catalog, load_catalog
 from budget.models.transformer import (
     DEFAULT_N_CTX,
@@ -115,6 +116,9 @@ class PlanRequest:
     recompute: str = "auto"  # selective, or full when selective does not fit at any GPU count
     optimizer: str = "adam"
     catalog_paths: tuple[str, ...] = ()
+    pue: float = energy_model.DEFAULT_PUE  # energy hook (budget.hardware.energy)
+    power_fraction: float | None = None
+    grid_gco2_per_kwh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ class Plan:
     hyperparameters: laws.Hyperparameters
     notes: tuple[str, ...] = field(default=())
     calibration: dict[str, Any] | None = None
+    energy: energy_model.EnergyEstimate | None = None  # None: no TDP in the catalog
 
     def allocation(self, law: str) -> laws.Allocation:
         return next(a for a in self.allocations if a.law == law)
@@ -167,6 +172,7 @@ class Plan:
                       "relative_error": self.shape_error},
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
             "calibration": self.calibration,
+            "energy": None if self.energy is None else self.energy.to_dict(),
         }
 
 
@@ -222,7 +228,9 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         shape_error=shape_error,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
         notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
-        calibration=None if calibration is None else calibration.to_dict(C))
+        calibration=None if calibration is None else calibration.to_dict(C),
+        energy=energy_model.run_energy(cost.gpu_hours, gpu, power_fraction=req.power_fraction,
+                                       pue=req.pue, grid_gco2_per_kwh=req.grid_gco2_per_kwh))
 
 
 def calibrated_recommendation(calibration: Calibration, compute_flops: float) -> tuple[str, str] | None:
