@@ -137,3 +137,21 @@ def test_serve_cli_table_and_json():
     data = json.loads(res.stdout)
     assert data["batch"] == 4 and data["kv_bytes_per_token"] == 0.5 * MIB
     assert data["usd_per_million_output"] > data["usd_per_million_input"] > 0
+
+
+def test_jetson_dense_and_sparse_tops_told_apart(catalog):
+    """Jetson AGX Orin 275 and Orin Nano 40 'AI TOPS' are 2:4-sparse INT8 (Orin Nano datasheet:
+    20 dense; AGX Orin technical brief), so the dense peak is half."""
+    from budget.hardware.roofline import sparse_peaks
+
+    for gpu, sparse in (("agx-orin", 275), ("orin-nano", 40)):
+        acc = catalog.get(gpu)
+        assert sparse_peaks(acc) == {"int8": sparse}
+        assert acc.peak_flops("int8") == sparse / 2 * 1e12
+    assert sparse_peaks(catalog.get("h100")) == {}
+    p = S.serve(S.ServeRequest(_resolve_model("llama-2-7b"), catalog.get("orin-nano"),
+                               weights="int4", batch=1))
+    assert p.fits and p.compute_precision == "int8"  # no 16-bit peak in the catalog row
+    p = S.serve(S.ServeRequest(_resolve_model("llama-2-7b"), catalog.get("agx-orin"),
+                               weights="int8", batch=1))
+    assert any("2:4 sparse" in n for n in p.notes)

@@ -324,6 +324,10 @@ def _notes(req: ServeRequest, fmt: QuantFormat, precision: str, biggest: int,
     elif batch > biggest:
         notes.append(f"batch {batch} exceeds the largest that fits ({biggest}): times are shown "
                      f"but the KV cache would not fit")
+    sparse = R.sparse_peaks(req.gpu)
+    if sparse.get(precision):
+        notes.append(f"{req.gpu.id}: dense {precision} {req.gpu.peak_tflops[precision]:g} TOPS "
+                     f"used; the marketed {sparse[precision]:g} is 2:4 sparse (see --techniques)")
     if req.gpu.price_usd_per_hour is None and req.price_per_hour is None:
         notes.append(f"no price for {req.gpu.id} in the catalog: give --price-per-hour for $/token")
     notes.append("decode time at the mean context (prompt + half the generation); $/1M output "
