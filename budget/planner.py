@@ -6,8 +6,9 @@ or a network's forward FLOPs x samples x epochs) into C in FLOPs; `make_plan` do
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from budget.errors import BudgetError
 from budget.hardware import energy as energy_model

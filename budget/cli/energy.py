@@ -63,7 +63,7 @@ def render(result: _Result) -> str:
     r = result.run
     if r is not None:
         co2 = "" if r.tco2e is None else f" = {r.tco2e:,.1f} tCO2e at {r.grid_gco2_per_kwh:g} g/kWh"
-        lines += ["", f"Run: {r.accelerator_hours:,.0f} GPU-hours x {r.avg_power_w:,.0f} W "
+        lines += ["", (f"Run: {r.accelerator_hours:,.0f} GPU-hours x {r.avg_power_w:,.0f} W "
                       f"(TDP {r.tdp_w:g} W x {r.power_fraction:.3g}: {r.power_source}) x PUE "
-                      f"{r.pue:g} = {r.mwh:,.1f} MWh{co2}"]
+                      f"{r.pue:g} = {r.mwh:,.1f} MWh{co2}")]
     return "\n".join(lines)

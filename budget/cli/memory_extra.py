@@ -35,11 +35,11 @@ def render_inference(r: Any) -> str:
     rows = [[s.precision + (" *" if s.precision == r.precision else ""),
              f"{s.bits_per_weight:.3f}", f"{s.weight_bytes / 1e9:,.2f}",
              f"{s.weight_bytes / 2**30:,.2f}"] for s in r.sizes]
-    lines = [f"Inference weights of {human(r.params)} params at {r.precision}: "
-             f"{r.weight_bytes / 1e9:,.2f} GB ({r.bits_per_weight:g} bits/weight: {r.layout})", "",
+    lines = [(f"Inference weights of {human(r.params)} params at {r.precision}: "
+             f"{r.weight_bytes / 1e9:,.2f} GB ({r.bits_per_weight:g} bits/weight: {r.layout})"), "",
              table(["precision", "bits/weight", "GB", "GiB"], rows),
-             "  every parameter stored in the format (embeddings included); KV cache and "
-             "activations extra: see 'budget serve'"]
+             ("  every parameter stored in the format (embeddings included); KV cache and "
+             "activations extra: see 'budget serve'")]
     if r.gpu:
         lines.append(f"{r.gpu}: {r.gpu_memory_bytes / 1e9:g} GB, 90% usable: weights need "
                      f"{r.min_gpus} GPU(s)")
@@ -51,7 +51,7 @@ def render_tradeoffs(t: Any) -> str:
 
     rows = [[r.setting, gib(r.activations_bytes), gib(r.total_bytes), f"{r.flops_per_step:.3g}",
              f"{r.flops_vs_baseline:.3f}x"] for r in t.rows]
-    return "\n".join([f"Memory against FLOPs for {human(t.params)} params, micro-batch "
-                      f"{t.micro_batch} x {t.seq_len} tokens (per GPU)", "",
+    return "\n".join([(f"Memory against FLOPs for {human(t.params)} params, micro-batch "
+                      f"{t.micro_batch} x {t.seq_len} tokens (per GPU)"), "",
                       table(["setting", "activations", "total", "FLOPs/step", "FLOPs x"], rows),
                       ""] + [f"  {r.setting}: {r.note}" for r in t.rows])

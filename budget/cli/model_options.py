@@ -3,7 +3,8 @@ or a shape. Option names match `budget flops`/`plan` (--model NAME, --config FIL
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 

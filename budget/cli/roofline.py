@@ -49,8 +49,8 @@ def command(as_json: bool, network: str | None, plot_path: str | None, **kw: Any
         result = R.analyse(ops, gpu, kw["precision"], model=spec.name, phase="inference",
                            batch=kw["batch"], seq_len=1,
                            notes=["time = max(FLOPs/peak, bytes/bandwidth) per layer",
-                                  "batch norm at inference (running statistics): folding it "
-                                  "into the convolution removes its whole row"])
+                                  ("batch norm at inference (running statistics): folding it "
+                                  "into the convolution removes its whole row")])
     else:
         arch = resolve_architecture(kw)
         result = R.roofline_for(arch, gpu, phase=kw["phase"], batch=kw["batch"],
@@ -76,16 +76,16 @@ def render(r: Any, plot_path: str | None = None) -> str:
     lines = [f"{r.model} {r.phase}, batch {r.batch}" + ("" if r.phase == "inference" else
                                                         f", seq {r.seq_len}") +
              f", {r.precision} on {r.accelerator}",
-             f"  peak {r.peak_flops / 1e12:,.1f} TFLOP/s ({r.precision} tensor), vector "
+             (f"  peak {r.peak_flops / 1e12:,.1f} TFLOP/s ({r.precision} tensor), vector "
              f"{r.vector_peak_flops / 1e12:,.1f}; bandwidth {r.bandwidth_bytes_per_s / 1e9:,.0f} "
-             f"GB/s; ridge {r.ridge:,.1f} FLOP/byte", "",
+             f"GB/s; ridge {r.ridge:,.1f} FLOP/byte"), "",
              table(["op", "count", "FLOPs", "bytes", "FLOP/B", "bound", "ms", "ridge batch"],
                    rows), "",
-             f"Total {r.total_flops:.3g} FLOPs, {r.total_bytes:.3g} bytes: "
+             (f"Total {r.total_flops:.3g} FLOPs, {r.total_bytes:.3g} bytes: "
              f"{r.total_time_s * 1e3:,.3f} ms; time in matmuls and attention {matmul:.1%}, "
-             f"element-wise and norms {1 - matmul:.1%}",
-             "  ridge batch: sequences (decode) or sequences of seq-len tokens (training, "
-             "prefill) at which the layer becomes compute-bound"]
+             f"element-wise and norms {1 - matmul:.1%}"),
+             ("  ridge batch: sequences (decode) or sequences of seq-len tokens (training, "
+             "prefill) at which the layer becomes compute-bound")]
     lines += [f"  - {n}" for n in r.notes]
     if plot_path:
         lines.append(f"Roofline plot written to {plot_path}")

@@ -83,21 +83,21 @@ def render(result: Any) -> str:
     lines = [f"Model {p.model}: {human(p.params_total)} params on {p.num_gpus} x {p.gpu}", "",
              "Weights per precision (every parameter; * = chosen)",
              table(["precision", "bits/weight", "GB"], rows), "",
-             f"KV cache ({p.kv_precision}): {p.kv_bytes_per_token:,.0f} B/token "
+             (f"KV cache ({p.kv_precision}): {p.kv_bytes_per_token:,.0f} B/token "
              f"({p.kv_bytes_per_token / 1024:,.1f} KiB); {p.kv_bytes_per_request / 2**20:,.1f} MiB "
-             f"per request of {p.prompt_len} + {p.gen_len} tokens",
+             f"per request of {p.prompt_len} + {p.gen_len} tokens"),
              f"Largest batch beside {p.weight_bytes_per_gpu / 1e9:,.2f} GB of weights per GPU: "
              f"{p.max_batch}" + ("" if p.fits else "  (DOES NOT FIT at the batch below)"), "",
-             f"At batch {p.batch}, {p.compute_precision} matmuls, efficiency "
+             (f"At batch {p.batch}, {p.compute_precision} matmuls, efficiency "
              f"{p.efficiency['flops']:g} FLOP/s, {p.efficiency['memory']:g} bandwidth "
-             f"({p.efficiency['source']})",
-             f"  prefill  {p.batch} x {p.prompt_len} tokens: {p.prefill.time_s * 1e3:,.1f} ms "
-             f"({p.prefill.bound}-bound), {p.prefill_tokens_per_s_replica:,.0f} input tok/s",
-             f"  decode   {p.decode.time_s * 1e3:,.2f} ms per token ({p.decode.bound}-bound): "
+             f"({p.efficiency['source']})"),
+             (f"  prefill  {p.batch} x {p.prompt_len} tokens: {p.prefill.time_s * 1e3:,.1f} ms "
+             f"({p.prefill.bound}-bound), {p.prefill_tokens_per_s_replica:,.0f} input tok/s"),
+             (f"  decode   {p.decode.time_s * 1e3:,.2f} ms per token ({p.decode.bound}-bound): "
              f"{p.decode_tokens_per_s_replica:,.0f} output tok/s per replica, "
-             f"{p.decode_tokens_per_s_gpu:,.0f} per GPU",
-             f"  end to end (prefill + {p.gen_len} decode steps): "
-             f"{p.end_to_end_tokens_per_s_replica:,.0f} output tok/s per replica"]
+             f"{p.decode_tokens_per_s_gpu:,.0f} per GPU"),
+             (f"  end to end (prefill + {p.gen_len} decode steps): "
+             f"{p.end_to_end_tokens_per_s_replica:,.0f} output tok/s per replica")]
     if p.usd_per_million_input is not None and p.usd_per_million_output is not None:
         lines.append(f"  $ per 1M tokens: input ${p.usd_per_million_input:,.4f}, output "
                      f"${p.usd_per_million_output:,.4f} at ${p.price_usd_per_hour:.2f}/GPU-hour")

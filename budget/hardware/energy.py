@@ -17,8 +17,8 @@ from budget.hardware.catalog import Accelerator
 DEFAULT_POWER_FRACTION = 1.0  # TDP: Llama 2 model card "peak power capacity per GPU device"
 POWER_FRACTION_SOURCE = "TDP (Meta Llama 2 model card; Luccioni et al. 2022 for BLOOM)"
 # Measured average draw / TDP, Patterson et al. 2021 Table 3: V100 325 W on a 300 W part.
-MEASURED_POWER_FRACTION = {"v100-sxm2-32gb": (325 / 300, "Patterson et al. 2021 Table 3: "
-                                              "V100 325 W measured / 300 W TDP")}
+MEASURED_POWER_FRACTION = {"v100-sxm2-32gb": (325 / 300, ("Patterson et al. 2021 Table 3: "
+                                              "V100 325 W measured / 300 W TDP"))}
 DEFAULT_PUE = 1.10  # Patterson et al. 2021 Table 4: GPT-3's Microsoft datacenter (Google Iowa 1.11)
 PUE_SOURCE = "Patterson et al. 2021 Table 4 (GPT-3, 1.10); US average 1.59 (§2.3)"
 US_GRID_GCO2_PER_KWH = 429.0  # US average mix, Patterson et al. 2021 §2.4

@@ -23,8 +23,9 @@ Traffic rules (minimum traffic: every operand read once, every output written on
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from budget.errors import BudgetError
 from budget.hardware.catalog import Accelerator
@@ -206,7 +207,7 @@ def transformer_ops(arch: Architecture, phase: str, batch: int, seq_len: int, pr
     b_e = max(b_a, ELEMENTWISE_MIN_BYTES)
     per_seq = 1 if phase == "decode" else seq_len
     m = float(batch * per_seq)
-    d, L, q, kv, f = arch.d_model, arch.n_layer, arch.q_dim, arch.kv_dim, arch.d_ff
+    d, L, q, kv = arch.d_model, arch.n_layer, arch.q_dim, arch.kv_dim
     gated = arch.mlp == "gated"
     ops = [Op("embedding", "elementwise", 0.0, 2 * b_e * m * d, 1),
            linear_op("qkv", m, d, q + 2 * kv, b_w, b_a, L)]

@@ -20,8 +20,9 @@ serving cost (cli99/llm-analysis at d841e40); eta = 1 is the ideal bound. Formul
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from budget.errors import BudgetError
 from budget.hardware import energy as E
@@ -292,10 +293,10 @@ def _energy_per_million(req: ServeRequest, tokens_per_s: float) -> tuple[float |
 
 
 def _check(req: ServeRequest) -> None:
-    for name, value in (("prompt length", req.prompt_len), ("generated tokens", req.gen_len),
-                        ("number of GPUs", req.num_gpus)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BudgetError(f"{name} {value!r} must be a whole number >= 1")
+    for label, count in (("prompt length", req.prompt_len), ("generated tokens", req.gen_len),
+                         ("number of GPUs", req.num_gpus)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise BudgetError(f"{label} {count!r} must be a whole number >= 1")
     if req.batch is not None and (not isinstance(req.batch, int) or req.batch < 1):
         raise BudgetError(f"batch {req.batch!r} must be a whole number >= 1")
     for name, value in (("flops efficiency", req.flops_efficiency),
@@ -312,8 +313,8 @@ def _check(req: ServeRequest) -> None:
 
 def _notes(req: ServeRequest, fmt: QuantFormat, precision: str, biggest: int,
            batch: int) -> list[str]:
-    notes = [f"weights {req.weights}: {fmt.bits_per_weight:g} bits/weight ({fmt.layout}); "
-             f"every parameter counted, embeddings included"]
+    notes = [(f"weights {req.weights}: {fmt.bits_per_weight:g} bits/weight ({fmt.layout}); "
+             f"every parameter counted, embeddings included")]
     if precision != req.weights:
         notes.append(f"{req.weights} weights run on the {precision} matmul peak (weight-only: "
                      f"dequantized before the multiply)" if req.weights in ("int4", "fp8", "int8")

@@ -100,7 +100,7 @@ def memory_tradeoffs(shape: ModelShape, *, micro_batch: int = 1, seq_len: int = 
         TradeoffRow(f"sqrt(L) checkpoints ({k} segments)", sq, states + sq, RECOMPUTE * f,
                     RECOMPUTE / TRAIN, "O(sqrt L) activations, one extra forward (Chen et al. 2016)"),
         TradeoffRow(f"batch {micro_batch * K} at once", big.activations_bytes, big.total_bytes,
-                    K * base, float(K), f"the effective batch in one step"),
+                    K * base, float(K), "the effective batch in one step"),
         TradeoffRow(f"gradient accumulation {K} x {micro_batch}", none.activations_bytes,
                     none.total_bytes, K * base, float(K),
                     "activations of the micro-batch, FLOPs of the effective batch"),
