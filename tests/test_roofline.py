@@ -148,3 +148,10 @@ def test_serve_and_roofline_are_fast_and_light(argv):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stderr
     assert float(out.stderr.split("TIME")[1]) < 0.5
+
+
+def test_cnn_batch_norm_folding_share():
+    res = CliRunner().invoke(main, ["roofline", "--network", "resnet-50", "--batch", "32"])
+    assert res.exit_code == 0 and "batch-norm folding" in res.stdout and "of the bytes" in res.stdout
+    res = CliRunner().invoke(main, ["roofline", "--network", "resnet-50", "--phase", "training"])
+    assert "at inference only" in res.stdout

@@ -28,10 +28,10 @@ WEIGHT_PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
               help="Concurrent sequences (default: the largest that fits, at most 256).")
 @click.option("--num-gpus", type=POSITIVE_INT, default=1, show_default=True,
               help="GPUs per replica (tensor parallel).")
-@click.option("--flops-efficiency", type=float, default=0.6, show_default=True,
-              help="Fraction of the matmul peak reached (1 = ideal roofline).")
-@click.option("--memory-efficiency", type=float, default=0.6, show_default=True,
-              help="Fraction of HBM bandwidth reached.")
+@click.option("--flops-efficiency", type=float, default=0.7, show_default=True,
+              help="Fraction of the matmul peak reached (1 = ideal roofline; default: llm-analysis).")
+@click.option("--memory-efficiency", type=float, default=0.9, show_default=True,
+              help="Fraction of HBM bandwidth reached (default: llm-analysis).")
 @click.option("--memory-fraction", type=float, default=0.9, show_default=True,
               help="Share of device memory for weights + KV cache (vLLM's default 0.9).")
 @click.option("--price-per-hour", type=POSITIVE, help="Override the catalog $/GPU-hour.")

@@ -321,12 +321,12 @@ def roofline_for(arch: Architecture, acc: Accelerator, *, phase: str = "decode",
                    batch=batch, seq_len=seq_len, notes=notes)
 
 
-def cnn_ops(network: Any, batch: int, precision: str) -> list[Op]:
+def cnn_ops(network: Any, batch: int, precision: str, training: bool = False) -> list[Op]:
     """Every leaf layer of an evaluated CNN (`budget.models.cnn.evaluate`) for `batch` images.
 
     Bytes = weights once + the layer's input and output activations; a layer's input is taken as
     the previous layer's output (exact for a chain, approximate at residual branches). Residual
-    adds read two inputs."""
+    adds read two inputs. `training`: FLOPs and bytes x 3 (evaluate the network with bn="train")."""
     b = PRECISION_BYTES[precision]
     ops: list[Op] = []
     prev = math.prod(network.input_shape)
@@ -336,7 +336,8 @@ def cnn_ops(network: Any, batch: int, precision: str) -> list[Op]:
         kind = "matmul" if layer.kind in ("conv", "linear") else \
             "norm" if layer.kind == "batch_norm" else "elementwise"
         nbytes = b * (layer.params + batch * (reads * prev + out))
-        ops.append(Op(layer.name, kind, float(batch * layer.flops), nbytes, 1))
+        factor = TRAIN_FACTOR if training else 1.0
+        ops.append(Op(layer.name, kind, factor * batch * layer.flops, factor * nbytes, 1))
         prev = out
     return ops
 
