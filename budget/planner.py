@@ -6,9 +6,8 @@ or a network's forward FLOPs x samples x epochs) into C in FLOPs; `make_plan` do
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from budget.errors import BudgetError
 from budget.hardware import energy as energy_model

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.hardware.energy import DEFAULT_PUE
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
@@ -37,7 +37,7 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--num-gpus", type=POSITIVE_INT, default=8, show_default=True,
                      help="GPUs running in parallel (wall clock = GPU-hours / this)."),
         click.option("--price-per-hour", type=POSITIVE, help="Override the catalog $/GPU-hour."),
-        click.option("--pue", type=float, default=1.10, show_default=True,
+        click.option("--pue", type=float, default=DEFAULT_PUE, show_default=True,
                      help="Datacenter PUE for the energy line (Patterson et al. 2021 Table 4)."),
         click.option("--power-fraction", type=float, default=None,
                      help="Average board power / TDP (default: measured where known, else 1)."),

@@ -8,18 +8,19 @@ import click
 
 from budget.cli.common import POSITIVE_INT, emit, json_option
 from budget.cli.model_options import model_options, resolve_architecture
+from budget.hardware.roofline import PHASES, PRECISION_BYTES
 
 
 @click.command(name="roofline")
 @model_options
 @click.option("--network", help="A CNN instead: a built-in name (resnet-50) or a TOML layer list.")
 @click.option("--gpu", default="a100", show_default=True, help="Accelerator id or alias.")
-@click.option("--phase", type=click.Choice(("training", "prefill", "decode")), default="decode",
+@click.option("--phase", type=click.Choice(PHASES), default="decode",
               show_default=True, help="With --network: training, or inference for the others.")
 @click.option("--batch", type=POSITIVE_INT, default=1, show_default=True, help="Sequences/images.")
 @click.option("--seq-len", type=POSITIVE_INT, default=2048, show_default=True,
               help="Tokens per sequence (decode: the cached context).")
-@click.option("--precision", type=click.Choice(("fp32", "tf32", "bf16", "fp16", "fp8", "int8")),
+@click.option("--precision", type=click.Choice(tuple(PRECISION_BYTES)),
               default="bf16", show_default=True)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Write the log-log roofline with the layers on it to this PNG.")

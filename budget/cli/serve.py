@@ -8,8 +8,17 @@ import click
 
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.model_options import model_options, resolve_architecture
-
-WEIGHT_PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
+from budget.hardware.energy import DEFAULT_PUE
+from budget.serving.cost import (
+    DEFAULT_BATCH_CAP,
+    DEFAULT_FLOPS_EFFICIENCY,
+    DEFAULT_GEN_LEN,
+    DEFAULT_MEMORY_EFFICIENCY,
+    DEFAULT_MEMORY_FRACTION,
+    DEFAULT_PROMPT_LEN,
+    KV_PRECISIONS,
+    WEIGHT_PRECISIONS,
+)
 
 
 @click.command(name="serve")
@@ -17,25 +26,25 @@ WEIGHT_PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 @click.option("--gpu", default="h100", show_default=True, help="Accelerator id or alias.")
 @click.option("--precision", "weights", type=click.Choice(WEIGHT_PRECISIONS), default="bf16",
               show_default=True, help="Weight precision (int4/int8 group-wise scales included).")
-@click.option("--kv-precision", "kv", type=click.Choice(("bf16", "fp16", "fp8", "fp32")),
+@click.option("--kv-precision", "kv", type=click.Choice(tuple(KV_PRECISIONS)),
               default="bf16", show_default=True, help="KV-cache precision.")
 @click.option("--group-size", type=click.IntRange(0, 4096), default=None,
               help="Quantization group for int8/int4 (default 32 / 128; 0: no scales).")
-@click.option("--prompt-len", type=POSITIVE_INT, default=512, show_default=True)
-@click.option("--gen-len", type=POSITIVE_INT, default=128, show_default=True,
+@click.option("--prompt-len", type=POSITIVE_INT, default=DEFAULT_PROMPT_LEN, show_default=True)
+@click.option("--gen-len", type=POSITIVE_INT, default=DEFAULT_GEN_LEN, show_default=True,
               help="Generated tokens per request.")
 @click.option("--batch", type=POSITIVE_INT, default=None,
-              help="Concurrent sequences (default: the largest that fits, at most 256).")
+              help=f"Concurrent sequences (default: the largest that fits, at most {DEFAULT_BATCH_CAP}).")
 @click.option("--num-gpus", type=POSITIVE_INT, default=1, show_default=True,
               help="GPUs per replica (tensor parallel).")
-@click.option("--flops-efficiency", type=float, default=0.7, show_default=True,
+@click.option("--flops-efficiency", type=float, default=DEFAULT_FLOPS_EFFICIENCY, show_default=True,
               help="Fraction of the matmul peak reached (1 = ideal roofline; default: llm-analysis).")
-@click.option("--memory-efficiency", type=float, default=0.9, show_default=True,
+@click.option("--memory-efficiency", type=float, default=DEFAULT_MEMORY_EFFICIENCY, show_default=True,
               help="Fraction of HBM bandwidth reached (default: llm-analysis).")
-@click.option("--memory-fraction", type=float, default=0.9, show_default=True,
+@click.option("--memory-fraction", type=float, default=DEFAULT_MEMORY_FRACTION, show_default=True,
               help="Share of device memory for weights + KV cache (vLLM's default 0.9).")
 @click.option("--price-per-hour", type=POSITIVE, help="Override the catalog $/GPU-hour.")
-@click.option("--pue", type=float, default=1.10, show_default=True, help="Datacenter PUE.")
+@click.option("--pue", type=float, default=DEFAULT_PUE, show_default=True, help="Datacenter PUE.")
 @click.option("--power-fraction", type=float, default=None,
               help="Average board power / TDP (default: measured where known, else 1).")
 @click.option("--grid-gco2-per-kwh", type=click.FloatRange(0, 2000), default=None,

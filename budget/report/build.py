@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from budget.errors import BudgetError
 from budget.hardware.catalog import Catalog, load_catalog

@@ -38,11 +38,14 @@ EFFICIENCY_SOURCE = ("llm-analysis examples/llama2/README.md, cli99/llm-analysis
                      "flops 0.7, HBM 0.9, its reproduction of Cursor's Llama-2-70B serving")
 DEFAULT_MEMORY_FRACTION = 0.9  # vLLM EngineArgs gpu_memory_utilization default
 ALLREDUCE_LATENCY_S = 8e-6  # llm-analysis intra_node_min_message_latency
-KV_PRECISIONS = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp32": 4.0}
+KV_PRECISIONS = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp32": 4.0}  # bytes per K or V value
+DEFAULT_PROMPT_LEN, DEFAULT_GEN_LEN = 512, 128  # our choice; llm-analysis' example uses 512 + 32
+DEFAULT_BATCH_CAP = 256  # default batch: the largest that fits, capped here (our choice)
 # Which matmul peak runs each weight format (int4 is weight-only: dequantized to 16-bit).
 _COMPUTE = {"fp32": ("fp32",), "bf16": ("bf16", "fp16", "fp32"), "fp16": ("fp16", "bf16", "fp32"),
             "fp8": ("fp8", "bf16", "fp16", "fp32"), "int8": ("int8", "bf16", "fp16", "fp32"),
             "int4": ("bf16", "fp16", "int8", "fp32")}
+WEIGHT_PRECISIONS = tuple(_COMPUTE)
 HOURS_S = 3600.0
 
 
@@ -56,9 +59,9 @@ class ServeRequest:
     weights: str = "bf16"
     kv: str = "bf16"
     group_size: int | None = None
-    prompt_len: int = 512
-    gen_len: int = 128
-    batch: int | None = None  # None: the largest batch that fits (at most 256)
+    prompt_len: int = DEFAULT_PROMPT_LEN
+    gen_len: int = DEFAULT_GEN_LEN
+    batch: int | None = None  # None: the largest batch that fits (at most DEFAULT_BATCH_CAP)
     num_gpus: int = 1
     flops_efficiency: float = DEFAULT_FLOPS_EFFICIENCY
     memory_efficiency: float = DEFAULT_MEMORY_EFFICIENCY
@@ -222,7 +225,7 @@ def serve(req: ServeRequest) -> ServePlan:
     tokens = req.prompt_len + req.gen_len
     share = kv_share(arch, tp)
     biggest = max_batch(acc.memory_bytes, w_bytes, kv_tok, tokens, tp, req.memory_fraction, share)
-    batch = req.batch or max(1, min(biggest, 256))
+    batch = req.batch or max(1, min(biggest, DEFAULT_BATCH_CAP))
     notes = _notes(req, fmt, precision, biggest, batch)
 
     def decode_at(b: int) -> Step:
