@@ -167,3 +167,32 @@ def test_jetson_dense_and_sparse_tops_told_apart(catalog):
     p = S.serve(S.ServeRequest(_resolve_model("llama-2-7b"), catalog.get("agx-orin"),
                                weights="int8", batch=1))
     assert any("2:4 sparse" in n for n in p.notes)
+
+
+def test_moe_decode_reads_only_the_experts_it_touches(catalog):
+    """Mixtral-8x7B: 46,702,792,704 total / 12,879,925,248 active params (Mistral AI model card).
+    At batch 1 a decode step reads the 2 routed experts of 8 in each layer: expected distinct
+    experts E(1 - (1 - k/E)^B) (uniform routing, derived) = 2 at B = 1 and -> 8 as B grows."""
+    from budget.hardware import roofline as R
+
+    arch = _resolve_model("mixtral-8x7b")
+    assert arch.params_total() == 46_702_792_704 and arch.params_active() == 12_879_925_248
+    assert R.experts_touched(8, 2, 1) == pytest.approx(2.0)
+    assert R.experts_touched(8, 2, 64) == pytest.approx(8.0, rel=1e-6)
+    one = S.serve(S.ServeRequest(arch, catalog.get("h200"), batch=1, kv="bf16"))
+    step_bytes = one.decode.bytes
+    expert_bytes = 2 * 32 * 3 * 4096 * 14336 * 6  # 6 unread experts x 32 layers x 3 matrices, bf16
+    assert step_bytes == pytest.approx(one.weight_bytes - expert_bytes, rel=0.03)
+    assert one.fits
+
+
+def test_out_of_range_inputs_warn_or_fail(catalog):
+    arch = _resolve_model("llama-2-7b")
+    p = S.serve(S.ServeRequest(arch, catalog.get("h100"), flops_efficiency=0.1, prompt_len=4096,
+                               gen_len=512, batch=1))
+    assert any("WARNING: FLOP/s efficiency 0.1" in n for n in p.notes)
+    assert any("exceed the model's context of 4096" in n for n in p.notes)
+    with pytest.raises(BudgetError, match="memory efficiency"):
+        S.serve(S.ServeRequest(arch, catalog.get("h100"), memory_efficiency=1.2))
+    with pytest.raises(BudgetError, match="KV precision"):
+        S.serve(S.ServeRequest(arch, catalog.get("h100"), kv="int3"))

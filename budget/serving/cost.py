@@ -37,6 +37,7 @@ DEFAULT_MEMORY_EFFICIENCY = 0.9  # same README (the script itself sets 0.6 / 0.6
 EFFICIENCY_SOURCE = ("llm-analysis examples/llama2/README.md, cli99/llm-analysis d841e40: "
                      "flops 0.7, HBM 0.9, its reproduction of Cursor's Llama-2-70B serving")
 DEFAULT_MEMORY_FRACTION = 0.9  # vLLM EngineArgs gpu_memory_utilization default
+LOW_EFFICIENCY = 0.3  # below this an efficiency factor gets a warning (sane-range check)
 ALLREDUCE_LATENCY_S = 8e-6  # llm-analysis intra_node_min_message_latency
 KV_PRECISIONS = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp32": 4.0}  # bytes per K or V value
 DEFAULT_PROMPT_LEN, DEFAULT_GEN_LEN = 512, 128  # our choice; llm-analysis' example uses 512 + 32
@@ -329,6 +330,13 @@ def _notes(req: ServeRequest, fmt: QuantFormat, precision: str, biggest: int,
     elif batch > biggest:
         notes.append(f"batch {batch} exceeds the largest that fits ({biggest}): times are shown "
                      f"but the KV cache would not fit")
+    for label, eta in (("FLOP/s", req.flops_efficiency), ("bandwidth", req.memory_efficiency)):
+        if eta < LOW_EFFICIENCY:
+            notes.append(f"WARNING: {label} efficiency {eta:g} is below {LOW_EFFICIENCY:g}, far "
+                         f"under published serving stacks (0.6-0.9; {EFFICIENCY_SOURCE})")
+    if req.prompt_len + req.gen_len > req.arch.n_ctx:
+        notes.append(f"WARNING: {req.prompt_len} + {req.gen_len} tokens exceed the model's "
+                     f"context of {req.arch.n_ctx}")
     sparse = R.sparse_peaks(req.gpu)
     if sparse.get(precision):
         notes.append(f"{req.gpu.id}: dense {precision} {req.gpu.peak_tflops[precision]:g} TOPS "
@@ -337,4 +345,6 @@ def _notes(req: ServeRequest, fmt: QuantFormat, precision: str, biggest: int,
         notes.append(f"no price for {req.gpu.id} in the catalog: give --price-per-hour for $/token")
     notes.append("decode time at the mean context (prompt + half the generation); $/1M output "
                  "counts decode time only, $/1M input prefill time only")
+    notes.append("largest batch counts weights and KV cache only: prefill activations and the "
+                 "allocator live in the 10% left over (--memory-fraction)")
     return notes

@@ -27,6 +27,10 @@ _MODELS: dict[str, Architecture] = {
     # Llama-2-70B: meta-llama/Llama-2-70b-hf config.json (GQA, 8 KV heads)
     "llama-2-70b": Architecture(n_layer=80, d_model=8192, n_head=64, n_kv_head=8, head_dim=128,
                                 d_ff=28672, vocab_size=32000, n_ctx=4096, name="llama-2-70b"),
+    # Mixtral-8x7B: mistralai/Mixtral-8x7B-v0.1 config.json (8 experts, top-2, GQA 8 KV heads)
+    "mixtral-8x7b": Architecture(n_layer=32, d_model=4096, n_head=32, n_kv_head=8, head_dim=128,
+                                 d_ff=14336, vocab_size=32000, n_ctx=32768, n_experts=8,
+                                 experts_per_token=2, name="mixtral-8x7b"),
 }
 
 
@@ -44,7 +48,7 @@ def _resolve_model(name: str) -> Architecture:
 
 
 def read_config(path: str | Path) -> Architecture:
-    """A Llama-style Architecture from a Hugging Face config.json (dense models)."""
+    """A Llama-style Architecture from a Hugging Face config.json (dense, or Mixtral-style MoE)."""
     p = Path(path)
     try:
         raw: Any = json.loads(p.read_text(encoding="utf-8"))
@@ -62,7 +66,10 @@ def read_config(path: str | Path) -> Architecture:
             head_dim=int(raw.get("head_dim") or d // heads), d_ff=int(raw["intermediate_size"]),
             vocab_size=int(raw["vocab_size"]),
             n_ctx=int(raw.get("max_position_embeddings", 4096)),
-            tied_embeddings=bool(raw.get("tie_word_embeddings", False)), name=p.stem)
+            tied_embeddings=bool(raw.get("tie_word_embeddings", False)),
+            n_experts=int(raw.get("num_local_experts") or 0),  # Mixtral-style MoE keys
+            experts_per_token=int(raw.get("num_experts_per_tok") or 0)
+            if raw.get("num_local_experts") else 0, name=p.stem)
     except KeyError as exc:
         raise BudgetError(f"config file {p} lacks {exc.args[0]!r} (need num_hidden_layers, "
                           f"hidden_size, num_attention_heads, intermediate_size, vocab_size)") \

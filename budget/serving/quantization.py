@@ -66,8 +66,11 @@ def quant_format(name: str, group_size: int | None = None) -> QuantFormat:
     if fmt.bits >= 16 and group_size:
         raise BudgetError(f"{name} has no group-wise scales; --group-size applies to int8/int4")
     scale = fmt.scale_bits or 16  # fp16 scale per group (AWQ/GPTQ/llama.cpp)
+    zero = fmt.zero_bits if group_size else 0
+    layout = (f"groups of {group_size}, fp16 scale" + (f" + {zero}-bit zero" if zero else "")
+              if group_size else "no scales (raw values)")
     return replace(fmt, group_size=group_size, scale_bits=scale if group_size else 0,
-                   zero_bits=fmt.zero_bits if group_size else 0)
+                   zero_bits=zero, layout=layout + " (--group-size)")
 
 
 def weight_bytes(params: float, name: str, group_size: int | None = None) -> float:
