@@ -76,3 +76,16 @@ def test_energy_cli_and_plan_energy_line():
     assert "energy" in res.stdout and "kWh" in res.stdout
     res = CliRunner().invoke(main, ["plan", "--flops", "1e21", "--gpu", "tpu-v4"])
     assert "no TDP" in res.stdout
+
+
+def test_report_risks_carry_the_energy_line():
+    """The proposal states the run's energy with its formula's source (Patterson et al. 2021)."""
+    from budget.planner import BudgetInput, PlanRequest
+    from budget.report.build import build_report
+
+    rep = build_report(PlanRequest(BudgetInput(flops=1e21), gpu="h100", grid_gco2_per_kwh=429),
+                       [])
+    line = next(r for r in rep.risks if r.startswith("Energy:"))
+    kwh = rep.plan.cost.gpu_hours * 0.7 * 1.10
+    assert f"{kwh:,.0f} kWh" in line and "tCO2e at 429 gCO2e/kWh" in line
+    assert any("Patterson" in src for _, src in rep.sources)
