@@ -345,6 +345,6 @@ def _notes(req: ServeRequest, fmt: QuantFormat, precision: str, biggest: int,
         notes.append(f"no price for {req.gpu.id} in the catalog: give --price-per-hour for $/token")
     notes.append("decode time at the mean context (prompt + half the generation); $/1M output "
                  "counts decode time only, $/1M input prefill time only")
-    notes.append("largest batch counts weights and KV cache only: prefill activations and the "
-                 "allocator live in the 10% left over (--memory-fraction)")
+    notes.append(f"largest batch counts weights and KV cache only: prefill activations and the "
+                 f"allocator live in the {1 - req.memory_fraction:.0%} left over (--memory-fraction)")
     return notes
