@@ -29,6 +29,22 @@ def test_kv_cache_per_token():
     assert _resolve_model("llama-2-70b").kv_cache_bytes_per_token(2) == 320 * KIB
 
 
+def test_kv_cache_mqa_and_mha_extremes():
+    """PaLM 540B (118 layers, 48 heads, d_head 256, multi-query: one KV head; Chowdhery et al. 2022
+    Table 1, as Pope et al. 2022 serve it): 120,832 B/token in bf16 against 5.8 MB with full MHA.
+    OPT-13B (40 layers, d 5120, MHA): 800 KiB per token, 1.68 GB per 2,048 tokens (derived)."""
+    from budget.models.arch import Architecture
+
+    palm = Architecture(n_layer=118, d_model=18432, n_head=48, n_kv_head=1, head_dim=256,
+                        d_ff=73728, vocab_size=256000, n_ctx=2048)
+    assert palm.kv_cache_bytes_per_token(2) == 120_832
+    assert palm.with_(n_kv_head=48).kv_cache_bytes_per_token(2) / 1e6 == pytest.approx(5.8, abs=0.01)
+    opt = Architecture(n_layer=40, d_model=5120, n_head=40, n_kv_head=40, head_dim=128,
+                       d_ff=20480, vocab_size=50272, n_ctx=2048, mlp="plain")
+    assert opt.kv_cache_bytes_per_token(2) == 800 * KIB
+    assert opt.kv_cache_bytes_per_token(2) * 2048 / 1e9 == pytest.approx(1.68, abs=0.005)
+
+
 def test_8b_sizes_fp16_and_int4():
     """Llama-3-8B has 8,030,261,248 params (config.json, untied): 16.06 GB in fp16, 4.02 GB as
     raw int4, 4.17 GB at AWQ/GPTQ g128 (4 + 20/128 = 4.156 bits); seed 004: '~16 GB fp16, ~4 GB
