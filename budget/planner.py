@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from budget.errors import BudgetError
+from budget.hardware import energy as energy_model
 from budget.hardware.catalog import Accelerator, Catalog, load_catalog
 from budget.models.transformer import (
     DEFAULT_N_CTX,
@@ -120,6 +121,9 @@ class PlanRequest:
     inference_tokens: float | None = None  # lifetime tokens served (Sardana & Frankle 2023)
     target_loss: float | None = None  # the loss to reach as cheaply as possible
     unique_tokens: float | None = None  # cap on unique training tokens (Muennighoff et al. 2023)
+    pue: float = energy_model.DEFAULT_PUE  # energy hook (budget.hardware.energy)
+    power_fraction: float | None = None
+    grid_gco2_per_kwh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
     calibration: dict[str, Any] | None = None
     beyond: BeyondPlan | None = None  # only when asked (--inference-tokens, --target-loss, ...)
+    energy: energy_model.EnergyEstimate | None = None  # None: no TDP in the catalog
 
     def allocation(self, law: str) -> laws.Allocation:
         return next(a for a in self.allocations if a.law == law)
@@ -173,6 +178,7 @@ class Plan:
                       "relative_error": self.shape_error},
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
             "calibration": self.calibration,
+            "energy": None if self.energy is None else self.energy.to_dict(),
         } | ({} if self.beyond is None else {"beyond": self.beyond.to_dict()})
 
 
@@ -230,6 +236,8 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
         notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
         calibration=None if calibration is None else calibration.to_dict(C),
+        energy=energy_model.run_energy(cost.gpu_hours, gpu, power_fraction=req.power_fraction,
+                                       pue=req.pue, grid_gco2_per_kwh=req.grid_gco2_per_kwh),
         beyond=plan_beyond(req, budget, allocations, chosen_id, cost, calibration))
 
 

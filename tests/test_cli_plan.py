@@ -14,7 +14,8 @@ PLAN_KEYS = {"compute_flops", "compute_pf_days", "h100_hours", "budget", "gpu", 
              "mfu_band", "mfu_source", "allocations", "recommended", "recommended_reason",
              "gpu_hours", "gpu_hours_range", "wall_clock_hours", "wall_clock_hours_range",
              "wall_clock_days", "num_gpus", "cost_usd", "cost_usd_range", "price_usd_per_hour",
-             "price_source", "memory", "min_gpus", "shape", "hyperparameters", "notes", "calibration"}
+             "price_source", "memory", "min_gpus", "shape", "hyperparameters", "notes", "calibration",
+             "energy"}
 ALLOCATION_KEYS = {"law", "compute_flops", "params", "tokens", "tokens_per_param", "loss",
                    "params_count", "source", "note", "params_ci", "tokens_ci", "loss_ci",
                    "interval_level"}

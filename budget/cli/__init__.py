@@ -9,7 +9,21 @@ from __future__ import annotations
 import click
 
 from budget import __version__
-from budget.cli import fit, flops, frontier, gpus, memory, plan, report, scale, sweep, ui
+from budget.cli import (
+    energy,
+    fit,
+    flops,
+    frontier,
+    gpus,
+    memory,
+    plan,
+    report,
+    roofline,
+    scale,
+    serve,
+    sweep,
+    ui,
+)
 from budget.cli.common import BudgetGroup
 
 
@@ -22,5 +36,6 @@ def main() -> None:
     """
 
 
-for _module in (plan, gpus, flops, memory, scale, sweep, fit, report, ui, frontier):
+for _module in (plan, gpus, flops, memory, scale, sweep, fit, report, ui, frontier, serve, roofline,
+                energy):
     main.add_command(_module.command)

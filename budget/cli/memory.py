@@ -20,9 +20,17 @@ from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
 @click.option("--seq-len", type=POSITIVE_INT, default=2048, show_default=True)
 @click.option("--micro-batch", type=POSITIVE_INT, default=1, show_default=True,
               help="Sequences per GPU per step.")
-@click.option("--precision", type=click.Choice(("fp32", "tf32", "bf16", "fp16", "fp8")),
+@click.option("--precision", type=click.Choice(("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")),
               default="bf16", show_default=True,
-              help="bf16/fp16/fp8: mixed precision with fp32 master weights; fp32/tf32: fp32 throughout.")
+              help="bf16/fp16/fp8: mixed precision with fp32 master weights; fp32/tf32: fp32 throughout; "
+                   "int8/int4 (or any with --inference): inference weights.")
+@click.option("--inference", is_flag=True, help="Inference weights at --precision, and every format's size.")
+@click.option("--group-size", type=click.IntRange(0, 4096), default=None,
+              help="int8/int4 quantization group (default 32 / 128; 0: no scales).")
+@click.option("--compare", is_flag=True,
+              help="Memory and FLOPs of recomputation, sqrt(L) checkpoints, accumulation, fp32 vs mixed.")
+@click.option("--accumulate", type=POSITIVE_INT, default=4, show_default=True,
+              help="Gradient-accumulation steps in --compare.")
 @click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
               show_default=True)
 @click.option("--recompute", type=click.Choice(("none", "selective", "full")), default="none",
@@ -41,10 +49,16 @@ def command(as_json: bool, **kw: Any) -> None:
     al. 2022. With --gpu it also reports the fewest GPUs of that kind that hold the run.
 
     Example: budget memory --params 7e9 --gpu h100 --zero 3 --recompute selective
+
+    Example: budget memory --params 8e9 --precision int4 --gpu l4
     """
     from budget.training.memory import training_memory
 
     shape = _shape(kw)
+    if kw["inference"] or kw["precision"] in ("int8", "int4") or kw["compare"]:
+        from budget.cli.memory_extra import compare_or_inference
+
+        return compare_or_inference(shape, kw, as_json)
     memory_bytes, gpu_id = None, None
     if kw["gpu"]:
         from budget.hardware.catalog import load_catalog

@@ -8,6 +8,7 @@ import click
 
 from budget.cli.beyond import beyond_options, render_beyond
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.hardware.energy import DEFAULT_PUE
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
@@ -37,6 +38,12 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--num-gpus", type=POSITIVE_INT, default=8, show_default=True,
                      help="GPUs running in parallel (wall clock = GPU-hours / this)."),
         click.option("--price-per-hour", type=POSITIVE, help="Override the catalog $/GPU-hour."),
+        click.option("--pue", type=float, default=DEFAULT_PUE, show_default=True,
+                     help="Datacenter PUE for the energy line (Patterson et al. 2021 Table 4)."),
+        click.option("--power-fraction", type=float, default=None,
+                     help="Average board power / TDP (default: measured where known, else 1)."),
+        click.option("--grid-gco2-per-kwh", type=click.FloatRange(0, 2000), default=None,
+                     help="Grid carbon intensity: adds tCO2e to the energy line."),
         click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False),
                      help="Extra catalog TOML adding or overriding accelerators (repeatable; "
                           "also BUDGET_CATALOG)."),
@@ -171,6 +178,17 @@ def render_calibration(plan: Any) -> list[str]:
     return lines
 
 
+def energy_lines(plan: Any) -> list[str]:
+    """The plan's energy line (budget.hardware.energy.run_energy), or why there is none."""
+    e = getattr(plan, "energy", None)
+    if e is None:
+        return ["  energy        - (no TDP for this accelerator in the catalog)"]
+    co2 = "" if e.tco2e is None else f" = {e.tco2e:,.1f} tCO2e at {e.grid_gco2_per_kwh:g} g/kWh"
+    amount = f"{e.mwh:,.1f} MWh" if e.mwh >= 10 else f"{e.kwh:,.0f} kWh"
+    return [f"  energy        {amount}{co2} (GPU-hours x {e.avg_power_w:,.0f} W = TDP x "
+            f"{e.power_fraction:.3g}, x PUE {e.pue:g}; Patterson et al. 2021 §2.5)"]
+
+
 def render_plan(plan: Any) -> str:
     """The terminal report of a Plan."""
     from budget.render import gib, hours, human, money, sci, table
@@ -206,6 +224,7 @@ def render_plan(plan: Any) -> str:
         clo, chi = c.cost_usd_range
         lines.append(f"  cost          {money(c.cost_usd)}  (range {money(clo)} - {money(chi)}) "
                      f"at ${c.price_usd_per_hour:.2f}/GPU-hour ({c.price_source})")
+    lines += energy_lines(plan)
     lines += ["", f"Memory for the shape below ({m.precision}, {m.optimizer}, micro-batch "
                   f"{m.micro_batch} x {m.seq_len} tokens, recompute {m.recompute}, ZeRO-{m.zero_stage} "
                   f"over {m.num_gpus} GPU(s)), per GPU:",

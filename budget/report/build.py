@@ -166,6 +166,12 @@ def risks(plan: Plan, rows: Sequence[CompareRow],
                    f"the headline figures keep {c.num_gpus} for wall clock, the comparison table "
                    f"uses the {plan.memory.min_gpus} it needs.")
     out += [f"Memory on {r.gpu['id']}: {r.memory.min_gpus_note}." for r in rows if not r.fits]
+    if plan.energy is not None:  # energy hook (budget.hardware.energy, helper serve)
+        e = plan.energy
+        co2 = "" if e.tco2e is None else f", {e.tco2e:,.1f} tCO2e at {e.grid_gco2_per_kwh:g} gCO2e/kWh"
+        out.append(f"Energy: {e.kwh:,.0f} kWh{co2} ({c.gpu_hours:,.0f} GPU-hours x "
+                   f"{e.avg_power_w:,.0f} W average board power = TDP x {e.power_fraction:.3g} "
+                   f"({e.power_source}) x PUE {e.pue:g}); measured draw and PUE move it.")
     return out
 
 
@@ -174,6 +180,8 @@ def sources(plan: Plan, rows: Sequence[CompareRow], catalog: Catalog,
     """(constant, source) for every number the proposal uses."""
     c, e = laws.CHINCHILLA, laws.EPOCH
     out = [
+        ("energy kWh = GPU-hours x TDP x power fraction x PUE; tCO2e = kWh x grid intensity",
+         "Patterson et al. 2021, arXiv:2104.10350, §2.5 and Table 4"),
         ("C = 6 N D (2 forward + 4 backward FLOPs per parameter per token)",
          "Kaplan et al. 2020, arXiv:2001.08361, §2.1"),
         ("1 PF-day = 8.64e19 FLOPs", "Kaplan et al. 2020, arXiv:2001.08361, §1.3"),

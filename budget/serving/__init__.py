@@ -1,0 +1,1 @@
+"""Serving: quantized weight sizes, KV cache, largest batch, prefill/decode time, $ per token."""
