@@ -33,7 +33,8 @@ def test_plan_json_has_the_documented_keys():
     assert set(plan) == PLAN_KEYS
     assert plan["compute_flops"] == 1e21
     assert plan["gpu"]["name"] == "NVIDIA H100 SXM 80GB" and plan["gpu"]["peak_flops"] == 989.5e12
-    assert [a["law"] for a in plan["allocations"]] == ["epoch", "chinchilla", "tokens-per-param", "kaplan"]
+    assert [a["law"] for a in plan["allocations"]] == ["epoch", "chinchilla", "chinchilla-unrounded",
+                                                       "tokens-per-param", "kaplan"]
     for a in plan["allocations"]:
         assert set(a) == ALLOCATION_KEYS
         assert 6 * a["params"] * a["tokens"] == pytest.approx(1e21)

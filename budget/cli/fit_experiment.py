@@ -1,67 +1,23 @@
-"""`budget fit --experiment NAME`: fit an MLflow experiment's sweep, log the fit back, compare it
-with the literature laws; and `--holdout-largest` for both CSV and experiment input."""
+"""How `budget fit` renders what `budget.wiring.run_fit` made: a CSV fit, a CSV fit with the
+hold-out check (`--holdout-largest`), or an experiment's fit with where it was logged and the
+comparison with the registered literature laws."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import click
 
-from budget.cli.common import emit, require_extra
+def render_fit(outcome: Any) -> str:
+    """The terminal text of a FitOutcome (numbers only formatted here, never computed)."""
+    from budget.cli.fit import render
+    from budget.wiring import CsvFit
 
-
-def fit_experiment_command(experiment: str, tracking_uri: str | None, approaches: tuple[str, ...],
-                           bootstrap: int, seed: int, level: float, target_flops: float | None,
-                           holdout_largest: bool, plot_dir: str | None, as_json: bool,
-                           progress: Any) -> None:
-    """Read the finished sweep runs, fit, log the fit run, print the result and the comparison."""
-    require_extra("sweep", "mlflow")
-    from experiments.fitting import fit_experiment
-
-    result = fit_experiment(experiment, tracking_uri, approaches=approaches, bootstrap=bootstrap,
-                            seed=seed, level=level, target_flops=target_flops,
-                            holdout_largest=holdout_largest, progress=progress)
-    if plot_dir is not None:
-        save_plots(result.report, plot_dir, result.budgets_flops)
-    emit(result, as_json, render_experiment_fit)
-
-
-@dataclass(frozen=True)
-class CsvFit:
-    """A CSV's FitReport plus the hold-out check (--holdout-largest)."""
-
-    report: Any
-    holdout: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.report.to_dict(), "holdout": self.holdout.to_dict()}
-
-    def render(self) -> str:
-        from budget.cli.fit import render
-
-        return render(self.report) + "\n\n" + render_holdout(self.holdout)
-
-
-def with_holdout(report: Any, table: Any, seed: int) -> CsvFit:
-    """--holdout-largest for a CSV: the same hold-out as for an experiment (experiments.fitting)."""
-    import pandas as pd
-
-    from experiments.fitting import holdout_fit
-
-    points = pd.DataFrame({"params": table.params, "tokens": table.tokens, "flops": table.flops,
-                           "loss": table.loss})
-    return CsvFit(report, holdout_fit(points, seed=seed))
-
-
-def save_plots(report: Any, plot_dir: str, budgets: tuple[float, ...]) -> None:
-    from experiments.fitting import literature_references
-    from fits.plots import save_figures
-
-    refs = literature_references(budgets, report.target_flops)
-    for path in save_figures(report, Path(plot_dir), refs):
-        click.echo(f"wrote {path}", err=True)
+    result = outcome.result
+    if isinstance(result, CsvFit):
+        return render(result.report) + "\n\n" + render_holdout(result.holdout)
+    if hasattr(result, "sweep_parents"):
+        return render_experiment_fit(result)
+    return render(result)
 
 
 def render_experiment_fit(result: Any) -> str:
@@ -97,11 +53,11 @@ def render_comparison(result: Any) -> str:
     """Exponents and N_opt at the target budget: the team's fit beside the literature laws."""
     from budget.errors import BudgetError
     from budget.render import human, table
-    from budget.scaling.calibrated import calibration_from_fit
+    from budget.wiring import literature_comparison
 
     target = result.report.target_flops
     try:
-        rows = calibration_from_fit(result.to_dict(), "this fit").comparison(target)
+        rows = literature_comparison(result)
     except BudgetError as exc:
         return f"no comparison with the literature: {exc}"
     body = [[r["law"], f"{r['a']:.3f}", f"{r['b']:.3f}", human(r["params"]),
