@@ -57,7 +57,7 @@ def test_plan_table_mentions_the_alias_and_every_law():
     ["--pf-days", "11.574"], ["--gpu-hours", "702"], ["--budget-usd", "1888"],
     ["--params", "2.78e9", "--tokens", "6e10"], ["--forward-flops", "1e12", "--samples", "1e8",
                                                   "--epochs", "3.33"]])
-def test_other_budget_forms_land_near_1e21(args):
+def test_other_budget_forms_land_near_1e21(args, fixed_prices):  # --budget-usd reads a price
     result = run("plan", *args, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["compute_flops"] == pytest.approx(1e21, rel=0.01)

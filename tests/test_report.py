@@ -27,8 +27,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def report():
-    return build_report(REQ, ["a100", "h200", "mi300x"])
+def report(priced_catalog):  # prices and their dates from the frozen fixture catalog
+    return build_report(REQ, ["a100", "h200", "mi300x"], catalog=priced_catalog)
 
 
 @pytest.fixture(scope="module")
