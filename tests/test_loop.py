@@ -50,6 +50,15 @@ def test_fit_is_logged_back_as_its_own_run(store, fitted):
     assert any("frontier" in p for p in plots) and any("residual" in p for p in plots)
 
 
+def test_the_logged_fit_file_is_versioned(store, fitted, tmp_path):
+    """The fit.json logged to MLflow is the same versioned fit file `budget fit --json` prints."""
+    assert (fitted["kind"], fitted["schema_version"]) == ("compute-budget.fit", 1)
+    client = MlflowClient(tracking_uri=store)
+    local = client.download_artifacts(fitted["sweep"]["fit_run_id"], FIT_JSON, str(tmp_path))
+    logged = json.loads(open(local, encoding="utf-8").read())
+    assert (logged["kind"], logged["schema_version"]) == ("compute-budget.fit", 1)
+
+
 def test_calibrated_plan_from_the_experiment(store, fitted):
     result = run("plan", "--flops", "1e21", "--gpu", "h100", "--calibrate", EXP,
                  "--tracking-uri", store, "--json")
