@@ -60,7 +60,7 @@ def command(csv_path: str | None, experiment: str | None, tracking_uri: str | No
 
     Example: budget fit --csv runs.csv --approach 3 --bootstrap 1000 --plot fig/
     """
-    from budget.cli.fit_experiment import render_fit
+    from budget.cli.fit_render import render_fit
     from budget.wiring import run_fit
 
     req = FitRequest(csv_path, experiment, tracking_uri, holdout_largest, tuple(approaches),
