@@ -16,7 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from budget.models import cnn, efficientnet as E  # noqa: E402
+from budget.models import cnn  # noqa: E402
+from budget.models import efficientnet as E  # noqa: E402
 
 OUT = Path(__file__).with_name("img") / "cnn_flops_vs_phi.png"
 

@@ -22,6 +22,11 @@ from fits.errors import FitError
 from fits.kaplan import fit_kaplan
 
 APPROACHES = ("1", "2", "3", "kaplan")
+# The fit file's identity (budget.scaling.calibrated reads exactly this kind and version; it states
+# the same two constants because fits never imports budget). Bump the version when a key it reads
+# changes meaning or place.
+FIT_KIND = "compute-budget.fit"
+FIT_SCHEMA_VERSION = 1
 RESULT_KEYS = {"1": "approach1", "2": "approach2", "3": "approach3", "kaplan": "kaplan"}
 
 
@@ -45,7 +50,8 @@ class FitReport:
         head = dict(self.table.to_dict(), target_flops=self.target_flops, bootstrap=self.bootstrap,
                     seed=self.seed, level=self.level, skipped=dict(self.skipped),
                     budgets_flops=list(self.budgets_flops))
-        return json_safe({"input": head, **{k: v.to_dict() for k, v in self.results.items()}})
+        return json_safe({"kind": FIT_KIND, "schema_version": FIT_SCHEMA_VERSION, "input": head,
+                          **{k: v.to_dict() for k, v in self.results.items()}})
 
 
 def parse_approaches(approaches: str | Iterable[str]) -> tuple[tuple[str, ...], bool]:

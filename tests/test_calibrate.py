@@ -10,6 +10,8 @@ from budget.errors import BudgetError
 from budget.planner import BudgetInput, PlanRequest, make_plan
 from budget.scaling import laws
 from budget.scaling.calibrated import (
+    FIT_KIND,
+    FIT_SCHEMA_VERSION,
     calibration_from_fit,
     load_calibration_file,
     percentile_interval,
@@ -24,7 +26,8 @@ def fit_json(budgets=(1e18, 1e19, 1e20), draws=200, success=True):
     jitter = [[EPOCH["E"] * (1 + rng.gauss(0, 0.01)), EPOCH["A"] * (1 + rng.gauss(0, 0.05)),
                EPOCH["B"] * (1 + rng.gauss(0, 0.05)), EPOCH["alpha"] + rng.gauss(0, 0.01),
                EPOCH["beta"] + rng.gauss(0, 0.01)] for _ in range(draws)]
-    return {"input": {"points": 42, "level": 0.9},
+    return {"kind": FIT_KIND, "schema_version": FIT_SCHEMA_VERSION,
+            "input": {"points": 42, "level": 0.9},
             "approach3": {**EPOCH, "success": success, "message": "ok", "bootstrap_draws": jitter,
                           "bootstrap": {"level": 0.9}},
             "approach2": {"a": 0.5, "b": 0.5},
@@ -78,6 +81,9 @@ def test_comparison_with_the_literature():
     (lambda f: f.pop("approach3"), "has no Approach 3 fit"),
     (lambda f: f["approach3"].update(success=False), "did not converge"),
     (lambda f: f.pop("sweep"), "which budgets were swept"),
+    (lambda f: (f.pop("kind"), f.pop("schema_version")), "no kind/schema_version"),
+    (lambda f: f.update(schema_version=2), "schema_version 2; this version reads kind"),
+    (lambda f: f.update(kind="mlflow.run"), "kind 'mlflow.run'"),
 ])
 def test_unusable_fits(mutate, message):
     fit = fit_json()

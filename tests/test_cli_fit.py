@@ -21,7 +21,7 @@ def test_json_on_the_chinchilla_csv_reproduces_epoch(tmp_path):
                  "--bootstrap", "10", "--seed", "3", "--json", "--plot", str(tmp_path / "figs"))
     assert result.exit_code == 0, result.stderr
     d = json.loads(result.stdout)  # stdout is exactly one JSON object
-    assert set(d) == {"input", "approach2", "approach3"}
+    assert set(d) == {"kind", "schema_version", "input", "approach2", "approach3"}
     a3 = d["approach3"]
     assert a3["A"] == pytest.approx(477.8, rel=0.01) and a3["B"] == pytest.approx(2144, rel=0.01)
     assert a3["E"] == pytest.approx(1.817, rel=0.01) and a3["alpha"] == pytest.approx(0.3473, rel=0.01)
@@ -98,4 +98,4 @@ def test_installed_console_script_prints_clean_json(tmp_path):
     proc = subprocess.run(["budget", "fit", "--csv", str(DATA), "--approach", "2", "--bootstrap", "5", "--json"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert set(json.loads(proc.stdout)) == {"input", "approach2"}
+    assert set(json.loads(proc.stdout)) == {"kind", "schema_version", "input", "approach2"}

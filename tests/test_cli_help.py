@@ -18,3 +18,4 @@ def test_every_command_has_help_with_an_example(name):
     result = CliRunner().invoke(main, [name, "--help"])
     assert result.exit_code == 0
     assert "Example:" in result.stdout and "budget " + name in result.stdout
+    assert "--json" in result.stdout  # every command prints one JSON object (tests/test_house.py)

@@ -34,7 +34,8 @@ def test_plan_json_has_the_documented_keys():
     assert set(plan) == PLAN_KEYS
     assert plan["compute_flops"] == 1e21
     assert plan["gpu"]["name"] == "NVIDIA H100 SXM 80GB" and plan["gpu"]["peak_flops"] == 989.5e12
-    assert [a["law"] for a in plan["allocations"]] == ["epoch", "chinchilla", "tokens-per-param", "kaplan"]
+    assert [a["law"] for a in plan["allocations"]] == ["epoch", "chinchilla", "chinchilla-unrounded",
+                                                       "tokens-per-param", "kaplan"]
     for a in plan["allocations"]:
         assert set(a) == ALLOCATION_KEYS
         assert 6 * a["params"] * a["tokens"] == pytest.approx(1e21)
@@ -57,7 +58,7 @@ def test_plan_table_mentions_the_alias_and_every_law():
     ["--pf-days", "11.574"], ["--gpu-hours", "702"], ["--budget-usd", "1888"],
     ["--params", "2.78e9", "--tokens", "6e10"], ["--forward-flops", "1e12", "--samples", "1e8",
                                                   "--epochs", "3.33"]])
-def test_other_budget_forms_land_near_1e21(args):
+def test_other_budget_forms_land_near_1e21(args, fixed_prices):  # --budget-usd reads a price
     result = run("plan", *args, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["compute_flops"] == pytest.approx(1e21, rel=0.01)

@@ -7,6 +7,8 @@ from click.testing import CliRunner
 
 from budget.cli import main
 
+pytestmark = pytest.mark.slow  # trains real models (still seconds each)
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):

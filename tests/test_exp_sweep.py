@@ -19,11 +19,12 @@ from experiments.tracking import (
 )
 from experiments.train import TrainConfig, train_run
 
+pytestmark = pytest.mark.slow  # trains real models (still seconds each)
+
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sweep")
-    return f"sqlite:///{root}/mlflow.db"
+def store(smoke_sweep):
+    return smoke_sweep.uri  # the session's shared smoke sweep (tests/conftest.py)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,9 +36,8 @@ def cache_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def smoke(store):
-    spec = SweepSpec(preset="smoke", experiment="smoke", tracking_uri=store, threads=1)
-    return spec, run_sweep(spec, progress=False)
+def smoke(smoke_sweep):
+    return smoke_sweep.spec, smoke_sweep.result
 
 
 def children(client, result):

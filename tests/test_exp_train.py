@@ -12,6 +12,8 @@ from experiments.errors import TrainingFailed
 from experiments.hardware import Peak, set_threads
 from experiments.train import MIN_LR_RATIO, lr_at, train_run
 
+pytestmark = pytest.mark.slow  # trains real models (still seconds each)
+
 PEAK = Peak(1e10, "fp32", "test")
 
 

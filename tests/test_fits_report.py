@@ -20,7 +20,8 @@ def report():
 
 def test_report_json_has_one_key_per_method_and_the_approach3_contract(report):
     d = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    assert set(d) == {"input", "approach2", "approach3"}
+    assert set(d) == {"kind", "schema_version", "input", "approach2", "approach3"}
+    assert (d["kind"], d["schema_version"]) == ("compute-budget.fit", 1)
     a3 = d["approach3"]
     for name in ("E", "A", "B", "alpha", "beta", "a", "b"):
         assert isinstance(a3[name], float) and set(a3["ci"][name]) == {"low", "high", "level"}

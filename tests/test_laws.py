@@ -62,15 +62,68 @@ def test_epoch_frontier_at_gopher_compute():
 
 
 def test_kaplan_allocation_and_loss():
-    """Kaplan et al. 2020 Table 6: N_opt = 1.3e9 C^0.73 (C in PF-days) non-embedding params, so
-    1.3e9 at 1 PF-day and 5.17e11 at GPT-3's 3,640 PF-days; eq. 1.3 L(C_min) = (3.1e8/C)^0.050
-    gives 2.658 nats at 1 PF-day."""
-    one = laws.compute_optimal("kaplan", laws.PF_DAY_FLOPS)
+    """Kaplan et al. 2020 Table 6: N_opt = 1.3e9 C_min^0.73 (C_min in PF-days) non-embedding
+    params, so 1.3e9 at C_min = 1 PF-day and 5.17e11 at C_min = 3,640 PF-days; eq. 1.3
+    L(C_min) = (3.1e8/C_min)^0.050 gives 2.658 nats at 1 PF-day. At the critical batch a run
+    spends C = 2 C_min (eq. 5.5), so those are the allocations of C = 2 and 7,280 PF-days."""
+    one = laws.compute_optimal("kaplan", 2 * laws.PF_DAY_FLOPS)
     assert one.params == pytest.approx(1.3e9)
     assert one.params_count == "non_embedding"
     assert one.loss == pytest.approx(2.658, abs=1e-3)
-    gpt3 = laws.compute_optimal("kaplan", 3640 * laws.PF_DAY_FLOPS)
+    gpt3 = laws.compute_optimal("kaplan", 2 * 3640 * laws.PF_DAY_FLOPS)
     assert gpt3.params == pytest.approx(5.17e11, rel=1e-3)
+
+
+def test_kaplan_at_1e21_is_hoffmann_app_d4():
+    """Hoffmann et al. 2022 App. D.4: at 1e21 FLOPs Kaplan's law gives 4.68B parameters (against
+    2.86B from Approach 1): N_opt = 1.3e9 (C_min / PF-day)^0.73 with C_min = C / 2 (Kaplan eq.
+    5.5 at B = B_crit); reading C as C_min would give 7.77B."""
+    a = laws.compute_optimal("kaplan", 1e21)
+    assert a.params == pytest.approx(4.68e9, rel=2e-3)
+    assert 1.3e9 * (1e21 / laws.PF_DAY_FLOPS) ** 0.73 == pytest.approx(7.77e9, rel=1e-3)
+    assert a.tokens == pytest.approx(1e21 / (6 * a.params))
+
+
+def test_kaplan_joint_loss_eq_1_5():
+    """Kaplan et al. 2020 eq. 1.5 with Table 5 constants (N_c 8.8e13, alpha_N 0.076, D_c 5.4e13,
+    alpha_D 0.095): L(N = 1e9, D = 1e11) = 2.389 nats/token."""
+    assert laws.LAWS["kaplan"].loss(1e9, 1e11) == pytest.approx(2.389, abs=5e-4)
+
+
+# Hoffmann et al. 2022 Table A3, Approach 3 column: (parameters, FLOPs). The 175B row is printed
+# 1.26e+24 in some copies of the table; 6 x 175e9 x 12.0e12 tokens = 1.26e25, which we use.
+TABLE_A3_APPROACH3 = [(400e6, 2.21e19), (1e9, 1.62e20), (10e9, 2.46e22), (67e9, 1.71e24),
+                      (175e9, 1.26e25), (280e9, 3.52e25), (520e9, 1.36e26), (1e12, 5.65e26),
+                      (10e12, 8.55e28)]
+
+
+@pytest.mark.parametrize("params,flops", TABLE_A3_APPROACH3)
+def test_unrounded_approach3_reproduces_table_a3(params, flops):
+    """Hoffmann et al. 2022 Table A3 (Approach 3): the unrounded eq. 10 constants (log A 6.0073404,
+    log B 6.0179186, log E 0.5267228, alpha 0.33917084, beta 0.2849083; the TeX-source values in
+    Besiroglu et al.'s notebook) give each row's N within 7.5% (2.8% at 400M, 7.3% at 10T); the
+    printed rounded constants give 18-31% less."""
+    unrounded = laws.compute_optimal("chinchilla-unrounded", flops)
+    rounded = laws.compute_optimal("chinchilla", flops)
+    assert abs(unrounded.params / params - 1) < 0.075
+    assert -0.31 < rounded.params / params - 1 < -0.18
+
+
+def test_every_registered_law_says_what_it_is():
+    """Adding a law is one registry entry: each has a one-line reading, which N it counts,
+    sourced constants and (a, b); chinchilla and chinchilla-unrounded say which is which."""
+    assert laws.LAW_IDS == ("epoch", "chinchilla", "chinchilla-unrounded", "tokens-per-param",
+                            "kaplan")
+    for law in laws.LAWS.values():
+        assert law.title and law.source and law.params_count in ("total", "non_embedding")
+        assert law.constants and all(c.source for c in law.constants)
+        a, b = law.exponents
+        assert a + b == pytest.approx(1.0)
+        assert law.to_dict()["id"] == law.id
+    assert "rounded" in laws.LAWS["chinchilla"].title
+    assert "unrounded" in laws.LAWS["chinchilla-unrounded"].title
+    assert laws.LAWS["tokens-per-param"].optimal_loss is None
+    assert laws.compute_optimal("tokens-per-param", 1e21).loss is None
 
 
 def test_pf_day():

@@ -11,19 +11,17 @@ from mlflow.tracking import MlflowClient
 from budget.cli import main
 from experiments.errors import SweepError
 from experiments.fitting import FIT_JSON, FIT_ROLE, check_enough
-from experiments.sweep import SweepSpec, run_sweep
+
+pytestmark = pytest.mark.slow  # trains real models (still seconds each)
+
+
+EXP = "smoke"  # the session's shared smoke sweep (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("loop")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("XDG_CACHE_HOME", str(root / "cache"))  # the CPU matmul-peak cache
-    uri = f"sqlite:///{root}/mlflow.db"
-    run_sweep(SweepSpec(preset="smoke", experiment="loop", tracking_uri=uri, threads=1),
-              progress=False)
-    yield uri
-    mp.undo()
+def store(smoke_sweep):
+    assert smoke_sweep.experiment == EXP
+    return smoke_sweep.uri
 
 
 def run(*args):
@@ -32,7 +30,7 @@ def run(*args):
 
 @pytest.fixture(scope="module")
 def fitted(store):
-    result = run("fit", "--experiment", "loop", "--tracking-uri", store, "--bootstrap", "30",
+    result = run("fit", "--experiment", EXP, "--tracking-uri", store, "--bootstrap", "30",
                  "--approach", "all", "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -52,8 +50,17 @@ def test_fit_is_logged_back_as_its_own_run(store, fitted):
     assert any("frontier" in p for p in plots) and any("residual" in p for p in plots)
 
 
+def test_the_logged_fit_file_is_versioned(store, fitted, tmp_path):
+    """The fit.json logged to MLflow is the same versioned fit file `budget fit --json` prints."""
+    assert (fitted["kind"], fitted["schema_version"]) == ("compute-budget.fit", 1)
+    client = MlflowClient(tracking_uri=store)
+    local = client.download_artifacts(fitted["sweep"]["fit_run_id"], FIT_JSON, str(tmp_path))
+    logged = json.loads(open(local, encoding="utf-8").read())
+    assert (logged["kind"], logged["schema_version"]) == ("compute-budget.fit", 1)
+
+
 def test_calibrated_plan_from_the_experiment(store, fitted):
-    result = run("plan", "--flops", "1e21", "--gpu", "h100", "--calibrate", "loop",
+    result = run("plan", "--flops", "1e21", "--gpu", "h100", "--calibrate", EXP,
                  "--tracking-uri", store, "--json")
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
@@ -75,7 +82,7 @@ def test_calibrated_plan_in_a_fresh_process_reads_only_the_given_store(store, fi
     import sys
 
     out = subprocess.run([sys.executable, "-m", "budget", "plan", "--flops", "3e10", "--calibrate",
-                          "loop", "--tracking-uri", store, "--json"], cwd=tmp_path,
+                          EXP, "--tracking-uri", store, "--json"], cwd=tmp_path,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["recommended"] == "calibrated"
@@ -86,7 +93,7 @@ def test_calibrated_plan_near_the_sweep_recommends_it(store, fitted, tmp_path):
     path = tmp_path / "fit.json"
     path.write_text(json.dumps(fitted))
     from_file = json.loads(run("plan", "--flops", "3e10", "--calibrate", str(path), "--json").stdout)
-    from_store = json.loads(run("plan", "--flops", "3e10", "--calibrate", "loop",
+    from_store = json.loads(run("plan", "--flops", "3e10", "--calibrate", EXP,
                                 "--tracking-uri", store, "--json").stdout)
     assert from_file["recommended"] == "calibrated"
     mine = [next(a for a in p["allocations"] if a["law"] == "calibrated")
@@ -97,7 +104,7 @@ def test_calibrated_plan_near_the_sweep_recommends_it(store, fitted, tmp_path):
 def test_report_with_calibration_has_the_same_plan(store, fitted, tmp_path):
     """`budget report --calibrate` embeds exactly the plan of `budget plan --calibrate`, a
     calibration section, and the sweep's IsoFLOP and frontier figures logged with the fit."""
-    args = ["--flops", "1e21", "--gpu", "h100", "--calibrate", "loop", "--tracking-uri", store]
+    args = ["--flops", "1e21", "--gpu", "h100", "--calibrate", EXP, "--tracking-uri", store]
     result = run("report", *args, "--out", str(tmp_path / "p"), "--json")
     assert result.exit_code == 0, result.output
     written = json.loads(result.stdout)
@@ -112,7 +119,7 @@ def test_report_with_calibration_has_the_same_plan(store, fitted, tmp_path):
 
 
 def test_holdout_needs_three_budgets(store):
-    result = run("fit", "--experiment", "loop", "--tracking-uri", store, "--holdout-largest")
+    result = run("fit", "--experiment", EXP, "--tracking-uri", store, "--holdout-largest")
     assert result.exit_code == 2
     assert "needs at least 3 compute budgets, the runs have 2" in result.stderr
 
@@ -146,7 +153,7 @@ def test_a_server_that_does_not_answer():
     with socket.socket() as s:  # a free port on loopback with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = run("plan", "--flops", "1e21", "--calibrate", "loop",
+    result = run("plan", "--flops", "1e21", "--calibrate", EXP,
                  "--tracking-uri", f"http://127.0.0.1:{port}")
     assert result.exit_code == 2
     assert f"tracking server http://127.0.0.1:{port} does not answer" in result.stderr

@@ -5,15 +5,14 @@ import math
 import pytest
 
 from budget.errors import BudgetError
-from budget.hardware.catalog import load_catalog
 from budget.models.transformer import params_total
 from budget.planner import BudgetInput, PlanRequest, make_plan, resolve_budget
 from budget.scaling import laws
 
 
 @pytest.fixture(scope="module")
-def h100():
-    return load_catalog(use_env=False).get("h100")
+def h100(priced_catalog):
+    return priced_catalog.get("h100")  # the frozen price ($2.69/h) the usd case assumes
 
 
 @pytest.mark.parametrize("budget,expected", [

@@ -41,3 +41,33 @@ def test_quick_start_is_two_command_lines():
     assert "pytest" in lines[1]
     ci = (README.parent / ".ci" / "run").read_text()
     assert lines[1].strip() in ci  # .ci/run runs the same test line
+
+
+def test_marked_output_blocks_are_the_real_output():
+    """Blocks after `<!-- regen -->` equal what the commands print now (docs/regen_readme.py);
+    run `python docs/regen_readme.py` to refresh them."""
+    import difflib
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("regen_readme", README.parent / "docs" / "regen_readme.py")
+    regen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regen)
+    text = README.read_text(encoding="utf-8")
+    assert regen.marked_blocks(text) >= 6  # plan, gpus, memory, errors, two flops blocks
+    new = regen.regenerate(text)
+    diff = "".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True), "README.md",
+                                        "real output"))
+    assert new == text, "stale README output; run python docs/regen_readme.py\n" + diff
+
+
+def test_plan_json_key_list_names_every_key():
+    """The README's `--json` paragraph for `budget plan` names every top-level key it prints."""
+    import json
+
+    from click.testing import CliRunner
+
+    plan = json.loads(CliRunner().invoke(main, ["plan", "--flops", "1e21", "--json"]).stdout)
+    section = README.read_text(encoding="utf-8").split("`--json` prints one object with", 1)[1]
+    paragraph = section.split("\n\n", 1)[0]
+    missing = [k for k in plan if f"`{k}`" not in paragraph]
+    assert not missing, f"README's plan --json list misses {missing}"

@@ -13,13 +13,13 @@ import pytest
 from budget.errors import BudgetError
 from budget.planner import BudgetInput, PlanRequest, make_plan
 from budget.render import human, money
-from budget.report.sections import CalibrationSection, Figure
 from budget.report.build import (
     build_report,
     orders_of_magnitude,
     same_run_request,
     write_report,
 )
+from budget.report.sections import CalibrationSection, Figure
 from budget.scaling import laws
 
 REQ = PlanRequest(BudgetInput(flops=1e21), gpu="h100")
@@ -27,8 +27,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def report():
-    return build_report(REQ, ["a100", "h200", "mi300x"])
+def report(priced_catalog):  # prices and their dates from the frozen fixture catalog
+    return build_report(REQ, ["a100", "h200", "mi300x"], catalog=priced_catalog)
 
 
 @pytest.fixture(scope="module")
@@ -255,5 +255,5 @@ def test_headline_gpu_count_too_small_is_a_risk():
     rep = build_report(replace(REQ, budget=BudgetInput(flops=1e24), num_gpus=1))
     need = rep.plan.memory.min_gpus
     assert need > 1 and rep.compare[0].num_gpus == need
-    assert any(f"does not fit on 1 h100-sxm-80gb GPU(s)" in r and f"uses the {need}" in r
+    assert any("does not fit on 1 h100-sxm-80gb GPU(s)" in r and f"uses the {need}" in r
                for r in rep.risks)

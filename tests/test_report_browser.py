@@ -49,9 +49,10 @@ def chromium(*args, profile):
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
+def rendered(tmp_path_factory, priced_catalog):
     tmp = tmp_path_factory.mktemp("browser")
-    report = build_report(PlanRequest(BudgetInput(flops=1e21), gpu="h100"), ["a100", "mi300x"])
+    report = build_report(PlanRequest(BudgetInput(flops=1e21), gpu="h100"), ["a100", "mi300x"],
+                          catalog=priced_catalog)  # the frozen prices ($1,888 on h100)
     written = write_report(report, tmp / "proposal")
     out = chromium("--virtual-time-budget=10000", "--dump-dom",
                    f"file://{written.html}", profile=tmp / "profile")

@@ -1,7 +1,9 @@
 """The `budget` command line: one module per command, each parses, calls the library, renders.
 
-Command modules import only click at import time; heavy libraries (torch, mlflow, scipy.optimize,
-matplotlib) are imported inside the commands that need them, so `budget plan` starts fast.
+Command modules import only click and light library constants (choices, defaults) at import time;
+heavy libraries (torch, mlflow, scipy.optimize, matplotlib) are imported inside the commands that
+need them, so `budget plan` starts fast. `fit`, `plan --calibrate` and `report` reach `fits` and
+`experiments` through `budget.wiring`; `sweep` and `ui` import `experiments` inside the command.
 """
 
 from __future__ import annotations

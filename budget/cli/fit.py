@@ -8,8 +8,14 @@ from typing import Any
 import click
 
 from budget.cli.common import POSITIVE, emit, json_option
-
-APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
+from budget.wiring import (
+    APPROACH_CHOICES,
+    DEFAULT_APPROACHES,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_BUDGET_TOL,
+    DEFAULT_LEVEL,
+    FitRequest,
+)
 
 
 @click.command(name="fit")
@@ -24,18 +30,18 @@ APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
               help="Also fit without the largest budget and report how well that predicts its best "
                    "loss and optimal N (relative errors).")
 @click.option("--approach", "approaches", type=click.Choice(APPROACH_CHOICES, case_sensitive=False),
-              multiple=True, default=("all",), show_default=True,
+              multiple=True, default=DEFAULT_APPROACHES, show_default=True,
               help="Method(s) to fit; repeat for several. 'all' skips those the data cannot support.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
+@click.option("--bootstrap", type=click.IntRange(min=0), default=DEFAULT_BOOTSTRAP, show_default=True,
               help="Bootstrap resamples over runs for the intervals (0 = none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
-@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_LEVEL,
               show_default=True, help="Confidence level of the intervals.")
 @click.option("--target-flops", type=POSITIVE, default=None,
               help="Budget (FLOPs) where N_opt, D_opt and loss are reported [default: largest in the CSV].")
 @click.option("--drop-highest-loss", type=click.IntRange(min=0), default=0, show_default=True,
               help="Leave out the K highest-loss runs (Epoch's Chinchilla refit drops 5).")
-@click.option("--budget-tol", type=POSITIVE, default=0.15, show_default=True,
+@click.option("--budget-tol", type=POSITIVE, default=DEFAULT_BUDGET_TOL, show_default=True,
               help="Approach 2: runs whose log10 FLOPs lie within this many decades form one budget.")
 @click.option("--budgets", callback=lambda ctx, param, value: _budgets(value, param, ctx), default=None,
               metavar="C1,C2,...",
@@ -54,35 +60,17 @@ def command(csv_path: str | None, experiment: str | None, tracking_uri: str | No
 
     Example: budget fit --csv runs.csv --approach 3 --bootstrap 1000 --plot fig/
     """
-    if experiment is not None and csv_path is not None:
-        raise click.UsageError("give --csv FILE or --experiment NAME, not both")
-    if experiment is not None:
-        from budget.cli.fit_experiment import fit_experiment_command
+    from budget.cli.fit_render import render_fit
+    from budget.wiring import run_fit
 
-        with _ProgressBars() as progress:
-            fit_experiment_command(experiment, tracking_uri, approaches, bootstrap, seed, level,
-                                   target_flops, holdout_largest, plot_dir, as_json, progress)
-        return
-    if csv_path is None:
-        raise click.UsageError("give --csv FILE (a CSV with params, loss and tokens or flops columns) "
-                               "or --experiment NAME (an MLflow experiment of sweep runs)")
-    from fits import fit_table, load_csv
-
-    table = load_csv(csv_path, drop_highest_loss=drop_highest_loss)
+    req = FitRequest(csv_path, experiment, tracking_uri, holdout_largest, tuple(approaches),
+                     bootstrap, seed, level, target_flops, drop_highest_loss, budget_tol,
+                     tuple(budgets) if budgets else None, plot_dir)
     with _ProgressBars() as progress:
-        report = fit_table(table, approaches, bootstrap=bootstrap, seed=seed, target_flops=target_flops,
-                           progress=progress, level=level, budget_tol=budget_tol, budgets=budgets)
-    if plot_dir is not None:
-        from fits.plots import save_figures
-
-        for path in save_figures(report, plot_dir):
-            click.echo(f"wrote {path}", err=True)
-    if holdout_largest:
-        from budget.cli.fit_experiment import with_holdout
-
-        emit(with_holdout(report, table, seed), as_json, lambda r: r.render())
-        return
-    emit(report, as_json, render)
+        outcome = run_fit(req, progress)
+    for path in outcome.figures:
+        click.echo(f"wrote {path}", err=True)
+    emit(outcome, as_json, render_fit)
 
 
 def _budgets(value: str | None, param: Any, ctx: Any) -> list[float] | None:
@@ -129,7 +117,7 @@ def render(report: Any) -> str:
              + "".join(f"; {note}" for note in head["notes"])]
     lines += [f"skipped {k}: {v}" for k, v in head["skipped"].items()]
     for key, res in d.items():
-        if key == "input":
+        if key == "input" or not isinstance(res, dict):  # kind, schema_version
             continue
         lines.append("")
         lines.append(f"{key}: {res['model']}" + ("" if res["success"] else f"  [NOT CONVERGED: {res['message']}]"))

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from budget.cli.common import emit, json_option
+from budget.hardware.catalog import PRECISIONS
 
 
 @click.command(name="gpus")
@@ -31,15 +32,14 @@ def command(catalog_paths: tuple[str, ...], sources: bool, as_json: bool) -> Non
 def render_catalog(catalog: Any, sources: bool = False) -> str:
     from budget.render import table
 
-    precisions = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
     rows = []
     for acc in catalog.accelerators:
-        peaks = [f"{acc.peak_tflops[p]:g}" if p in acc.peak_tflops else "-" for p in precisions]
+        peaks = [f"{acc.peak_tflops[p]:g}" if p in acc.peak_tflops else "-" for p in PRECISIONS]
         price = "-" if acc.price_usd_per_hour is None else f"{acc.price_usd_per_hour:.2f}"
         rows.append([acc.id, ",".join(acc.aliases) or "-", *peaks, f"{acc.memory_gb:g}",
                      f"{acc.memory_bandwidth_gbs:g}", "-" if acc.interconnect_gbs_bidir is None
                      else f"{acc.interconnect_gbs_bidir:g}", price, acc.price_date or "-"])
-    headers = ["id", "aliases", *precisions, "mem GB", "GB/s", "link GB/s", "$/h", "price date"]
+    headers = ["id", "aliases", *PRECISIONS, "mem GB", "GB/s", "link GB/s", "$/h", "price date"]
     out = [table(headers, rows),
            "  dense TFLOP/s (int8: TOPS); link = scale-up interconnect, bidirectional per device"]
     if sources:

@@ -8,9 +8,10 @@ import click
 
 from budget.cli.beyond import beyond_options, render_beyond
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.hardware.catalog import PRECISIONS
 from budget.hardware.energy import DEFAULT_PUE
-
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+from budget.scaling.laws import LAW_IDS
+from budget.training.time import DEFAULT_MFU, DEFAULT_MFU_BAND
 
 
 def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,9 +32,10 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Accelerator id or alias ('budget gpus' lists them)."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True,
                      help="Training precision: picks the dense peak."),
-        click.option("--mfu", type=float, default=0.40, show_default=True,
+        click.option("--mfu", type=float, default=DEFAULT_MFU, show_default=True,
                      help="Model FLOPs utilisation in (0, 1]; see README for the sources."),
-        click.option("--mfu-band", default="0.30,0.50", show_default=True,
+        click.option("--mfu-band", default=f"{DEFAULT_MFU_BAND[0]:.2f},{DEFAULT_MFU_BAND[1]:.2f}",
+                     show_default=True,
                      help="LOW,HIGH MFU range for the GPU-hours and cost ranges."),
         click.option("--num-gpus", type=POSITIVE_INT, default=8, show_default=True,
                      help="GPUs running in parallel (wall clock = GPU-hours / this)."),
@@ -85,30 +87,9 @@ def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
                              "with 'budget fit --experiment', or a saved 'budget fit --json' file.")(func)
 
 
-def load_calibration(name: str, tracking_uri: str | None) -> tuple[Any, str | None]:
-    """A fit JSON file, or the newest fit logged to an MLflow experiment (needs the sweep extra);
-    returns (Calibration, the fit's MLflow run id or None)."""
-    from budget.scaling.calibrated import (
-        calibration_from_fit,
-        is_fit_file,
-        load_calibration_file,
-    )
-
-    if is_fit_file(name):
-        return load_calibration_file(name), None
-    from budget.cli.common import require_extra
-
-    require_extra("sweep", "mlflow")
-    from experiments.fitting import latest_fit
-
-    fit, run_id = latest_fit(name, tracking_uri)
-    where = f"fit run {run_id[:8]}" if run_id else "fitted now: no fit run logged yet"
-    return calibration_from_fit(fit, f"experiment '{name}', {where}"), run_id
-
-
 @click.command(name="plan")
 @budget_options
-@click.option("--law", type=click.Choice(("epoch", "chinchilla", "tokens-per-param", "kaplan")),
+@click.option("--law", type=click.Choice(LAW_IDS),
               help="Size the shape and memory with this law instead of the recommended one.")
 @click.option("--seq-len", type=POSITIVE_INT, default=2048, show_default=True,
               help="Context length of the proposed shape and of the memory estimate.")
@@ -136,10 +117,9 @@ def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw
 
     Example: budget plan --flops 1e21 --gpu h100
     """
-    from budget.planner import make_plan
+    from budget.wiring import calibrated_plan
 
-    calibration = load_calibration(calibrate, tracking_uri)[0] if calibrate else None
-    plan = make_plan(build_request(kw), calibration=calibration)
+    plan = calibrated_plan(build_request(kw), calibrate, tracking_uri)
     emit(plan, as_json, render_plan)
 
 
@@ -189,6 +169,14 @@ def energy_lines(plan: Any) -> list[str]:
             f"{e.power_fraction:.3g}, x PUE {e.pue:g}; Patterson et al. 2021 §2.5)"]
 
 
+def law_legend(plan: Any) -> str:
+    """Which reading each row is, from the law registry (e.g. chinchilla rounded vs unrounded)."""
+    from budget.scaling.laws import LAWS
+
+    return "laws: " + "; ".join(f"{a.law} = {LAWS[a.law].title}" for a in plan.allocations
+                                if a.law in LAWS)
+
+
 def render_plan(plan: Any) -> str:
     """The terminal report of a Plan."""
     from budget.render import gib, hours, human, money, sci, table
@@ -209,6 +197,7 @@ def render_plan(plan: Any) -> str:
                      "-" if a.loss is None else f"{a.loss:.3f}"])
     lines += ["", "Compute-optimal allocation (6ND = C)",
               table(["law", "params N", "tokens D", "D/N", "loss"], rows),
+              wrap(law_legend(plan), "  ", "    "),
               wrap(f"* recommended: {plan.recommended_reason}", "  ", "    ")]
     if plan.calibration:
         lines += render_calibration(plan)

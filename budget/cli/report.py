@@ -8,9 +8,9 @@ import click
 
 from budget.cli import plan as plan_cli
 from budget.cli.beyond import BEYOND_OPTION_NAMES
-from budget.cli.common import emit, json_option, require_extra
+from budget.cli.common import emit, json_option
 from budget.cli.plan import budget_options, build_request, calibrate_options
-from budget.errors import BudgetError
+from budget.report.proposal import DEFAULT_OUT_DIR
 
 # The shape and memory options are the plan command's own Option objects, so report and plan
 # cannot drift apart: the same flags give the same plan.
@@ -18,16 +18,11 @@ SHAPE_OPTIONS = ("law", "seq_len", "vocab_size", "micro_batch", "zero_stage", "r
                  "optimizer") + BEYOND_OPTION_NAMES
 
 
-def parse_compare(text: str | None) -> tuple[str, ...]:
-    """'a100, h200,mi300x' -> ('a100', 'h200', 'mi300x')."""
-    return tuple(name.strip() for name in (text or "").split(",") if name.strip())
-
-
 @click.command(name="report")
 @budget_options
 @click.option("--compare", metavar="GPU,GPU,...",
               help="Also cost the same run on these accelerators (comma-separated ids or aliases).")
-@click.option("--out", "out_dir", default="proposal", show_default=True,
+@click.option("--out", "out_dir", default=DEFAULT_OUT_DIR, show_default=True,
               type=click.Path(file_okay=False),
               help="Folder for proposal.md, proposal.html, plan.json and figures/ (created).")
 @click.option("--title", help="Title of the proposal (default: the compute budget).")
@@ -49,48 +44,11 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
 
     Example: budget report --flops 1e21 --gpu h100 --compare a100,h200,mi300x --out proposal/
     """
-    from dataclasses import replace
+    from budget.report.proposal import ProposalRequest, make_proposal, parse_compare
 
-    from budget.report.build import build_report, log_to_mlflow, write_report
-
-    store = None
-    if experiment is not None:  # open the store first: a bad URI fails before any file is written
-        require_extra("sweep", "mlflow")
-        from experiments.tracking import open_store
-
-        try:
-            store = open_store(tracking_uri, experiment)
-        except OSError as exc:  # open_store lets mlflow's mkdir of the sqlite folder through
-            raise BudgetError(f"tracking store {tracking_uri!r} is not usable: "
-                              f"{exc.strerror or exc}") from None
-    from budget.hardware.catalog import load_catalog
-
-    req = build_request(kw)
-    catalog = load_catalog(req.catalog_paths)
-    section = calibration(calibrate, tracking_uri, req, catalog) if calibrate else None
-    report = build_report(req, parse_compare(compare), title=title, calibration=section,
-                          catalog=catalog, frontier=with_frontier)
-    written = write_report(report, out_dir)
-    if store is not None:
-        written = replace(written, mlflow=log_to_mlflow(written, *store))
-    emit(written, as_json, render_written)
-
-
-def calibration(name: str, tracking_uri: str | None, req: Any, catalog: Any) -> Any:
-    """The calibration section: the fitted law (file or experiment) and, for a logged fit, the
-    IsoFLOP and frontier figures logged with it."""
-    from budget.planner import resolve_budget
-    from budget.report.calibration import calibration_section
-
-    law, run_id = plan_cli.load_calibration(name, tracking_uri)
-    gpu = catalog.get(req.gpu)
-    C = resolve_budget(req.budget, gpu, req.precision, req.mfu, req.price_per_hour).compute_flops
-    figures = {}
-    if run_id is not None:
-        from experiments.fitting import fit_figures
-
-        figures = fit_figures(run_id, tracking_uri)
-    return calibration_section(law, C, figures)
+    req = ProposalRequest(build_request(kw), parse_compare(compare), out_dir, title, experiment,
+                          tracking_uri, calibrate, with_frontier)
+    emit(make_proposal(req), as_json, render_written)
 
 
 def render_written(written: Any) -> str:

@@ -178,20 +178,15 @@ def risks(plan: Plan, rows: Sequence[CompareRow],
 def sources(plan: Plan, rows: Sequence[CompareRow], catalog: Catalog,
             calibration: CalibrationSection | None) -> list[tuple[str, str]]:
     """(constant, source) for every number the proposal uses."""
-    c, e = laws.CHINCHILLA, laws.EPOCH
     out = [
         ("energy kWh = GPU-hours x TDP x power fraction x PUE; tCO2e = kWh x grid intensity",
          "Patterson et al. 2021, arXiv:2104.10350, §2.5 and Table 4"),
         ("C = 6 N D (2 forward + 4 backward FLOPs per parameter per token)",
          "Kaplan et al. 2020, arXiv:2001.08361, §2.1"),
         ("1 PF-day = 8.64e19 FLOPs", "Kaplan et al. 2020, arXiv:2001.08361, §1.3"),
-        (f"chinchilla: E {c.E}, A {c.A}, B {c.B}, alpha {c.alpha}, beta {c.beta}", c.source),
-        (f"epoch: E {e.E:.4f}, A {e.A:.2f}, B {e.B:.2f}, alpha {e.alpha:.4f}, beta {e.beta:.4f}",
-         e.source + "; raw fitted vector of epoch-research/analyzing-chinchilla data_analysis.ipynb"),
-        (f"tokens-per-param: D = {laws.TOKENS_PER_PARAM:g} N", laws.LAW_SOURCES["tokens-per-param"]),
-        (f"kaplan: N_opt = {laws.KAPLAN_N_COEF:g} C^{laws.KAPLAN_N_EXP} (C in PF-days); "
-         f"L = ({laws.KAPLAN_C_C_MIN_PF_DAYS:g} / C)^{laws.KAPLAN_ALPHA_C_MIN}",
-         laws.LAW_SOURCES["kaplan"]),
+    ]
+    out += [law_constants(law) for law in laws.LAWS.values()]
+    out += [
         ("Chinchilla IsoFLOP budgets 6e18-3e21 FLOPs", "Hoffmann et al. 2022, arXiv:2203.15556, §3.2"),
         (f"MFU default {costing.DEFAULT_MFU:.2f}, band {costing.DEFAULT_MFU_BAND[0]:.2f}-"
          f"{costing.DEFAULT_MFU_BAND[1]:.2f}", costing.MFU_SOURCE),
@@ -219,6 +214,13 @@ def sources(plan: Plan, rows: Sequence[CompareRow], catalog: Catalog,
     if calibration is not None:
         out += list(calibration.sources)
     return out
+
+
+def law_constants(law: laws.Law) -> tuple[str, str]:
+    """(constant, source) of one registered law: its reading and every constant it uses."""
+    values = ", ".join(f"{c.name} {c.value:.6g}" for c in law.constants)
+    cited = "; ".join(dict.fromkeys(c.source for c in law.constants))
+    return (f"{law.id} ({law.title}): {values}", f"{law.source}; constants: {cited}")
 
 
 def write_report(report: Report, out_dir: str | Path,

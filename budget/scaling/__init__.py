@@ -1,3 +1,5 @@
-"""How big and how long: the published scaling laws (`laws`) and the team's calibrated law
-(`calibrated`, read from a versioned fit file). Pure numpy; never imports `fits` or `experiments`.
+"""How big and how long: the law registry and the published laws (`laws`: one `Law` entry per
+law, read by plan, report, `--law` and the calibrated comparison) and the team's calibrated law
+(`calibrated`, read from the versioned fit file). Pure Python; never imports `fits` or
+`experiments` (the fit file is the seam, `budget.wiring` loads it from MLflow).
 """

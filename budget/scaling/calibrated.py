@@ -1,8 +1,16 @@
 """A team's own fitted law as a planner allocation: `budget plan --calibrate EXP|FILE`.
 
 The calibration is Chinchilla Approach 3 fitted to the team's sweep (`budget fit`), read from a
-saved fit JSON (`budget fit --json > fit.json`) or from the newest fit logged to an MLflow
-experiment. Its compute-optimal allocation is the closed form of Hoffmann et al. 2022 eq. 4, so
+saved fit file (`budget fit --json > fit.json`) or from the newest fit logged to an MLflow
+experiment (`budget.wiring.load_calibration`).
+
+The fit file is versioned: `kind` = FIT_KIND and `schema_version` = FIT_SCHEMA_VERSION (written by
+`fits.report.FitReport.to_dict`, which states the same two constants: fits never imports budget).
+Schema version 1 is read exactly as: `approach3` {E, A, B, alpha, beta, success, message,
+bootstrap_draws (optional list of [E, A, B, alpha, beta]), bootstrap {level}}; the swept budgets
+from `sweep.budgets_flops` (an experiment fit) or else `input.budgets_flops`; `input.points`
+(runs); optional `approach2` {a, b} and `holdout`. Any other kind or version is refused in one
+line. Its compute-optimal allocation is the closed form of Hoffmann et al. 2022 eq. 4, so
 6 N D = C like every literature law, and each of N, D and the predicted loss carries a percentile
 interval over the fit's bootstrap refits (each refit's own frontier evaluated at C).
 
@@ -23,12 +31,11 @@ from budget.scaling import laws
 LONG_EXTRAPOLATION_DECADES = 1.0  # warn beyond 10x the largest swept budget
 VERY_LONG_EXTRAPOLATION_DECADES = 3.0  # and loudly beyond 1,000x
 
-LITERATURE_EXPONENTS = {  # (a, b) with N_opt ~ C^a, D_opt ~ C^b
-    "epoch": (laws.EPOCH.a, laws.EPOCH.b),
-    "chinchilla": (laws.CHINCHILLA.a, laws.CHINCHILLA.b),
-    "tokens-per-param": (0.5, 0.5),
-    "kaplan": (laws.KAPLAN_N_EXP, 1.0 - laws.KAPLAN_N_EXP),
-}
+FIT_KIND = "compute-budget.fit"  # the fit file's `kind` (fits.report.FIT_KIND says the same)
+FIT_SCHEMA_VERSION = 1  # the one schema this module reads (fits.report.FIT_SCHEMA_VERSION)
+
+# (a, b) with N_opt ~ C^a, D_opt ~ C^b, from the law registry
+LITERATURE_EXPONENTS = {law_id: law.exponents for law_id, law in laws.LAWS.items()}
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ def _quantile(xs: Sequence[float], q: float) -> float:
 
 def calibration_from_fit(fit: dict[str, Any], source: str) -> Calibration:
     """Build a Calibration from a `budget fit --json` object (or the fit JSON logged to MLflow)."""
+    check_schema(fit, source)
     a3 = fit.get("approach3")
     if not isinstance(a3, dict):
         raise BudgetError(f"{source} has no Approach 3 fit; run 'budget fit' with --approach 3 or all")
@@ -149,6 +157,17 @@ def calibration_from_fit(fit: dict[str, Any], source: str) -> Calibration:
                        budgets_flops=tuple(float(b) for b in budgets),
                        n_runs=int(fit.get("input", {}).get("points", 0)),
                        approach2_exponents=exps, holdout=fit.get("holdout"))
+
+
+def check_schema(fit: dict[str, Any], source: str) -> None:
+    """BudgetError in one line unless `fit` is kind FIT_KIND, schema_version FIT_SCHEMA_VERSION."""
+    kind, version = fit.get("kind"), fit.get("schema_version")
+    if kind == FIT_KIND and version == FIT_SCHEMA_VERSION and not isinstance(version, bool):
+        return
+    found = ("no kind/schema_version (an unversioned fit from an older 'budget fit')"
+             if kind is None and version is None else f"kind {kind!r}, schema_version {version!r}")
+    raise BudgetError(f"{source} has {found}; this version reads kind {FIT_KIND!r} schema_version "
+                      f"{FIT_SCHEMA_VERSION}: re-run 'budget fit ... --json' to write one")
 
 
 def load_calibration_file(path: str | Path) -> Calibration:
