@@ -115,6 +115,8 @@ class PlanRequest:
     recompute: str = "auto"  # selective, or full when selective does not fit at any GPU count
     optimizer: str = "adam"
     catalog_paths: tuple[str, ...] = ()
+    mfu_from_catalog: bool = False  # use the GPU's published default MFU (else the global one)
+    cluster: Any = None  # budget.training.cluster_plan.ClusterRequest: adds the layout section
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class Plan:
     hyperparameters: laws.Hyperparameters
     notes: tuple[str, ...] = field(default=())
     calibration: dict[str, Any] | None = None
+    parallel: Any = None  # budget.training.cluster_plan.ClusterPlan when a cluster was asked for
 
     def allocation(self, law: str) -> laws.Allocation:
         return next(a for a in self.allocations if a.law == law)
@@ -166,8 +169,21 @@ class Plan:
                       "params_count": self.shape_params_count,
                       "relative_error": self.shape_error},
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
-            "calibration": self.calibration,
+            "calibration": self.calibration, **_parallel_keys(self.parallel),
         }
+
+
+def _parallel_keys(parallel: Any) -> dict[str, Any]:
+    """The layout section's JSON keys (units in the names), or nothing without one."""
+    if parallel is None:
+        return {}
+    out = parallel.to_dict()
+    best = parallel.search.best
+    return {"parallel": out, "layout": None if best is None else best.layout.to_dict(),
+            "memory_per_gpu_bytes": out["memory_per_gpu_bytes"], "step_time_s": out["step_time_s"],
+            "compute_s": out["compute_s"], "communication_s": out["communication_s"],
+            "bubble_s": out["bubble_s"], "predicted_mfu": out["predicted_mfu"],
+            "goodput": parallel.goodput}
 
 
 def gpu_summary(gpu: Accelerator, requested: str, precision: str) -> dict[str, Any]:
@@ -176,7 +192,8 @@ def gpu_summary(gpu: Accelerator, requested: str, precision: str) -> dict[str, A
         f"'{requested}' means {gpu.name} ({gpu.id})"
     return {"id": gpu.id, "name": gpu.name, "requested": requested, "alias_note": alias,
             "peak_flops": gpu.peak_flops(precision), "precision": precision,
-            "memory_bytes": gpu.memory_bytes, "price_usd_per_hour": gpu.price_usd_per_hour,
+            "memory_bytes": gpu.memory_bytes, "memory_basis": gpu.memory_basis,
+            "price_tier": gpu.price_tier, "price_usd_per_hour": gpu.price_usd_per_hour,
             "price_provider": gpu.price_provider, "price_date": gpu.price_date,
             "peak_source": gpu.sources.get("peak", "")}
 
@@ -191,7 +208,11 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     beyond its largest swept budget."""
     catalog = catalog or load_catalog(req.catalog_paths)
     gpu = catalog.get(req.gpu)
-    mfu = costing.check_mfu(req.mfu)
+    mfu, mfu_source = costing.check_mfu(req.mfu), costing.MFU_SOURCE
+    band = req.mfu_band
+    if req.mfu_from_catalog:
+        mfu, mfu_source = costing.device_mfu(gpu)
+        band = costing.band_including(mfu, band)
     budget = resolve_budget(req.budget, gpu, req.precision, mfu, req.price_per_hour)
     C = budget.compute_flops
     allocations = tuple(laws.all_allocations(C)) + tuple(extra_allocations)
@@ -209,20 +230,28 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     counted = params_total(shape) if chosen.params_count == "total" else params_non_embedding(shape)
     shape_error = counted / chosen.params - 1.0
     cost = costing.estimate_cost(C, gpu, precision=req.precision, mfu=mfu, num_gpus=req.num_gpus,
-                                 price_per_hour=req.price_per_hour, mfu_band=req.mfu_band)
+                                 price_per_hour=req.price_per_hour, mfu_band=band)
     memory = plan_memory(req, shape, gpu)
+    parallel = None
+    if req.cluster is not None:
+        from budget.training.cluster_plan import arch_from_shape, plan_cluster
+
+        hyper = laws.deepseek_hyperparameters(C, req.seq_len)
+        parallel = plan_cluster(arch_from_shape(shape), gpu, req.cluster, seq_len=req.seq_len,
+                                tokens=chosen.tokens, useful_batch=hyper.batch_sequences,
+                                precision=req.precision, optimizer=req.optimizer, assumed_mfu=mfu)
     reference = catalog.get(REFERENCE_GPU)
     return Plan(
         compute_flops=C, compute_pf_days=C / laws.PF_DAY_FLOPS,
         h100_hours=costing.gpu_hours_for(C, reference.peak_flops("bf16"), mfu),
         budget=budget, gpu=gpu_summary(gpu, req.gpu, req.precision), precision=req.precision,
-        mfu=mfu, mfu_source=costing.MFU_SOURCE, allocations=allocations, recommended=law,
+        mfu=mfu, mfu_source=mfu_source, allocations=allocations, recommended=law,
         recommended_reason=reason, cost=cost, memory=memory, shape=shape,
         shape_params=float(counted), shape_params_count=chosen.params_count,
         shape_error=shape_error,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
         notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
-        calibration=None if calibration is None else calibration.to_dict(C))
+        calibration=None if calibration is None else calibration.to_dict(C), parallel=parallel)
 
 
 def calibrated_recommendation(calibration: Calibration, compute_flops: float) -> tuple[str, str] | None:
@@ -258,6 +287,10 @@ def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
         if decades > VERY_LONG_EXTRAPOLATION_DECADES:
             notes.append("the calibrated law is shown but not recommended: more than 3 orders of "
                          "magnitude of extrapolation; sweep larger budgets to trust it")
+    low, high = req.mfu_band
+    if not req.mfu_from_catalog and not low <= req.mfu <= high:
+        notes.append(f"--mfu {req.mfu:g} lies outside --mfu-band {low:g}-{high:g}: the ranges do "
+                     "not bracket the point estimate")
     if req.law:
         notes.append(f"shape and memory sized for law '{req.law}' as asked (--law)")
     if req.precision == "fp8":

@@ -6,7 +6,10 @@ from typing import Any, Callable
 
 import click
 
+from dataclasses import replace
+
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.layout_options import cluster_request, layout_options, render_cluster
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
@@ -29,8 +32,9 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Accelerator id or alias ('budget gpus' lists them)."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True,
                      help="Training precision: picks the dense peak."),
-        click.option("--mfu", type=float, default=0.40, show_default=True,
-                     help="Model FLOPs utilisation in (0, 1]; see README for the sources."),
+        click.option("--mfu", type=float, default=None,
+                     help="Model FLOPs utilisation in (0, 1]; default: the GPU's published "
+                          "training MFU where the catalog has one, else 0.40 (README lists sources)."),
         click.option("--mfu-band", default="0.30,0.50", show_default=True,
                      help="LOW,HIGH MFU range for the GPU-hours and cost ranges."),
         click.option("--num-gpus", type=POSITIVE_INT, default=8, show_default=True,
@@ -64,6 +68,10 @@ def build_request(kw: dict[str, Any]) -> Any:
         "samples", "epochs")})
     kw["mfu_band"] = parse_band(kw["mfu_band"])
     kw["catalog_paths"] = tuple(kw["catalog_paths"])
+    if kw["mfu"] is None:
+        from budget.training.time import DEFAULT_MFU
+
+        kw["mfu"], kw["mfu_from_catalog"] = DEFAULT_MFU, True
     return PlanRequest(budget=budget, **kw)
 
 
@@ -115,6 +123,7 @@ def load_calibration(name: str, tracking_uri: str | None) -> tuple[Any, str | No
               help="Activation recomputation; auto = selective, or full when selective cannot fit.")
 @click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
               show_default=True)
+@layout_options
 @calibrate_options
 @json_option
 def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw: Any) -> None:
@@ -130,7 +139,8 @@ def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw
     from budget.planner import make_plan
 
     calibration = load_calibration(calibrate, tracking_uri)[0] if calibrate else None
-    plan = make_plan(build_request(kw), calibration=calibration)
+    cluster = cluster_request(kw)
+    plan = make_plan(replace(build_request(kw), cluster=cluster), calibration=calibration)
     emit(plan, as_json, render_plan)
 
 
@@ -180,7 +190,9 @@ def render_plan(plan: Any) -> str:
     if g["alias_note"]:
         lines.append(f"GPU             {g['alias_note']}")
     lines.append(f"                {g['name']}: {g['peak_flops'] / 1e12:,.1f} TFLOP/s dense "
-                 f"{plan.precision}, {g['memory_bytes'] / 1e9:g} GB")
+                 f"{plan.precision}, {gib(g['memory_bytes'])} ({g['memory_basis']}; "
+                 f"{m.usable_fraction:.0%} usable)")
+    lines.append(wrap(f"MFU {plan.mfu:.1%} ({plan.mfu_source})", "                ", "                  "))
     rows = []
     for a in plan.allocations:
         mark = " *" if a.law == plan.recommended else ""
@@ -222,5 +234,7 @@ def render_plan(plan: Any) -> str:
                   f"{human(plan.hyperparameters.batch_tokens)} tokens "
                   f"(~{plan.hyperparameters.batch_sequences:,.0f} sequences), "
                   f"lr {plan.hyperparameters.learning_rate:.2e}"]
+    if plan.parallel is not None:
+        lines += render_cluster(plan.parallel, plan)
     lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
     return "\n".join(lines)
