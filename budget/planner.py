@@ -116,7 +116,7 @@ class PlanRequest:
     optimizer: str = "adam"
     catalog_paths: tuple[str, ...] = ()
     mfu_from_catalog: bool = False  # use the GPU's published default MFU (else the global one)
-    cluster: Any = None  # budget.training.cluster_plan.ClusterRequest: adds the layout section
+    cluster: Any = None  # budget.training.cluster_plan.ClusterRequest (layout options); default: search
 
 
 @dataclass(frozen=True)
@@ -232,12 +232,14 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     cost = costing.estimate_cost(C, gpu, precision=req.precision, mfu=mfu, num_gpus=req.num_gpus,
                                  price_per_hour=req.price_per_hour, mfu_band=band)
     memory = plan_memory(req, shape, gpu)
-    parallel = None
-    if req.cluster is not None:
-        from budget.training.cluster_plan import arch_from_shape, plan_cluster
+    from budget.training.cluster_plan import ClusterRequest, arch_from_shape, plan_cluster
 
+    cluster = req.cluster or ClusterRequest(num_gpus=req.num_gpus, recompute=(
+        req.recompute if req.recompute in ("selective", "full") else "auto"))
+    parallel = None
+    if cluster.num_gpus:
         hyper = laws.deepseek_hyperparameters(C, req.seq_len)
-        parallel = plan_cluster(arch_from_shape(shape), gpu, req.cluster, seq_len=req.seq_len,
+        parallel = plan_cluster(arch_from_shape(shape), gpu, cluster, seq_len=req.seq_len,
                                 tokens=chosen.tokens, useful_batch=hyper.batch_sequences,
                                 precision=req.precision, optimizer=req.optimizer, assumed_mfu=mfu)
     reference = catalog.get(REFERENCE_GPU)

@@ -62,7 +62,7 @@ def test_dense_peaks_from_datasheets(catalog, name, precision, tflops):
 def test_alias_resolution_is_case_insensitive(catalog):
     assert catalog.get("H100").id == "h100-sxm-80gb"
     assert catalog.get("a100").id == "a100-sxm-80gb"
-    assert catalog.get("h100-sxm-80gb").memory_bytes == 80e9
+    assert catalog.get("h100-sxm-80gb").memory_bytes == 81559 * 2**20  # nvidia-smi: 81559MiB
 
 
 def test_unknown_accelerator_lists_close_matches(catalog):

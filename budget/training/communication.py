@@ -69,7 +69,9 @@ class Cluster:
     assumed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["assumed"] = list(self.assumed)
+        return out
 
 
 def cluster_for(gpu: Accelerator, precision: str, *, gpus_per_node: int | None = None,
