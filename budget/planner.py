@@ -232,7 +232,11 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     cost = costing.estimate_cost(C, gpu, precision=req.precision, mfu=mfu, num_gpus=req.num_gpus,
                                  price_per_hour=req.price_per_hour, mfu_band=band)
     memory = plan_memory(req, shape, gpu)
-    from budget.training.cluster_plan import ClusterRequest, arch_from_shape, plan_cluster
+    from budget.training.cluster_plan import (
+        ClusterRequest,
+        arch_from_shape,
+        plan_cluster,
+    )
 
     cluster = req.cluster or ClusterRequest(num_gpus=req.num_gpus, recompute=(
         req.recompute if req.recompute in ("selective", "full") else "auto"))
@@ -305,8 +309,10 @@ def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
         notes.append(f"no shape with d_model a multiple of 64 and this vocabulary comes within 2% of "
                      f"N (closest {shape_error:+.1%}): embeddings dominate at this size")
     if req.recompute == "auto" and memory.recompute == "full":
-        notes.append("selective recomputation does not fit at any GPU count, so memory assumes full "
-                     "activation recomputation (one extra forward pass: 4x instead of 3x forward)")
+        notes.append("with ZeRO data parallelism alone selective recomputation does not fit at any GPU "
+                     "count, so the memory block assumes full activation recomputation (one extra "
+                     "forward pass: 4x instead of 3x forward); the layout section splits the model "
+                     "with tp/pp instead")
     if memory.min_gpus is None:
         notes.append(memory.min_gpus_note)
     elif memory.min_gpus > req.num_gpus:

@@ -54,7 +54,7 @@ def test_first_stage_holds_L_layers_regardless_of_p():
     """Korthikanti Eq. 5/6: with 1F1B and m >= p the first stage holds p x L/p = L layers' worth
     (34 sbhL/t with SP + selective), whatever p; interleaving multiplies by 1 + (p-1)/(p v)."""
     arch = gpt(96, 12288, 96)
-    lay = lambda p, v=1: Layout(tp=8, pp=p, vp=v, ga=64, recompute="selective", sp=True)  # noqa: E731
+    lay = lambda p, v=1: Layout(tp=8, pp=p, vp=v, ga=64, recompute="selective", sp=True)
     layers = [first_stage_activation_bytes(arch, lay(p), 2048) - 2048 * 12288 * p / 8 for p in (2, 4, 8)]
     want = 34 * 2048 * 12288 * 96 / 8
     assert layers == pytest.approx([want] * 3, rel=1e-9)
@@ -186,8 +186,8 @@ def test_moe_goes_through_and_ep_shards_experts():
 def test_search_thousands_of_candidates_fast():
     """A 70B on 16,384 H100 at 8K context: thousands of candidates, searched in under 0.5 s
     (measured on a shared 2-core machine)."""
-    from budget.training.cluster_plan import arch_from_shape
     from budget.models.transformer import shape_for_params
+    from budget.training.cluster_plan import arch_from_shape
 
     arch = arch_from_shape(shape_for_params(70e9, n_ctx=8192))
     st = Setting(arch=arch, seq_len=8192, gpu_memory_bytes=H100.memory_bytes,
@@ -195,7 +195,7 @@ def test_search_thousands_of_candidates_fast():
     n = sum(1 for _ in candidates(st, 16384, 4096))
     assert n >= 1500
     start = time.perf_counter()
-    best, tried, fitting = fastest(st, 16384, 4096)
+    best, tried, _fitting = fastest(st, 16384, 4096)
     fewest_gpus(st)
     elapsed = time.perf_counter() - start
     assert best is not None and tried == n and best.layout.num_gpus == 16384

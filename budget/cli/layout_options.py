@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -12,7 +13,10 @@ LAYOUT_OPTION_KEYS = ("layout", "global_batch", "nodes", "gpus_per_node", "days"
                       "flash_attention", "overlap")
 
 
-def layout_options(func: Callable[..., Any]) -> Callable[..., Any]:
+MEMORY_OPTION_KEYS = ("layout", "global_batch", "nodes", "gpus_per_node", "flash_attention")
+
+
+def layout_options(func: Callable[..., Any], keys: tuple[str, ...] = LAYOUT_OPTION_KEYS) -> Callable[..., Any]:
     """--layout, --global-batch, --nodes, --gpus-per-node, --days, --goodput, --flash-attention, --overlap."""
     options = [
         click.option("--layout", metavar="tp=8,pp=4,...",
@@ -34,9 +38,15 @@ def layout_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--overlap", default="tp=0,cp=1,ep=0,dp=1", show_default=True,
                      help="Share of each communication hidden behind compute (0-1)."),
     ]
-    for option in reversed(options):
-        func = option(func)
+    for key, option in reversed(list(zip(LAYOUT_OPTION_KEYS, options))):
+        if key in keys:
+            func = option(func)
     return func
+
+
+def memory_layout_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The layout options `budget memory` shares with `budget plan` (same names and defaults)."""
+    return layout_options(func, MEMORY_OPTION_KEYS)
 
 
 def parse_overlap(text: str) -> Any:
@@ -60,7 +70,8 @@ def cluster_request(kw: dict[str, Any]) -> Any:
     """Pop the layout options from `kw` (adjusting num_gpus / gpu_hours) into a ClusterRequest."""
     from budget.training.cluster_plan import ClusterRequest, check_goodput
 
-    opts = {k: kw.pop(k) for k in LAYOUT_OPTION_KEYS}
+    defaults: dict[str, Any] = {"days": None, "goodput": 0.90, "overlap": "tp=0,cp=1,ep=0,dp=1"}
+    opts: dict[str, Any] = {k: kw.pop(k) if k in kw else defaults[k] for k in LAYOUT_OPTION_KEYS}
     goodput = check_goodput(opts["goodput"])
     if opts["nodes"] is not None:
         per_node = opts["gpus_per_node"]
@@ -88,7 +99,7 @@ def render_cluster(cp: Any, plan: Any = None) -> list[str]:
     from budget.render import gib, hours, money
 
     s = cp.search
-    lines = ["", f"Layout on {cp.num_gpus} x {plan.gpu['id'] if plan else 'GPU'} "
+    lines = ["", f"Layout on {cp.num_gpus} x {cp.gpu} "
                  f"({cp.cluster.gpus_per_node} per node, {cp.cluster.scale_up_gbs_per_dir:g} GB/s/dir "
                  f"inside, {cp.cluster.scale_out_gbs_per_dir:g} GB/s/dir per GPU between nodes)"]
     if s.fewest_gpus is not None:
@@ -111,7 +122,8 @@ def render_cluster(cp: Any, plan: Any = None) -> list[str]:
                   f"{st.optimizer_s:,.3g}",
                   "  exposed comm  " + ", ".join(f"{k} {v:.3g} s" for k, v in st.exposed_by_kind_s.items() if v),
                   f"  MFU           predicted {st.predicted_mfu:.1%} (HFU {st.predicted_hfu:.1%}, "
-                  f"{st.tflops_per_gpu:,.0f} model TFLOP/s/GPU) vs assumed {cp.assumed_mfu:.1%}"]
+                  f"{st.tflops_per_gpu:,.0f} model TFLOP/s/GPU)"
+                  + ("" if cp.assumed_mfu is None else f" vs assumed {cp.assumed_mfu:.1%}")]
         if cp.wall_clock_hours is not None:
             price = plan.cost.price_usd_per_hour if plan else None
             cost = "" if price is None else f", {money(cp.billed_gpu_hours * price)} at ${price:.2f}/h"

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.layout_options import memory_layout_options
 
 
 @click.command(name="memory")
@@ -25,14 +26,16 @@ from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
               help="bf16/fp16/fp8: mixed precision with fp32 master weights; fp32/tf32: fp32 throughout.")
 @click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
               show_default=True)
-@click.option("--recompute", type=click.Choice(("none", "selective", "full")), default="none",
-              show_default=True, help="Activation recomputation (checkpointing).")
-@click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=0, show_default=True,
-              help="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights.")
-@click.option("--num-gpus", type=POSITIVE_INT, default=1, show_default=True,
-              help="Data-parallel GPUs the ZeRO stage shards over.")
+@click.option("--recompute", type=click.Choice(("auto", "none", "selective", "full")), default="auto",
+              show_default=True,
+              help="Activation recomputation; auto = selective, or full when selective cannot fit (as plan).")
+@click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=3, show_default=True,
+              help="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights (as plan).")
+@click.option("--num-gpus", type=POSITIVE_INT, default=8, show_default=True,
+              help="GPUs: ZeRO shards over them, and the layout section lays the model out on them.")
 @click.option("--gpu", help="Accelerator id or alias: adds whether it fits and min_gpus.")
 @click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False))
+@memory_layout_options
 @json_option
 def command(as_json: bool, **kw: Any) -> None:
     """Training memory per GPU: weights, gradients, optimizer state, activations, ZeRO sharding.
@@ -42,20 +45,40 @@ def command(as_json: bool, **kw: Any) -> None:
 
     Example: budget memory --params 7e9 --gpu h100 --zero 3 --recompute selective
     """
+    from budget.cli.layout_options import cluster_request
     from budget.training.memory import training_memory
 
     shape = _shape(kw)
-    memory_bytes, gpu_id = None, None
+    memory_bytes, gpu_id, gpu = None, None, None
     if kw["gpu"]:
         from budget.hardware.catalog import load_catalog
 
         gpu = load_catalog(kw["catalog_paths"]).get(kw["gpu"])
         memory_bytes, gpu_id = gpu.memory_bytes, gpu.id
-    result = training_memory(shape, micro_batch=kw["micro_batch"], seq_len=kw["seq_len"],
-                             precision=kw["precision"], optimizer=kw["optimizer"],
-                             recompute=kw["recompute"], zero_stage=kw["zero_stage"],
-                             num_gpus=kw["num_gpus"], gpu_memory_bytes=memory_bytes, gpu=gpu_id)
-    emit(_Result(result, shape), as_json, render_memory)
+    cluster = cluster_request(kw) if gpu is not None else None
+    if gpu is None:
+        from budget.cli.layout_options import MEMORY_OPTION_KEYS
+
+        for key in MEMORY_OPTION_KEYS:
+            kw.pop(key)
+
+    def at(recompute: str) -> Any:
+        return training_memory(shape, micro_batch=kw["micro_batch"], seq_len=kw["seq_len"],
+                               precision=kw["precision"], optimizer=kw["optimizer"],
+                               recompute=recompute, zero_stage=kw["zero_stage"],
+                               num_gpus=kw["num_gpus"], gpu_memory_bytes=memory_bytes, gpu=gpu_id)
+    result = at("selective" if kw["recompute"] == "auto" else kw["recompute"])
+    if kw["recompute"] == "auto" and gpu is not None and result.min_gpus is None:
+        result = at("full")
+    layouts = None
+    if gpu is not None and cluster is not None:
+        from budget.training.cluster_plan import arch_from_shape, plan_cluster
+
+        batch = 4 * kw["num_gpus"] * kw["micro_batch"]  # memory has no budget: 4 micro-batches per GPU
+        layouts = plan_cluster(arch_from_shape(shape), gpu, cluster, seq_len=kw["seq_len"], tokens=0.0,
+                               useful_batch=batch, precision=kw["precision"], optimizer=kw["optimizer"],
+                               batch_source="4 micro-batches per GPU (memory has no budget)")
+    emit(_Result(result, shape, layouts), as_json, render_memory)
 
 
 def _shape(kw: dict[str, Any]) -> Any:
@@ -78,9 +101,17 @@ class _Result:
 
     memory: Any
     shape: Any
+    layouts: Any = None  # ClusterPlan: the fewest GPUs over all layouts, and the layout on --num-gpus
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.memory.to_dict(), "shape": self.shape.to_dict()}
+        out = {**self.memory.to_dict(), "shape": self.shape.to_dict()}
+        if self.layouts is not None:
+            s = self.layouts.search
+            out["layouts"] = {"fewest_gpus": s.fewest_gpus,
+                              "fewest_layout": None if s.fewest_layout is None else s.fewest_layout.to_dict(),
+                              **{k: v for k, v in self.layouts.to_dict().items()
+                                 if k in ("layout", "memory_per_gpu_bytes", "warnings", "search")}}
+        return out
 
 
 def render_memory(result: _Result) -> str:
@@ -98,6 +129,11 @@ def render_memory(result: _Result) -> str:
     if m.gpu:
         verdict = "fits" if m.fits else "does not fit"
         lines += ["", f"{m.gpu}: {gib(m.gpu_memory_bytes)} ({m.usable_fraction:.0%} usable): {verdict} at "
-                      f"{m.num_gpus} GPU(s); fewest GPUs: "
+                      f"{m.num_gpus} GPU(s); fewest GPUs with ZeRO data parallelism alone: "
                       f"{m.min_gpus if m.min_gpus is not None else 'none'} ({m.min_gpus_note})"]
+    if result.layouts is not None:
+        from budget.cli.layout_options import render_cluster
+
+        lines += [line for line in render_cluster(result.layouts)
+                  if not line.lstrip().startswith(("step", "exposed", "MFU", "wall"))]
     return "\n".join(lines)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 import click
-
-from dataclasses import replace
 
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.layout_options import cluster_request, layout_options, render_cluster

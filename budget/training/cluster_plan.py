@@ -16,7 +16,13 @@ from budget.hardware.catalog import Accelerator
 from budget.models.arch import Architecture
 from budget.models.transformer import ModelShape
 from budget.training.communication import Cluster, Overlap, cluster_for
-from budget.training.layout_search import SearchResult, Setting, search, steps_for, summary_fields
+from budget.training.layout_search import (
+    SearchResult,
+    Setting,
+    search,
+    steps_for,
+    summary_fields,
+)
 from budget.training.parallel import Layout, parse_layout
 
 DEFAULT_GOODPUT = 0.90  # Llama 3 405B: > 90% effective training time (arXiv:2407.21783 §3.3.4)
@@ -35,7 +41,7 @@ class ClusterRequest:
     goodput: float = DEFAULT_GOODPUT
     flash: bool = True
     recompute: str = "auto"
-    overlap: Overlap = Overlap()
+    overlap: Overlap = field(default_factory=Overlap)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class ClusterPlan:
 
     search: SearchResult
     cluster: Cluster
+    gpu: str
     num_gpus: int
     global_batch_sequences: int
     global_batch_source: str
@@ -53,12 +60,12 @@ class ClusterPlan:
     steps: float | None
     wall_clock_hours: float | None  # steps x step time / goodput
     billed_gpu_hours: float | None
-    assumed_mfu: float
+    assumed_mfu: float | None
     warnings: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         return {"search": self.search.to_dict(), "cluster": self.cluster.to_dict(),
-                "num_gpus": self.num_gpus, "global_batch_sequences": self.global_batch_sequences,
+                "gpu": self.gpu, "num_gpus": self.num_gpus, "global_batch_sequences": self.global_batch_sequences,
                 "global_batch_source": self.global_batch_source, "goodput": self.goodput,
                 "goodput_source": self.goodput_source, "tokens": self.tokens, "steps": self.steps,
                 "wall_clock_hours": self.wall_clock_hours, "billed_gpu_hours": self.billed_gpu_hours,
@@ -86,12 +93,13 @@ def check_goodput(goodput: float) -> float:
 
 def plan_cluster(arch: Architecture, gpu: Accelerator, req: ClusterRequest, *, seq_len: int,
                  tokens: float, useful_batch: float, precision: str = "bf16",
-                 optimizer: str = "adam", assumed_mfu: float = 0.4) -> ClusterPlan:
+                 optimizer: str = "adam", assumed_mfu: float | None = None,
+                 batch_source: str = "the plan's useful batch (DeepSeek LLM eq. 1)") -> ClusterPlan:
     """Search (or evaluate `req.layout`) and turn the step time into wall clock and warnings."""
     goodput = check_goodput(req.goodput)
     cluster = cluster_for(gpu, precision, gpus_per_node=req.gpus_per_node)
-    batch = req.global_batch or max(1, int(round(useful_batch)))
-    source = "--global-batch" if req.global_batch else "the plan's useful batch (DeepSeek LLM eq. 1)"
+    batch = req.global_batch or max(1, round(useful_batch))
+    source = "--global-batch" if req.global_batch else batch_source
     setting = Setting(arch=arch, seq_len=seq_len, gpu_memory_bytes=gpu.memory_bytes, cluster=cluster,
                       precision=precision, optimizer=optimizer, recompute=req.recompute,
                       flash=req.flash, overlap=req.overlap)
@@ -114,14 +122,14 @@ def plan_cluster(arch: Architecture, gpu: Accelerator, req: ClusterRequest, *, s
         steps = steps_for(tokens, best.layout, seq_len)
         wall = steps * best.step.step_time_s / goodput / 3600.0
         billed = wall * best.layout.num_gpus
-    return ClusterPlan(search=result, cluster=cluster, num_gpus=req.num_gpus,
+    return ClusterPlan(search=result, cluster=cluster, gpu=gpu.id, num_gpus=req.num_gpus,
                        global_batch_sequences=batch, global_batch_source=source, goodput=goodput,
                        goodput_source=GOODPUT_SOURCE if req.goodput == DEFAULT_GOODPUT else "--goodput",
                        tokens=tokens, steps=steps, wall_clock_hours=wall, billed_gpu_hours=billed,
                        assumed_mfu=assumed_mfu, warnings=tuple(warnings))
 
 
-def _warnings(req: ClusterRequest, result: SearchResult, batch: int, assumed_mfu: float,
+def _warnings(req: ClusterRequest, result: SearchResult, batch: int, assumed_mfu: float | None,
               cluster: Cluster) -> list[str]:
     out = [f"assumed: {a}" for a in cluster.assumed]
     if req.num_gpus > batch:
@@ -130,7 +138,6 @@ def _warnings(req: ClusterRequest, result: SearchResult, batch: int, assumed_mfu
                    "layout needs tensor, pipeline or context parallelism (or fewer GPUs)")
     best = result.best
     if best is None:
-        out.append(f"no layout: {result.reason}")
         return out
     lay = best.layout
     if lay.num_gpus < req.num_gpus:
@@ -144,8 +151,8 @@ def _warnings(req: ClusterRequest, result: SearchResult, batch: int, assumed_mfu
     if not best.memory.fits:
         out.append(f"the layout does not fit: {best.memory.total_bytes / 2**30:,.1f} GiB per GPU "
                    f"of {best.memory.usable_bytes / 2**30:,.1f} GiB usable")
-    gap = best.step.predicted_mfu - assumed_mfu
-    if abs(gap) > 0.10:
+    gap = 0.0 if assumed_mfu is None else best.step.predicted_mfu - assumed_mfu
+    if assumed_mfu is not None and abs(gap) > 0.10:
         out.append(f"predicted MFU {best.step.predicted_mfu:.0%} differs from the assumed "
                    f"{assumed_mfu:.0%} by {gap:+.0%}: the cost above uses the assumed MFU")
     if lay.tp > cluster.gpus_per_node:

@@ -12,14 +12,20 @@ The global batch dp x mb x m stays within the useful batch (m = as many micro-ba
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Any, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from budget.errors import BudgetError
 from budget.models.arch import Architecture
 from budget.training.communication import Cluster, Overlap, StepTime, step_time
 from budget.training.memory import USABLE_FRACTION
-from budget.training.parallel import Layout, LayoutMemory, check_fits_model, layout_memory
+from budget.training.parallel import (
+    Layout,
+    LayoutMemory,
+    check_fits_model,
+    layout_memory,
+)
 
 MICRO_BATCHES = (1, 2, 4, 8)
 VIRTUAL_STAGES = (1, 2, 4)
@@ -41,7 +47,7 @@ class Setting:
     recompute: str = "auto"  # auto: search selective and full
     flash: bool = True
     sp: bool = True
-    overlap: Overlap = Overlap()
+    overlap: Overlap = field(default_factory=Overlap)
     usable_fraction: float = USABLE_FRACTION
 
 
