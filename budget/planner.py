@@ -256,8 +256,31 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         shape_params=float(counted), shape_params_count=chosen.params_count,
         shape_error=shape_error,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
-        notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
+        notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)
+                    + fixed_budget_notes(budget, chosen.law, mfu, band)),
         calibration=None if calibration is None else calibration.to_dict(C), parallel=parallel)
+
+
+def fixed_budget_notes(budget: ResolvedBudget, law: str, mfu: float,
+                       band: tuple[float, float]) -> list[str]:
+    """A budget fixed in dollars, GPU-hours or days: the MFU band moves C, N, D and loss, not the
+    dollars (C = hours x peak x MFU scales with MFU)."""
+    if budget.given_as not in ("usd", "gpu-hours"):
+        return []
+    ends = []
+    for m in band:
+        c = budget.compute_flops * m / mfu
+        try:
+            a = next(x for x in laws.all_allocations(c) if x.law == law)
+        except (BudgetError, StopIteration):
+            return []
+        ends.append((c, a))
+    (c0, a0), (c1, a1) = ends
+    loss = "" if a0.loss is None or a1.loss is None else f", loss {a0.loss:.3f}-{a1.loss:.3f}"
+    return [f"the budget is fixed ({budget.given_as}): over the MFU band {band[0]:.0%}-{band[1]:.0%} "
+            f"the same money or hours buy C = {c0:.2e}-{c1:.2e} FLOPs, so under '{law}' N = "
+            f"{a0.params:.3g}-{a1.params:.3g}, D = {a0.tokens:.3g}-{a1.tokens:.3g}{loss}; the dollar "
+            "and hour ranges shown are for the one C at the assumed MFU"]
 
 
 def calibrated_recommendation(calibration: Calibration, compute_flops: float) -> tuple[str, str] | None:

@@ -80,7 +80,10 @@ def cluster_request(kw: dict[str, Any]) -> Any:
 
             per_node = load_catalog(kw.get("catalog_paths") or ()).get(kw["gpu"]).gpus_per_node or 8
         kw["num_gpus"] = opts["nodes"] * per_node
-    if opts["days"] is not None:
+    if opts["days"] is not None and kw.get("budget_usd") is not None:
+        kw["num_gpus"] = _gpus_for_money_in_days({**kw, "gpus_per_node": opts["gpus_per_node"]},
+                                                 opts["days"], goodput)
+    elif opts["days"] is not None:
         given = [k for k in ("flops", "pf_days", "gpu_hours", "budget_usd", "params", "tokens",
                              "forward_flops") if kw.get(k) is not None]
         if given:
@@ -92,6 +95,23 @@ def cluster_request(kw: dict[str, Any]) -> Any:
                           goodput=goodput, flash=opts["flash_attention"],
                           recompute="auto" if recompute in (None, "auto", "none") else recompute,
                           overlap=parse_overlap(opts["overlap"]))
+
+
+def _gpus_for_money_in_days(kw: dict[str, Any], days: float, goodput: float) -> int:
+    """--budget-usd with --days: the GPUs that spend the money in that many days (billed hours)."""
+    import math
+
+    from budget.hardware.catalog import load_catalog
+    from budget.training.time import resolve_price
+
+    gpu = load_catalog(kw.get("catalog_paths") or ()).get(kw["gpu"])
+    price, _ = resolve_price(gpu, kw.get("price_per_hour"))
+    if price is None:
+        raise click.UsageError(f"--budget-usd with --days needs a price: {gpu.id} has none in the "
+                               "catalog's tier; give --price-per-hour")
+    gpus = math.floor(kw["budget_usd"] / (price * 24.0 * days))
+    per_node = kw.get("gpus_per_node") or gpu.gpus_per_node or 1
+    return max(1, gpus - gpus % per_node if gpus >= per_node else gpus)  # whole nodes
 
 
 def render_cluster(cp: Any, plan: Any = None) -> list[str]:
