@@ -141,7 +141,8 @@ def render_cluster(cp: Any, plan: Any = None) -> list[str]:
                   f"communication {st.communication_s:,.3g} + bubble {st.bubble_s:,.3g} + optimizer "
                   f"{st.optimizer_s:,.3g}",
                   "  exposed comm  " + ", ".join(f"{k} {v:.3g} s" for k, v in st.exposed_by_kind_s.items() if v),
-                  f"  MFU           predicted {st.predicted_mfu:.1%} (HFU {st.predicted_hfu:.1%}, "
+                  f"  MFU           predicted {st.predicted_mfu:.1%} (HFU {st.predicted_hfu:.1%} as computed: "
+                  f"causal half with FlashAttention, + recompute; "
                   f"{st.tflops_per_gpu:,.0f} model TFLOP/s/GPU)"
                   + ("" if cp.assumed_mfu is None else f" vs assumed {cp.assumed_mfu:.1%}")]
         if cp.wall_clock_hours is not None:
