@@ -158,3 +158,18 @@ def test_catalog_cluster_mfu_and_price_fields_are_sourced():
             assert "nvidia-smi" in acc.sources["memory_mib"]
     h100 = CAT.get("h100")
     assert (h100.gpus_per_node, h100.scale_up_gbs_per_dir, h100.scale_out_gbs_per_dir) == (8, 450, 50)
+
+
+def test_days_deadline_warning():
+    """--days 30 on 64 A100 with an optimistic --mfu 0.6: the predicted step time misses the deadline."""
+    plan = plan_json("--days", "30", "--num-gpus", "64", "--gpu", "a100", "--mfu", "0.6")
+    assert any("over --days 30" in w for w in plan["parallel"]["warnings"])
+    assert plan["parallel"]["wall_clock_hours"] > 30 * 24
+
+
+def test_memory_takes_a_fixed_layout():
+    result = run("memory", "--n-layer", "40", "--d-model", "5120", "--gpu", "h100", "--num-gpus", "16",
+                 "--layout", "tp=4,pp=2,zero=1", "--json")
+    assert result.exit_code == 0, result.output
+    lay = json.loads(result.stdout)["layouts"]
+    assert lay["layout"].startswith("tp=4,pp=2,dp=2") and lay["memory_per_gpu_bytes"] > 0

@@ -210,3 +210,22 @@ def test_fewest_gpus_falls_with_memory():
     big = Setting(arch=arch, seq_len=2048, gpu_memory_bytes=H100.memory_bytes * 2,
                   cluster=cluster_for(H100, "bf16"))
     assert fewest_gpus(big)[0] < fewest_gpus(small)[0]
+
+
+@pytest.mark.parametrize("tp,pp,dp", [(1, 1, 8), (2, 4, 4), (8, 2, 2)])
+def test_memory_orderings(tp, pp, dp):
+    """ZeRO stage k never needs more memory than k - 1; memory grows with micro-batch, context
+    and parameters (layers); recompute full <= selective <= none."""
+    arch = gpt(32, 4096, 32)
+    def mem(**kw):
+        base = dict(tp=tp, pp=pp, dp=dp, ga=pp)
+        base.update(kw)
+        seq = base.pop("seq", 2048)
+        model = base.pop("arch", arch)
+        return layout_memory(model, Layout(**base), seq, H100.memory_bytes).total_bytes
+    zeros = [mem(zero=z) for z in (0, 1, 2, 3)]
+    assert zeros == sorted(zeros, reverse=True)
+    assert mem(mb=1) < mem(mb=2) < mem(mb=4)
+    assert mem(seq=2048) < mem(seq=4096)
+    assert mem() < mem(arch=gpt(48, 4096, 32))
+    assert mem(recompute="full") < mem(recompute="selective") < mem(recompute="none", flash=False)

@@ -178,6 +178,9 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
             _check_positive(where, key, row[key])
             if key in _FRACTIONS and row[key] > 1:
                 raise CatalogError(f"{where}: field '{key}' = {row[key]!r} must be a fraction in (0, 1]")
+    for key in ("gpus_per_node", "devices_per_package"):
+        if key in row and (not isinstance(row[key], int) or isinstance(row[key], bool) or row[key] < 1):
+            raise CatalogError(f"{where}: field '{key}' = {row[key]!r} must be a whole number >= 1")
     peaks = row["peak_tflops"]
     if not isinstance(peaks, dict) or not peaks:
         raise CatalogError(f"{where}: field 'peak_tflops' must be a table of precision = TFLOP/s")

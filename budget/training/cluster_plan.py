@@ -41,6 +41,7 @@ class ClusterRequest:
     goodput: float = DEFAULT_GOODPUT
     flash: bool = True
     recompute: str = "auto"
+    days: float | None = None  # the deadline, when the budget was given as days
     overlap: Overlap = field(default_factory=Overlap)
 
 
@@ -122,6 +123,10 @@ def plan_cluster(arch: Architecture, gpu: Accelerator, req: ClusterRequest, *, s
         steps = steps_for(tokens, best.layout, seq_len)
         wall = steps * best.step.step_time_s / goodput / 3600.0
         billed = wall * best.layout.num_gpus
+        if req.days is not None and wall > req.days * 24.0 * 1.005:
+            warnings.append(f"at the predicted step time the run takes {wall / 24:,.1f} days, over "
+                            f"--days {req.days:g}: the plan's C assumes MFU {assumed_mfu or 0:.0%}; "
+                            "re-plan with --mfu near the predicted MFU to fit the deadline")
     return ClusterPlan(search=result, cluster=cluster, gpu=gpu.id, num_gpus=req.num_gpus,
                        global_batch_sequences=batch, global_batch_source=source, goodput=goodput,
                        goodput_source=GOODPUT_SOURCE if req.goodput == DEFAULT_GOODPUT else "--goodput",
