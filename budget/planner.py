@@ -241,7 +241,7 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     cluster = req.cluster or ClusterRequest(num_gpus=req.num_gpus, recompute=(
         req.recompute if req.recompute in ("selective", "full") else "auto"))
     parallel = None
-    if cluster.num_gpus:
+    if budget.given_as != "forward-flops":  # a CNN budget gets no transformer layout
         hyper = laws.deepseek_hyperparameters(C, req.seq_len)
         parallel = plan_cluster(arch_from_shape(shape), gpu, cluster, seq_len=req.seq_len,
                                 tokens=chosen.tokens, useful_batch=hyper.batch_sequences,

@@ -106,7 +106,7 @@ def test_plan_with_a_search_stays_under_half_a_second():
     plan = make_plan(PlanRequest(BudgetInput(flops=1e24), num_gpus=4096, seq_len=8192,
                                  mfu_from_catalog=True))
     assert time.perf_counter() - start < 0.5
-    assert plan.parallel.search.candidates >= 500
+    assert plan.parallel.search.candidates >= 300
 
 
 def test_memory_has_plan_defaults_and_answers_a_gpu_count():
