@@ -239,7 +239,7 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     )
 
     cluster = req.cluster or ClusterRequest(num_gpus=req.num_gpus, recompute=(
-        req.recompute if req.recompute in ("selective", "full") else "auto"))
+        req.recompute if req.recompute in ("none", "selective", "full") else "auto"))
     parallel = None
     if budget.given_as != "forward-flops":  # a CNN budget gets no transformer layout
         hyper = laws.deepseek_hyperparameters(C, req.seq_len)

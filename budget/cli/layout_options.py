@@ -93,7 +93,7 @@ def cluster_request(kw: dict[str, Any]) -> Any:
     return ClusterRequest(num_gpus=kw["num_gpus"], layout=opts["layout"],
                           global_batch=opts["global_batch"], gpus_per_node=opts["gpus_per_node"],
                           goodput=goodput, flash=opts["flash_attention"], days=opts["days"],
-                          recompute="auto" if recompute in (None, "auto", "none") else recompute,
+                          recompute="auto" if recompute in (None, "auto") else recompute,
                           overlap=parse_overlap(opts["overlap"]))
 
 
