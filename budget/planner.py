@@ -6,7 +6,7 @@ or a network's forward FLOPs x samples x epochs) into C in FLOPs; `make_plan` do
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 from budget.errors import BudgetError
@@ -50,6 +50,7 @@ class ResolvedBudget:
     compute_flops: float
     given_as: str
     formula: str
+    mfu_band_effect: str = ""  # a budget fixed in money or hours: what the MFU band moves instead
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,6 +216,9 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         band = costing.band_including(mfu, band)
     budget = resolve_budget(req.budget, gpu, req.precision, mfu, req.price_per_hour)
     C = budget.compute_flops
+    effect = fixed_budget_notes(budget, req.law or recommend_law(recommend), mfu, band)
+    if effect:
+        budget = replace(budget, mfu_band_effect=effect[0])
     allocations = tuple(laws.all_allocations(C)) + tuple(extra_allocations)
     if calibration is not None:
         allocations += (calibration.allocation(C),)
@@ -256,9 +260,13 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         shape_params=float(counted), shape_params_count=chosen.params_count,
         shape_error=shape_error,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
-        notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)
-                    + fixed_budget_notes(budget, chosen.law, mfu, band)),
+        notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
         calibration=None if calibration is None else calibration.to_dict(C), parallel=parallel)
+
+
+def recommend_law(recommend: tuple[str, str] | None) -> str:
+    """The published law the plan sizes with when --law is not given (the band note's law)."""
+    return recommend[0] if recommend else laws.RECOMMENDED_LAW
 
 
 def fixed_budget_notes(budget: ResolvedBudget, law: str, mfu: float,

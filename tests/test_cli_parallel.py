@@ -78,7 +78,7 @@ def test_nodes_days_and_goodput():
     assert plan["budget"]["given_as"] == "gpu-hours"
     assert plan["gpu_hours"] == pytest.approx(13824.0)
     assert plan["wall_clock_days"] == pytest.approx(10 * 0.9)  # steady-state hours on 64 GPUs
-    assert any("the budget is fixed" in n for n in plan["notes"])
+    assert "the budget is fixed" in plan["budget"]["mfu_band_effect"]
     result = run("plan", "--days", "10", "--flops", "1e21")
     assert result.exit_code == 2 and "drop --flops" in result.stderr
     lower = plan_json("--flops", "1e21", "--goodput", "0.5")["parallel"]["wall_clock_hours"]

@@ -186,6 +186,8 @@ def render_plan(plan: Any) -> str:
     lines = [f"Compute budget  C = {sci(plan.compute_flops)} FLOPs = {plan.compute_pf_days:,.3g} "
              f"PF-days = {hours(plan.h100_hours)} H100-hours at MFU {plan.mfu:.0%}",
              f"                ({plan.budget.formula})"]
+    if plan.budget.mfu_band_effect:
+        lines.append(wrap(plan.budget.mfu_band_effect, "                ", "                  "))
     if g["alias_note"]:
         lines.append(f"GPU             {g['alias_note']}")
     lines.append(f"                {g['name']}: {g['peak_flops'] / 1e12:,.1f} TFLOP/s dense "
