@@ -171,9 +171,10 @@ def first_stage_activation_bytes(arch: Architecture, layout: Layout, seq_len: in
     kept = in_flight * layers * per_layer * interleave
     if layout.recompute == "full":  # one layer's working set during its recompute
         kept += layer_activation_bytes(arch, replace(layout, recompute="selective"), seq_len)
-    outside = s * b * h * in_flight / t  # embedding dropout mask (1 byte) per in-flight micro-batch
-    if p == 1:
-        outside += 4 * s * b * h / t + 4 * s * b * arch.vocab_size / t  # final norm, logits in, fp32 logits
+    split = t if layout.sp else 1  # SP shards what TP alone replicates
+    outside = s * b * h * in_flight / split  # embedding dropout mask (1 byte) per in-flight micro-batch
+    if p == 1:  # final norm and logits inputs (2 + 2 bytes), fp32 logits split over the vocabulary
+        outside += 4 * s * b * h / split + 4 * s * b * arch.vocab_size / t
     return kept + outside
 
 
