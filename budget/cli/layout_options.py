@@ -135,8 +135,7 @@ def render_cluster(cp: Any, plan: Any = None) -> list[str]:
                   f"sequences, useful {cp.global_batch_sequences} from {cp.global_batch_source})",
                   f"  memory/GPU    weights {gib(m.weights_bytes)}, grads {gib(m.grads_bytes)}, "
                   f"optimizer {gib(m.optimizer_bytes)}, activations {gib(m.activations_bytes)}, "
-                  f"buffers {gib(m.buffers_bytes)}: {gib(m.total_bytes)} of {gib(m.usable_bytes)} "
-                  f"usable ({m.usable_fraction:.0%} of {gib(m.gpu_memory_bytes)})",
+                  f"buffers {gib(m.buffers_bytes)}: {gib(m.total_bytes)} of {gib(m.usable_bytes)} usable",
                   f"  step          {st.step_time_s:,.3g} s = compute {st.compute_s:,.3g} + exposed "
                   f"communication {st.communication_s:,.3g} + bubble {st.bubble_s:,.3g} + optimizer "
                   f"{st.optimizer_s:,.3g}",

@@ -191,8 +191,8 @@ def render_plan(plan: Any) -> str:
     if g["alias_note"]:
         lines.append(f"GPU             {g['alias_note']}")
     lines.append(f"                {g['name']}: {g['peak_flops'] / 1e12:,.1f} TFLOP/s dense "
-                 f"{plan.precision}, {gib(g['memory_bytes'])} ({g['memory_basis']}; "
-                 f"{m.usable_fraction:.0%} usable)")
+                 f"{plan.precision}, {gib(g['memory_bytes'])} ({g['memory_basis']}); "
+                 f"{m.usable_fraction:.0%} usable = {gib(g['memory_bytes'] * m.usable_fraction)}")
     lines.append(wrap(f"MFU {plan.mfu:.1%} ({plan.mfu_source})", "                ", "                  "))
     rows = []
     for a in plan.allocations:
