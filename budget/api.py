@@ -14,14 +14,21 @@ and raises BudgetError (one line naming the bad value) where the command exits 2
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, Sequence
 
 from budget.errors import BudgetError
 from budget.models import transformer
 from budget.models.layers import TransformerCount
 from budget.planner import BudgetInput, Plan, PlanRequest
-from budget.training.memory import MemoryBreakdown, training_memory
+from budget.training.memory_report import (
+    DEFAULT_NUM_GPUS,
+    DEFAULT_RECOMPUTE,
+    DEFAULT_ZERO_STAGE,
+    MemoryReport,
+    MemoryRequest,
+    memory_report,
+)
 
 BUDGET_FORMS = tuple(f.name for f in fields(BudgetInput))
 
@@ -42,6 +49,7 @@ def plan(flops: float | None = None, *, calibrate: str | None = None,
     budget = BudgetInput(flops=flops, **{k: options.pop(k) for k in BUDGET_FORMS if k in options})
     if "catalog_paths" in options:
         options["catalog_paths"] = tuple(options["catalog_paths"])
+    options.setdefault("mfu_from_catalog", "mfu" not in options)  # as `budget plan` without --mfu
     if "mfu_band" in options:
         options["mfu_band"] = tuple(options["mfu_band"])
     return calibrated_plan(PlanRequest(budget=budget, **options), calibrate, tracking_uri)
@@ -71,37 +79,22 @@ def transformer_shape(*, params: float | None = None, n_layer: int | None = None
                                   n_ctx, vocab_size)
 
 
-@dataclass(frozen=True)
-class MemoryResult:
-    """`budget memory --json`: the MemoryBreakdown plus the shape it was computed for."""
-
-    memory: MemoryBreakdown
-    shape: transformer.ModelShape
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.memory.to_dict(), "shape": self.shape.to_dict()}
-
-
 def memory(params: float | None = None, *, n_layer: int | None = None, d_model: int | None = None,
            n_head: int | None = None, d_ff: int | None = None,
            vocab_size: int = transformer.GPT2_VOCAB, seq_len: int = transformer.DEFAULT_N_CTX,
            micro_batch: int = 1, precision: str = "bf16", optimizer: str = "adam",
-           recompute: str = "none", zero_stage: int = 0, num_gpus: int = 1,
-           gpu: str | None = None, catalog_paths: Sequence[str] = ()) -> MemoryResult:
-    """`budget memory`: training memory per GPU; with `gpu`, whether it fits and min_gpus."""
+           recompute: str = DEFAULT_RECOMPUTE, zero_stage: int = DEFAULT_ZERO_STAGE,
+           num_gpus: int = DEFAULT_NUM_GPUS, gpu: str | None = None,
+           catalog_paths: Sequence[str] = ()) -> MemoryReport:
+    """`budget memory`: training memory per GPU; with `gpu`, whether it fits, min_gpus and the
+    layout search (the same defaults as the command: ZeRO-3 over 8 GPUs, recompute auto)."""
     shape = transformer_shape(params=params, n_layer=n_layer, d_model=d_model, n_head=n_head,
                               d_ff=d_ff, n_ctx=seq_len, vocab_size=vocab_size)
-    memory_bytes, gpu_id = None, None
-    if gpu:
-        from budget.hardware.catalog import load_catalog
-
-        accelerator = load_catalog(catalog_paths).get(gpu)
-        memory_bytes, gpu_id = accelerator.memory_bytes, accelerator.id
-    breakdown = training_memory(shape, micro_batch=micro_batch, seq_len=seq_len,
-                                precision=precision, optimizer=optimizer, recompute=recompute,
-                                zero_stage=zero_stage, num_gpus=num_gpus,
-                                gpu_memory_bytes=memory_bytes, gpu=gpu_id)
-    return MemoryResult(breakdown, shape)
+    return memory_report(MemoryRequest(shape, micro_batch=micro_batch, seq_len=seq_len,
+                                       precision=precision, optimizer=optimizer,
+                                       recompute=recompute, zero_stage=zero_stage,
+                                       num_gpus=num_gpus, gpu=gpu,
+                                       catalog_paths=tuple(catalog_paths)))
 
 
 def flops(params: float | None = None, *, n_layer: int | None = None,

@@ -6,7 +6,7 @@ or a network's forward FLOPs x samples x epochs) into C in FLOPs; `make_plan` do
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 from budget.errors import BudgetError
@@ -52,6 +52,7 @@ class ResolvedBudget:
     compute_flops: float
     given_as: str
     formula: str
+    mfu_band_effect: str = ""  # a budget fixed in money or hours: what the MFU band moves instead
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +125,8 @@ class PlanRequest:
     pue: float = energy_model.DEFAULT_PUE  # energy hook (budget.hardware.energy)
     power_fraction: float | None = None
     grid_gco2_per_kwh: float | None = None
+    mfu_from_catalog: bool = False  # use the GPU's published default MFU (else the global one)
+    cluster: Any = None  # budget.training.cluster_plan.ClusterRequest (layout options); default: search
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ class Plan:
     calibration: dict[str, Any] | None = None
     beyond: BeyondPlan | None = None  # only when asked (--inference-tokens, --target-loss, ...)
     energy: energy_model.EnergyEstimate | None = None  # None: no TDP in the catalog
+    parallel: Any = None  # budget.training.cluster_plan.ClusterPlan when a cluster was asked for
 
     def allocation(self, law: str) -> laws.Allocation:
         return next(a for a in self.allocations if a.law == law)
@@ -179,7 +183,21 @@ class Plan:
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
             "calibration": self.calibration,
             "energy": None if self.energy is None else self.energy.to_dict(),
+            **_parallel_keys(self.parallel),
         } | ({} if self.beyond is None else {"beyond": self.beyond.to_dict()})
+
+
+def _parallel_keys(parallel: Any) -> dict[str, Any]:
+    """The layout section's JSON keys (units in the names), or nothing without one."""
+    if parallel is None:
+        return {}
+    out = parallel.to_dict()
+    best = parallel.search.best
+    return {"parallel": out, "layout": None if best is None else best.layout.to_dict(),
+            "memory_per_gpu_bytes": out["memory_per_gpu_bytes"], "step_time_s": out["step_time_s"],
+            "compute_s": out["compute_s"], "communication_s": out["communication_s"],
+            "bubble_s": out["bubble_s"], "predicted_mfu": out["predicted_mfu"],
+            "goodput": parallel.goodput}
 
 
 def gpu_summary(gpu: Accelerator, requested: str, precision: str) -> dict[str, Any]:
@@ -188,7 +206,8 @@ def gpu_summary(gpu: Accelerator, requested: str, precision: str) -> dict[str, A
         f"'{requested}' means {gpu.name} ({gpu.id})"
     return {"id": gpu.id, "name": gpu.name, "requested": requested, "alias_note": alias,
             "peak_flops": gpu.peak_flops(precision), "precision": precision,
-            "memory_bytes": gpu.memory_bytes, "price_usd_per_hour": gpu.price_usd_per_hour,
+            "memory_bytes": gpu.memory_bytes, "memory_basis": gpu.memory_basis,
+            "price_tier": gpu.price_tier, "price_usd_per_hour": gpu.price_usd_per_hour,
             "price_provider": gpu.price_provider, "price_date": gpu.price_date,
             "peak_source": gpu.sources.get("peak", "")}
 
@@ -203,10 +222,17 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     beyond its largest swept budget."""
     catalog = catalog or load_catalog(req.catalog_paths)
     gpu = catalog.get(req.gpu)
-    mfu = costing.check_mfu(req.mfu)
+    mfu, mfu_source = costing.check_mfu(req.mfu), costing.MFU_SOURCE
+    band = req.mfu_band
+    if req.mfu_from_catalog:
+        mfu, mfu_source = costing.device_mfu(gpu)
+        band = costing.band_including(mfu, band)
     budget = target_loss_budget(req) or resolve_budget(req.budget, gpu, req.precision, mfu,
                                                        req.price_per_hour)
     C = budget.compute_flops
+    effect = fixed_budget_notes(budget, req.law or recommend_law(recommend), mfu, band)
+    if effect:
+        budget = replace(budget, mfu_band_effect=effect[0])
     allocations = tuple(laws.all_allocations(C)) + tuple(extra_allocations)
     if calibration is not None:
         allocations += (calibration.allocation(C),)
@@ -222,14 +248,28 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     counted = params_total(shape) if chosen.params_count == "total" else params_non_embedding(shape)
     shape_error = counted / chosen.params - 1.0
     cost = costing.estimate_cost(C, gpu, precision=req.precision, mfu=mfu, num_gpus=req.num_gpus,
-                                 price_per_hour=req.price_per_hour, mfu_band=req.mfu_band)
+                                 price_per_hour=req.price_per_hour, mfu_band=band)
     memory = plan_memory(req, shape, gpu)
+    from budget.training.cluster_plan import (
+        ClusterRequest,
+        arch_from_shape,
+        plan_cluster,
+    )
+
+    cluster = req.cluster or ClusterRequest(num_gpus=req.num_gpus, recompute=(
+        req.recompute if req.recompute in ("none", "selective", "full") else "auto"))
+    parallel = None
+    if budget.given_as != "forward-flops":  # a CNN budget gets no transformer layout
+        hyper = laws.deepseek_hyperparameters(C, req.seq_len)
+        parallel = plan_cluster(arch_from_shape(shape), gpu, cluster, seq_len=req.seq_len,
+                                tokens=chosen.tokens, useful_batch=hyper.batch_sequences,
+                                precision=req.precision, optimizer=req.optimizer, assumed_mfu=mfu)
     reference = catalog.get(REFERENCE_GPU)
     return Plan(
         compute_flops=C, compute_pf_days=C / laws.PF_DAY_FLOPS,
         h100_hours=costing.gpu_hours_for(C, reference.peak_flops("bf16"), mfu),
         budget=budget, gpu=gpu_summary(gpu, req.gpu, req.precision), precision=req.precision,
-        mfu=mfu, mfu_source=costing.MFU_SOURCE, allocations=allocations, recommended=law,
+        mfu=mfu, mfu_source=mfu_source, allocations=allocations, recommended=law,
         recommended_reason=reason, cost=cost, memory=memory, shape=shape,
         shape_params=float(counted), shape_params_count=chosen.params_count,
         shape_error=shape_error,
@@ -238,7 +278,35 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         calibration=None if calibration is None else calibration.to_dict(C),
         energy=energy_model.run_energy(cost.gpu_hours, gpu, power_fraction=req.power_fraction,
                                        pue=req.pue, grid_gco2_per_kwh=req.grid_gco2_per_kwh),
-        beyond=plan_beyond(req, budget, allocations, chosen_id, cost, calibration))
+        beyond=plan_beyond(req, budget, allocations, chosen_id, cost, calibration),
+        parallel=parallel)
+
+
+def recommend_law(recommend: tuple[str, str] | None) -> str:
+    """The published law the plan sizes with when --law is not given (the band note's law)."""
+    return recommend[0] if recommend else laws.RECOMMENDED_LAW
+
+
+def fixed_budget_notes(budget: ResolvedBudget, law: str, mfu: float,
+                       band: tuple[float, float]) -> list[str]:
+    """A budget fixed in dollars, GPU-hours or days: the MFU band moves C, N, D and loss, not the
+    dollars (C = hours x peak x MFU scales with MFU)."""
+    if budget.given_as not in ("usd", "gpu-hours"):
+        return []
+    ends = []
+    for m in band:
+        c = budget.compute_flops * m / mfu
+        try:
+            a = next(x for x in laws.all_allocations(c) if x.law == law)
+        except (BudgetError, StopIteration):
+            return []
+        ends.append((c, a))
+    (c0, a0), (c1, a1) = ends
+    loss = "" if a0.loss is None or a1.loss is None else f", loss {a0.loss:.3f}-{a1.loss:.3f}"
+    return [f"the budget is fixed ({budget.given_as}): over the MFU band {band[0]:.0%}-{band[1]:.0%} "
+            f"the same money or hours buy C = {c0:.2e}-{c1:.2e} FLOPs, so under '{law}' N = "
+            f"{a0.params:.3g}-{a1.params:.3g}, D = {a0.tokens:.3g}-{a1.tokens:.3g}{loss}; the dollar "
+            "and hour ranges shown are for the one C at the assumed MFU"]
 
 
 def calibrated_recommendation(calibration: Calibration, compute_flops: float) -> tuple[str, str] | None:
@@ -274,6 +342,10 @@ def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
         if decades > VERY_LONG_EXTRAPOLATION_DECADES:
             notes.append("the calibrated law is shown but not recommended: more than 3 orders of "
                          "magnitude of extrapolation; sweep larger budgets to trust it")
+    low, high = req.mfu_band
+    if not req.mfu_from_catalog and not low <= req.mfu <= high:
+        notes.append(f"--mfu {req.mfu:g} lies outside --mfu-band {low:g}-{high:g}: the ranges do "
+                     "not bracket the point estimate")
     if req.law:
         notes.append(f"shape and memory sized for law '{req.law}' as asked (--law)")
     if req.precision == "fp8":
@@ -286,8 +358,10 @@ def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
         notes.append(f"no shape with d_model a multiple of 64 and this vocabulary comes within 2% of "
                      f"N (closest {shape_error:+.1%}): embeddings dominate at this size")
     if req.recompute == "auto" and memory.recompute == "full":
-        notes.append("selective recomputation does not fit at any GPU count, so memory assumes full "
-                     "activation recomputation (one extra forward pass: 4x instead of 3x forward)")
+        notes.append("with ZeRO data parallelism alone selective recomputation does not fit at any GPU "
+                     "count, so the memory block assumes full activation recomputation (one extra "
+                     "forward pass: 4x instead of 3x forward); the layout section splits the model "
+                     "with tp/pp instead")
     if memory.min_gpus is None:
         notes.append(memory.min_gpus_note)
     elif memory.min_gpus > req.num_gpus:

@@ -15,7 +15,9 @@ REFERENCE_IDS = {
     "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "gaudi2", "gaudi3", "jetson-agx-orin-64gb",
     "jetson-orin-nano-8gb"}
 SOURCE_OF = {"memory_gb": "memory", "memory_bandwidth_gbs": "bandwidth", "tdp_w": "tdp",
-             "interconnect_gbs_bidir": "interconnect", "price_usd_per_hour": "price"}
+             "interconnect_gbs_bidir": "interconnect", "price_usd_per_hour": "price",
+             "memory_mib": "memory_mib", "gpus_per_node": "scale_up", "scale_up_gbs_per_dir": "scale_up",
+             "scale_out_gbs_per_dir": "scale_out", "default_mfu": "mfu", "matmul_efficiency": "matmul"}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def test_every_number_is_positive_and_sourced(catalog):
                 assert value > 0, (acc.id, field)
                 assert acc.sources.get(source_key, "").strip(), (acc.id, source_key)
         if acc.price_usd_per_hour is not None:
-            assert acc.price_provider and acc.price_date, acc.id
+            assert acc.price_provider and acc.price_date and acc.price_tier, acc.id
 
 
 @pytest.mark.parametrize("name,precision,tflops", [
@@ -62,7 +64,7 @@ def test_dense_peaks_from_datasheets(catalog, name, precision, tflops):
 def test_alias_resolution_is_case_insensitive(catalog):
     assert catalog.get("H100").id == "h100-sxm-80gb"
     assert catalog.get("a100").id == "a100-sxm-80gb"
-    assert catalog.get("h100-sxm-80gb").memory_bytes == 80e9
+    assert catalog.get("h100-sxm-80gb").memory_bytes == 81559 * 2**20  # nvidia-smi: 81559MiB
 
 
 def test_unknown_accelerator_lists_close_matches(catalog):
@@ -112,6 +114,15 @@ def test_extra_catalog_adds_and_overrides(tmp_path, monkeypatch):
     (lambda t: t.replace('vendor = "Example"\n', ""), r"missing field 'vendor'"),
     (lambda t: t.replace("memory_gb = 96", 'memory_gb = "lots"'), r"field 'memory_gb'"),
     (lambda t: t + "\n[[[", r"not valid TOML"),
+    (lambda t: t.replace("memory_gb = 96", "memory_gb = 96\ndefault_mfu = 1.5"),
+     r"field 'default_mfu' = 1.5 must be a fraction"),
+    (lambda t: t.replace("memory_gb = 96", "memory_gb = 96\ndefault_mfu = 0.4"),
+     r"field 'sources.mfu' is missing"),
+    (lambda t: t.replace("memory_gb = 96", "memory_gb = 96\ngpus_per_node = 8.5")
+     .replace('price = "price page"', 'price = "price page"\nscale_up = "sheet"'),
+     r"field 'gpus_per_node' = 8.5 must be a whole number"),
+    (lambda t: t.replace("memory_gb = 96", "memory_gb = 96\nscale_out_gbs_per_dir = 50"),
+     r"field 'sources.scale_out' is missing"),
 ])
 def test_malformed_catalog_names_file_row_and_field(tmp_path, mutate, message):
     path = tmp_path / "bad.toml"

@@ -45,7 +45,7 @@ def test_budget_round_trips(catalog):
     h100 = catalog.get("h100")
     c = costing.compute_from_gpu_hours(1000.0, h100, "bf16", 0.4)
     assert costing.estimate_cost(c, h100, mfu=0.4).gpu_hours == pytest.approx(1000.0)
-    c_usd = costing.compute_from_usd(2690.0, h100, "bf16", 0.4)
+    c_usd = costing.compute_from_usd(3490.0, h100, "bf16", 0.4)  # $3.49/h (RunPod Secure Cloud)
     assert c_usd == pytest.approx(c)
 
 

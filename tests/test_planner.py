@@ -21,7 +21,7 @@ def h100(priced_catalog):
     (BudgetInput(params=174.6e9, tokens=300e9), 3.1428e23),  # GPT-3, Brown et al. 2020 Table D.1
     (BudgetInput(forward_flops=0.39e9 * 2, samples=1.28e6, epochs=350), 3 * 0.78e9 * 1.28e6 * 350),
     (BudgetInput(gpu_hours=1000.0), 1000 * 3600 * 989.5e12 * 0.4),
-    (BudgetInput(budget_usd=2690.0), 1000 * 3600 * 989.5e12 * 0.4),  # $2.69/h on H100 SXM
+    (BudgetInput(budget_usd=3490.0), 1000 * 3600 * 989.5e12 * 0.4),  # $3.49/h: H100 SXM, RunPod Secure Cloud
 ])
 def test_every_budget_form(h100, budget, expected):
     assert resolve_budget(budget, h100, "bf16", 0.4).compute_flops == pytest.approx(expected, rel=1e-4)

@@ -47,7 +47,7 @@ def test_h100_row_known_answer(report):
     assert row.gpu["id"] == "h100-sxm-80gb" and row.num_gpus == 8
     assert row.cost.gpu_hours == pytest.approx(1e21 / (989.5e12 * 0.4) / 3600)
     assert row.cost.gpu_hours == pytest.approx(701.8, abs=0.05)
-    assert row.cost.cost_usd == pytest.approx(701.8 * 2.69, abs=0.2)
+    assert row.cost.cost_usd == pytest.approx(701.8 * 3.49, abs=0.2)
     assert row.cost.wall_clock_hours == pytest.approx(87.7, abs=0.05)
 
 
@@ -106,7 +106,8 @@ def test_risks_name_the_mfu_band_extrapolation_and_price_dates(report):
     assert f"{lo:,.0f}-{hi:,.0f} GPU-hours" in text and "30%-50%" in text
     assert "inside the fitted range 6.0e+18-3.0e+21 FLOPs" in text
     assert "1.7 orders of magnitude above the fitted range 1.0e+17-2.0e+19" in text  # DeepSeek
-    assert "read 2026-09-25" in text and "TensorWave, on-demand, read 2026-05-18" in text
+    # one price tier (issue 17): MI300X has no RunPod Secure Cloud row, so no dollars, said so
+    assert "read 2026-09-25" in text and "No on-demand price in the catalog for mi300x" in text
 
 
 def test_sources_cover_every_law_and_every_accelerator(report):
@@ -116,7 +117,8 @@ def test_sources_cover_every_law_and_every_accelerator(report):
         assert laws.LAW_SOURCES[law] in joined
     for row in report.compare:
         assert any(c.startswith(f"{row.gpu['id']} dense bf16 peak") for c in sources)
-        assert any(c.startswith(f"{row.gpu['id']} $") for c in sources)
+        if row.cost.price_usd_per_hour is not None:
+            assert any(c.startswith(f"{row.gpu['id']} $") for c in sources)
     assert all(s for s in sources.values())
 
 
@@ -174,7 +176,7 @@ def test_markdown_numbers_parse_back_to_the_plan(written):
         assert row[0] == r.gpu["id"] and row[1].startswith(f"{r.num_gpus} ")
         assert float(row[2].split(" ")[0].replace(",", "")) == pytest.approx(r.cost.gpu_hours,
                                                                              abs=0.5)
-        assert row[4].startswith(money(r.cost.cost_usd) + " ")
+        assert row[4].startswith(money(r.cost.cost_usd))
     assert f"Train a {human(plan.allocation('epoch').params)}-parameter model" in markdown
 
 
@@ -228,13 +230,13 @@ def test_unwritable_output_folder(tmp_path, report):
 
 def test_report_compute_is_the_resolved_budget_for_money_budgets():
     """--budget-usd on H100 resolves C once; the comparison rows spend that same C."""
-    req = replace(REQ, budget=BudgetInput(budget_usd=2690.0))
+    req = replace(REQ, budget=BudgetInput(budget_usd=3490.0))  # $3.49/h: 1,000 H100-hours
     rep = build_report(req, ["a100"])
     assert rep.plan.compute_flops == pytest.approx(1000 * 3600 * 989.5e12 * 0.4)
     assert rep.compare[1].cost.compute_flops == rep.plan.compute_flops
     assert rep.compare[1].cost.gpu_hours == pytest.approx(
         rep.plan.compute_flops / (312e12 * 0.4) / 3600)
-    assert math.isclose(rep.compare[0].cost.cost_usd, 2690.0)
+    assert math.isclose(rep.compare[0].cost.cost_usd, 3490.0)
 
 
 def test_an_accelerator_without_a_price(tmp_path):

@@ -29,6 +29,33 @@ def command(catalog_paths: tuple[str, ...], sources: bool, as_json: bool) -> Non
     emit(catalog, as_json, lambda c: render_catalog(c, sources))
 
 
+def render_clusters(catalog: Any) -> str:
+    """Memory as the device reports it, cluster links, the default MFU and the price tier."""
+    from budget.render import table
+    from budget.training.memory import USABLE_FRACTION
+    from budget.training.time import DEFAULT_MFU
+
+    def num(x: Any, fmt: str = "g") -> str:
+        return "-" if x is None else format(x, fmt)
+
+    rows = []
+    for acc in catalog.accelerators:
+        memory = f"{acc.memory_mib:,.0f} MiB" if acc.memory_mib else f"{acc.memory_gb:g} GB"
+        if acc.devices_per_package > 1:
+            memory += f" ({acc.devices_per_package} devices)"
+        mfu = f"{acc.default_mfu:.1%}" if acc.default_mfu else f"{DEFAULT_MFU:.0%} global"
+        rows.append([acc.id, memory, num(acc.gpus_per_node), num(acc.scale_up_gbs_per_dir),
+                     num(acc.scale_out_gbs_per_dir), mfu, acc.price_tier or "-"])
+    return "\n".join([
+        table(["id", "memory (as reported)", "per node", "up GB/s/dir", "out GB/s/dir",
+               "default MFU", "price tier"], rows),
+        f"  memory: nvidia-smi MiB where the catalog has it, else the vendor's decimal GB; "
+        f"{USABLE_FRACTION:.0%} of it is treated as usable",
+        "  up: scale-up link (NVLink, Infinity Fabric, ICI) per device and direction; out: the NIC",
+        "  per device; default MFU: a published training run on that device (--sources), else the",
+        "  global default; a price outside the tier is left out (see notes) so that rows compare"])
+
+
 def render_catalog(catalog: Any, sources: bool = False) -> str:
     from budget.render import table
 
@@ -41,7 +68,8 @@ def render_catalog(catalog: Any, sources: bool = False) -> str:
                      else f"{acc.interconnect_gbs_bidir:g}", price, acc.price_date or "-"])
     headers = ["id", "aliases", *PRECISIONS, "mem GB", "GB/s", "link GB/s", "$/h", "price date"]
     out = [table(headers, rows),
-           "  dense TFLOP/s (int8: TOPS); link = scale-up interconnect, bidirectional per device"]
+           "  dense TFLOP/s (int8: TOPS); link = scale-up interconnect, bidirectional per device",
+           "", render_clusters(catalog)]
     if sources:
         for acc in catalog.accelerators:
             out.append(f"\n{acc.id}: {acc.name}")

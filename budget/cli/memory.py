@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.layout_options import memory_layout_options
+from budget.training.memory_report import (
+    DEFAULT_NUM_GPUS,
+    DEFAULT_RECOMPUTE,
+    DEFAULT_ZERO_STAGE,
+    RECOMPUTE_CHOICES,
+)
 
 
 @click.command(name="memory")
@@ -33,14 +39,17 @@ from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
               help="Gradient-accumulation steps in --compare.")
 @click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
               show_default=True)
-@click.option("--recompute", type=click.Choice(("none", "selective", "full")), default="none",
-              show_default=True, help="Activation recomputation (checkpointing).")
-@click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=0, show_default=True,
-              help="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights.")
-@click.option("--num-gpus", type=POSITIVE_INT, default=1, show_default=True,
-              help="Data-parallel GPUs the ZeRO stage shards over.")
+@click.option("--recompute", type=click.Choice(RECOMPUTE_CHOICES), default=DEFAULT_RECOMPUTE,
+              show_default=True,
+              help="Activation recomputation; auto = selective, or full when selective cannot fit (as plan).")
+@click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=DEFAULT_ZERO_STAGE,
+              show_default=True,
+              help="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights (as plan).")
+@click.option("--num-gpus", type=POSITIVE_INT, default=DEFAULT_NUM_GPUS, show_default=True,
+              help="GPUs: ZeRO shards over them, and the layout section lays the model out on them.")
 @click.option("--gpu", help="Accelerator id or alias: adds whether it fits and min_gpus.")
 @click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False))
+@memory_layout_options
 @json_option
 def command(as_json: bool, **kw: Any) -> None:
     """Training memory per GPU: weights, gradients, optimizer state, activations, ZeRO sharding.
@@ -52,24 +61,21 @@ def command(as_json: bool, **kw: Any) -> None:
 
     Example: budget memory --params 8e9 --precision int4 --gpu l4
     """
-    from budget.training.memory import training_memory
+    from budget.cli.layout_options import cluster_request
+    from budget.training.memory_report import MemoryRequest, memory_report
 
     shape = _shape(kw)
     if kw["inference"] or kw["precision"] in ("int8", "int4") or kw["compare"]:
         from budget.cli.memory_extra import compare_or_inference
 
         return compare_or_inference(shape, kw, as_json)
-    memory_bytes, gpu_id = None, None
-    if kw["gpu"]:
-        from budget.hardware.catalog import load_catalog
-
-        gpu = load_catalog(kw["catalog_paths"]).get(kw["gpu"])
-        memory_bytes, gpu_id = gpu.memory_bytes, gpu.id
-    result = training_memory(shape, micro_batch=kw["micro_batch"], seq_len=kw["seq_len"],
-                             precision=kw["precision"], optimizer=kw["optimizer"],
-                             recompute=kw["recompute"], zero_stage=kw["zero_stage"],
-                             num_gpus=kw["num_gpus"], gpu_memory_bytes=memory_bytes, gpu=gpu_id)
-    emit(_Result(result, shape), as_json, render_memory)
+    cluster = cluster_request(kw) if kw["gpu"] else None
+    req = MemoryRequest(shape, micro_batch=kw["micro_batch"], seq_len=kw["seq_len"],
+                        precision=kw["precision"], optimizer=kw["optimizer"],
+                        recompute=kw["recompute"], zero_stage=kw["zero_stage"],
+                        num_gpus=kw["num_gpus"], gpu=kw["gpu"],
+                        catalog_paths=tuple(kw["catalog_paths"]), cluster=cluster)
+    emit(memory_report(req), as_json, render_memory)
 
 
 def _shape(kw: dict[str, Any]) -> Any:
@@ -86,18 +92,7 @@ def _shape(kw: dict[str, Any]) -> Any:
                       kw["seq_len"], kw["vocab_size"])
 
 
-@dataclass(frozen=True)
-class _Result:
-    """A MemoryBreakdown plus the shape it was computed for."""
-
-    memory: Any
-    shape: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.memory.to_dict(), "shape": self.shape.to_dict()}
-
-
-def render_memory(result: _Result) -> str:
+def render_memory(result: Any) -> str:
     from budget.render import gib, human, table
 
     m, s = result.memory, result.shape
@@ -112,6 +107,11 @@ def render_memory(result: _Result) -> str:
     if m.gpu:
         verdict = "fits" if m.fits else "does not fit"
         lines += ["", f"{m.gpu}: {gib(m.gpu_memory_bytes)} ({m.usable_fraction:.0%} usable): {verdict} at "
-                      f"{m.num_gpus} GPU(s); fewest GPUs: "
+                      f"{m.num_gpus} GPU(s); fewest GPUs with ZeRO data parallelism alone: "
                       f"{m.min_gpus if m.min_gpus is not None else 'none'} ({m.min_gpus_note})"]
+    if result.layouts is not None:
+        from budget.cli.layout_options import render_cluster
+
+        lines += [line for line in render_cluster(result.layouts)
+                  if not line.lstrip().startswith(("step", "exposed", "MFU", "wall"))]
     return "\n".join(lines)

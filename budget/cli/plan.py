@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 import click
 
 from budget.cli.beyond import beyond_options, render_beyond
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.layout_options import cluster_request, layout_options, render_cluster
 from budget.hardware.catalog import PRECISIONS
 from budget.hardware.energy import DEFAULT_PUE
 from budget.scaling.laws import LAW_IDS
@@ -32,8 +34,10 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Accelerator id or alias ('budget gpus' lists them)."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True,
                      help="Training precision: picks the dense peak."),
-        click.option("--mfu", type=float, default=DEFAULT_MFU, show_default=True,
-                     help="Model FLOPs utilisation in (0, 1]; see README for the sources."),
+        click.option("--mfu", type=float, default=None,
+                     help="Model FLOPs utilisation in (0, 1]; default: the GPU's published "
+                          f"training MFU where the catalog has one, else {DEFAULT_MFU:.2f} "
+                          "(README lists sources)."),
         click.option("--mfu-band", default=f"{DEFAULT_MFU_BAND[0]:.2f},{DEFAULT_MFU_BAND[1]:.2f}",
                      show_default=True,
                      help="LOW,HIGH MFU range for the GPU-hours and cost ranges."),
@@ -74,6 +78,10 @@ def build_request(kw: dict[str, Any]) -> Any:
         "samples", "epochs")})
     kw["mfu_band"] = parse_band(kw["mfu_band"])
     kw["catalog_paths"] = tuple(kw["catalog_paths"])
+    if kw["mfu"] is None:
+        from budget.training.time import DEFAULT_MFU
+
+        kw["mfu"], kw["mfu_from_catalog"] = DEFAULT_MFU, True
     return PlanRequest(budget=budget, **kw)
 
 
@@ -104,6 +112,7 @@ def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Activation recomputation; auto = selective, or full when selective cannot fit.")
 @click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
               show_default=True)
+@layout_options
 @calibrate_options
 @beyond_options
 @json_option
@@ -119,7 +128,8 @@ def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw
     """
     from budget.wiring import calibrated_plan
 
-    plan = calibrated_plan(build_request(kw), calibrate, tracking_uri)
+    cluster = cluster_request(kw)  # pops the layout options, then the rest is the plan request
+    plan = calibrated_plan(replace(build_request(kw), cluster=cluster), calibrate, tracking_uri)
     emit(plan, as_json, render_plan)
 
 
@@ -185,10 +195,14 @@ def render_plan(plan: Any) -> str:
     lines = [f"Compute budget  C = {sci(plan.compute_flops)} FLOPs = {plan.compute_pf_days:,.3g} "
              f"PF-days = {hours(plan.h100_hours)} H100-hours at MFU {plan.mfu:.0%}",
              f"                ({plan.budget.formula})"]
+    if plan.budget.mfu_band_effect:
+        lines.append(wrap(plan.budget.mfu_band_effect, "                ", "                  "))
     if g["alias_note"]:
         lines.append(f"GPU             {g['alias_note']}")
     lines.append(f"                {g['name']}: {g['peak_flops'] / 1e12:,.1f} TFLOP/s dense "
-                 f"{plan.precision}, {g['memory_bytes'] / 1e9:g} GB")
+                 f"{plan.precision}, {gib(g['memory_bytes'])} ({g['memory_basis']}); "
+                 f"{m.usable_fraction:.0%} usable = {gib(g['memory_bytes'] * m.usable_fraction)}")
+    lines.append(wrap(f"MFU {plan.mfu:.1%} ({plan.mfu_source})", "                ", "                  "))
     rows = []
     for a in plan.allocations:
         mark = " *" if a.law == plan.recommended else ""
@@ -233,5 +247,7 @@ def render_plan(plan: Any) -> str:
                   f"(~{plan.hyperparameters.batch_sequences:,.0f} sequences), "
                   f"lr {plan.hyperparameters.learning_rate:.2e}"]
     lines += render_beyond(plan)
+    if plan.parallel is not None:
+        lines += render_cluster(plan.parallel, plan)
     lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
     return "\n".join(lines)

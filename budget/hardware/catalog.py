@@ -21,16 +21,23 @@ from budget.errors import BudgetError, CatalogError
 BUILTIN_CATALOG = Path(__file__).with_name("accelerators.toml")
 CATALOG_ENV = "BUDGET_CATALOG"
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
-SOURCE_KEYS = ("peak", "memory", "bandwidth", "tdp", "interconnect", "price")
+SOURCE_KEYS = ("peak", "memory", "bandwidth", "tdp", "interconnect", "price", "memory_mib", "scale_up",
+               "scale_out", "mfu", "matmul")
+MIB = 2**20
 TERA = 1e12
 GB = 1e9
 
 _REQUIRED = ("id", "name", "vendor", "memory_gb", "memory_bandwidth_gbs", "peak_tflops", "sources")
 _NUMBERS = ("memory_gb", "memory_bandwidth_gbs", "tdp_w", "interconnect_gbs_bidir",
-            "price_usd_per_hour")
+            "price_usd_per_hour", "memory_mib", "gpus_per_node", "scale_up_gbs_per_dir",
+            "scale_out_gbs_per_dir", "default_mfu", "matmul_efficiency")
+_FRACTIONS = ("default_mfu", "matmul_efficiency")  # must lie in (0, 1]
 # which source key backs each numeric field
 _SOURCE_OF = {"memory_gb": "memory", "memory_bandwidth_gbs": "bandwidth", "tdp_w": "tdp",
-              "interconnect_gbs_bidir": "interconnect", "price_usd_per_hour": "price"}
+              "interconnect_gbs_bidir": "interconnect", "price_usd_per_hour": "price",
+              "memory_mib": "memory_mib", "gpus_per_node": "scale_up",
+              "scale_up_gbs_per_dir": "scale_up", "scale_out_gbs_per_dir": "scale_out",
+              "default_mfu": "mfu", "matmul_efficiency": "matmul"}
 
 
 @dataclass(frozen=True)
@@ -53,11 +60,25 @@ class Accelerator:
     price_provider: str = ""
     price_date: str = ""
     notes: str = ""
+    price_tier: str = ""  # e.g. "on-demand, RunPod Secure Cloud, 1 GPU"; "contract" where it is one
+    memory_mib: float | None = None  # as nvidia-smi prints memory.total (H100 80GB: 81,559 MiB)
+    gpus_per_node: int | None = None  # devices in one scale-up domain (NVLink/Infinity Fabric/ICI)
+    scale_up_gbs_per_dir: float | None = None  # intra-node link per device, one direction
+    scale_out_gbs_per_dir: float | None = None  # inter-node NIC per device, one direction
+    default_mfu: float | None = None  # a published training run's MFU on this device (sources.mfu)
+    matmul_efficiency: float | None = None  # best-shape BF16 matmul / dense peak (sources.matmul)
+    devices_per_package: int = 1  # MI250X: 2 GCDs, each its own device to software
     origin: str = field(default=str(BUILTIN_CATALOG), compare=False)
 
     @property
     def memory_bytes(self) -> float:
-        return self.memory_gb * GB
+        """What the device reports (nvidia-smi MiB) where the catalog has it, else vendor GB."""
+        return self.memory_mib * MIB if self.memory_mib else self.memory_gb * GB
+
+    @property
+    def memory_basis(self) -> str:
+        return (f"{self.memory_mib:,.0f} MiB as nvidia-smi reports it" if self.memory_mib
+                else f"{self.memory_gb:g} GB (vendor figure, decimal)")
 
     def peak_flops(self, precision: str) -> float:
         """Dense peak in FLOP/s (or OP/s for int8) at `precision`; BudgetError if not supported."""
@@ -78,7 +99,13 @@ class Accelerator:
             "interconnect_gbs_bidir": self.interconnect_gbs_bidir,
             "peak_tflops": dict(self.peak_tflops),
             "price_usd_per_hour": self.price_usd_per_hour, "price_provider": self.price_provider,
-            "price_date": self.price_date, "notes": self.notes, "sources": dict(self.sources),
+            "price_date": self.price_date, "price_tier": self.price_tier,
+            "memory_mib": self.memory_mib, "memory_bytes": self.memory_bytes,
+            "gpus_per_node": self.gpus_per_node, "scale_up_gbs_per_dir": self.scale_up_gbs_per_dir,
+            "scale_out_gbs_per_dir": self.scale_out_gbs_per_dir, "default_mfu": self.default_mfu,
+            "matmul_efficiency": self.matmul_efficiency,
+            "devices_per_package": self.devices_per_package,
+            "notes": self.notes, "sources": dict(self.sources),
         }
 
 
@@ -149,6 +176,11 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
     for key in _NUMBERS:
         if key in row:
             _check_positive(where, key, row[key])
+            if key in _FRACTIONS and row[key] > 1:
+                raise CatalogError(f"{where}: field '{key}' = {row[key]!r} must be a fraction in (0, 1]")
+    for key in ("gpus_per_node", "devices_per_package"):
+        if key in row and (not isinstance(row[key], int) or isinstance(row[key], bool) or row[key] < 1):
+            raise CatalogError(f"{where}: field '{key}' = {row[key]!r} must be a whole number >= 1")
     peaks = row["peak_tflops"]
     if not isinstance(peaks, dict) or not peaks:
         raise CatalogError(f"{where}: field 'peak_tflops' must be a table of precision = TFLOP/s")
@@ -176,7 +208,14 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
         interconnect_gbs_bidir=_opt_float(row.get("interconnect_gbs_bidir")),
         price_usd_per_hour=_opt_float(row.get("price_usd_per_hour")),
         price_provider=str(row.get("price_provider", "")), price_date=str(row.get("price_date", "")),
-        notes=str(row.get("notes", "")), origin=str(path))
+        notes=str(row.get("notes", "")), price_tier=str(row.get("price_tier", "")),
+        memory_mib=_opt_float(row.get("memory_mib")),
+        gpus_per_node=None if row.get("gpus_per_node") is None else int(row["gpus_per_node"]),
+        scale_up_gbs_per_dir=_opt_float(row.get("scale_up_gbs_per_dir")),
+        scale_out_gbs_per_dir=_opt_float(row.get("scale_out_gbs_per_dir")),
+        default_mfu=_opt_float(row.get("default_mfu")),
+        matmul_efficiency=_opt_float(row.get("matmul_efficiency")),
+        devices_per_package=int(row.get("devices_per_package", 1)), origin=str(path))
 
 
 def _check_positive(where: str, key: str, value: Any) -> None:

@@ -91,7 +91,8 @@ def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
     """The plan's C on `name`: --num-gpus GPUs, or the fewest that fit when that is more.
     The shape is the plan's; --price-per-hour applies to --gpu only (keep_price)."""
     gpu = catalog.get(name)
-    mfu = costing.check_mfu(req.mfu)
+    mfu = costing.device_mfu(gpu)[0] if req.mfu_from_catalog else costing.check_mfu(req.mfu)
+    band = costing.band_including(mfu, req.mfu_band) if req.mfu_from_catalog else req.mfu_band
     price = req.price_per_hour if keep_price else None
     probe = plan_memory(replace(req, gpu=gpu.id), plan.shape, gpu)
     n, reason = req.num_gpus, "--num-gpus"
@@ -101,7 +102,7 @@ def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
         n, reason = probe.min_gpus, f"fewest that fit (more than --num-gpus {req.num_gpus})"
     memory = plan_memory(replace(req, gpu=gpu.id, num_gpus=n), plan.shape, gpu)
     cost = costing.estimate_cost(plan.compute_flops, gpu, precision=req.precision, mfu=mfu,
-                                 num_gpus=n, price_per_hour=price, mfu_band=req.mfu_band)
+                                 num_gpus=n, price_per_hour=price, mfu_band=band)
     return CompareRow(gpu=gpu_summary(gpu, name, req.precision), num_gpus=n, count_reason=reason,
                       cost=cost, memory=memory, fits=bool(memory.fits))
 

@@ -58,7 +58,7 @@ def _range(lo: float, hi: float, fmt: Callable[[float | None], str] = hours) -> 
 def plan_command(req: PlanRequest, plan: Plan) -> str:
     """The `budget plan` line that reproduces the plan's numbers (the budget given as its C)."""
     parts = [f"budget plan --flops {plan.compute_flops!r} --gpu {plan.gpu['id']}",
-             f"--precision {req.precision} --mfu {req.mfu!r}",
+             f"--precision {req.precision}" + ("" if req.mfu_from_catalog else f" --mfu {req.mfu!r}"),
              f"--mfu-band {req.mfu_band[0]!r},{req.mfu_band[1]!r} --num-gpus {req.num_gpus}",
              f"--seq-len {req.seq_len} --vocab {req.vocab_size} --micro-batch {req.micro_batch}",
              f"--zero {req.zero_stage} --recompute {req.recompute} --optimizer {req.optimizer}"]

@@ -26,6 +26,20 @@ MFU_SOURCE = ("default 0.40, band 0.30-0.50: PaLM 46.2% (arXiv:2204.02311), Llam
 # NeMo performance summary); Llama 4 about 390 TFLOP/s/GPU, ~20% of it (Meta, as reported).
 
 
+def device_mfu(gpu: Accelerator) -> tuple[float, str]:
+    """The per-device default MFU: a published training run on `gpu` (catalog `default_mfu`, with
+    its source and date), else the global default, labelled as such."""
+    if gpu.default_mfu is not None:
+        return gpu.default_mfu, f"{gpu.id} default {gpu.default_mfu:g}: {gpu.sources.get('mfu', '')}"
+    return DEFAULT_MFU, (f"global default {DEFAULT_MFU:g} (no published training MFU on {gpu.id} "
+                         f"in the catalog): {MFU_SOURCE}")
+
+
+def band_including(mfu: float, band: tuple[float, float]) -> tuple[float, float]:
+    """Widen `band` just enough to hold `mfu` (a per-device default may lie outside the global band)."""
+    return (min(band[0], mfu), max(band[1], mfu))
+
+
 def check_mfu(mfu: float) -> float:
     """MFU must lie in (0, 1]."""
     if isinstance(mfu, bool) or not isinstance(mfu, (int, float)) or not math.isfinite(mfu) \
@@ -47,8 +61,9 @@ def resolve_price(gpu: Accelerator, price_per_hour: float | None) -> tuple[float
             raise BudgetError(f"price per hour {price_per_hour!r} must be a positive number of USD")
         return float(price_per_hour), "given with --price-per-hour"
     if gpu.price_usd_per_hour is None:
-        return None, f"no on-demand price in the catalog for {gpu.id}"
-    return gpu.price_usd_per_hour, f"{gpu.price_provider}, on-demand, read {gpu.price_date}"
+        return None, f"no price in the catalog's tier for {gpu.id}"
+    tier = gpu.price_tier or f"{gpu.price_provider}, on-demand"
+    return gpu.price_usd_per_hour, f"{tier}, read {gpu.price_date}"
 
 
 @dataclass(frozen=True)
