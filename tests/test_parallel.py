@@ -54,7 +54,9 @@ def test_first_stage_holds_L_layers_regardless_of_p():
     """Korthikanti Eq. 5/6: with 1F1B and m >= p the first stage holds p x L/p = L layers' worth
     (34 sbhL/t with SP + selective), whatever p; interleaving multiplies by 1 + (p-1)/(p v)."""
     arch = gpt(96, 12288, 96)
-    lay = lambda p, v=1: Layout(tp=8, pp=p, vp=v, ga=64, recompute="selective", sp=True)
+    def lay(p: int, v: int = 1) -> Layout:
+        return Layout(tp=8, pp=p, vp=v, ga=64, recompute="selective", sp=True)
+
     layers = [first_stage_activation_bytes(arch, lay(p), 2048) - 2048 * 12288 * p / 8 for p in (2, 4, 8)]
     want = 34 * 2048 * 12288 * 96 / 8
     assert layers == pytest.approx([want] * 3, rel=1e-9)
