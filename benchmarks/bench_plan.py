@@ -1,9 +1,11 @@
-"""Startup benchmark: wall time of `budget plan --flops 1e21 --gpu h100` against `python -c pass`.
+"""Startup benchmark: wall time of the fast commands against `python -c pass`, in one run.
 
-Runs both commands alternately in fresh processes and prints the medians, the difference (our
-own cost) and the ratio, plus whether any heavy module was imported. Target: median < 0.5 s.
+`budget plan`, `serve`, `roofline`, `memory` and `flops` must answer in under 0.5 s and import no
+torch, mlflow, scipy.optimize or matplotlib. Each command and the baseline run alternately in
+fresh processes; the medians, our own cost over a bare interpreter, the ratio and the heavy
+modules each command imported are printed.
 
-    python benchmarks/bench_plan.py [--runs 21]
+    python benchmarks/bench_plan.py [--runs 21] [--only plan]
 """
 
 from __future__ import annotations
@@ -14,13 +16,25 @@ import subprocess
 import sys
 import time
 
-PLAN = [sys.executable, "-m", "budget", "plan", "--flops", "1e21", "--gpu", "h100"]
+COMMANDS = {
+    "plan": ["plan", "--flops", "1e21", "--gpu", "h100"],
+    "plan (70B layout search)": ["plan", "--params", "70e9", "--tokens", "1.4e12", "--gpu", "h100",
+                                 "--num-gpus", "256", "--seq-len", "4096"],
+    "serve": ["serve", "--model", "llama-2-7b", "--gpu", "h100"],
+    "roofline": ["roofline", "--model", "llama-2-7b", "--gpu", "a100"],
+    "memory": ["memory", "--params", "7e9", "--gpu", "h100"],
+    "flops": ["flops", "--n-layer", "32", "--d-model", "4096"],
+}
 BASELINE = [sys.executable, "-c", "pass"]
-HEAVY_CHECK = ("import sys, runpy; sys.argv=['budget','plan','--flops','1e21','--gpu','h100'];\n"
-               "from budget.cli import main\n"
-               "try:\n    main()\nexcept SystemExit:\n    pass\n"
-               "print([m for m in ('torch','mlflow','scipy.optimize','matplotlib','pandas','numpy') "
-               "if m in sys.modules], file=sys.stderr)")
+HEAVY = ("torch", "mlflow", "scipy.optimize", "matplotlib", "pandas")
+
+
+def heavy_check(argv: list[str]) -> str:
+    code = (f"import sys; from budget.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            f"print([m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stderr.strip().splitlines()[-1]
 
 
 def wall(cmd: list[str]) -> float:
@@ -32,21 +46,24 @@ def wall(cmd: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=21)
-    runs = parser.parse_args().runs
-    plan_times, base_times = [], []
-    for _ in range(runs):
+    parser.add_argument("--only", choices=sorted(COMMANDS), default=None)
+    args = parser.parse_args()
+    names = [args.only] if args.only else list(COMMANDS)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    base_times: list[float] = []
+    for _ in range(args.runs):
         base_times.append(wall(BASELINE))
-        plan_times.append(wall(PLAN))
-    plan, base = statistics.median(plan_times), statistics.median(base_times)
-    heavy = subprocess.run([sys.executable, "-c", HEAVY_CHECK], capture_output=True, text=True,
-                           check=True).stderr.strip()
-    print(f"runs: {runs}")
-    print(f"python -c pass        median {base * 1000:7.1f} ms")
-    print(f"budget plan           median {plan * 1000:7.1f} ms  (min {min(plan_times) * 1000:.1f}, "
-          f"max {max(plan_times) * 1000:.1f})")
-    print(f"budget plan - python  {(plan - base) * 1000:7.1f} ms; ratio {plan / base:.2f}x")
-    print(f"heavy modules imported by plan: {heavy}")
-    print(f"target median < 500 ms: {'met' if plan < 0.5 else 'NOT met'}")
+        for name in names:
+            times[name].append(wall([sys.executable, "-m", "budget", *COMMANDS[name]]))
+    base = statistics.median(base_times)
+    print(f"runs: {args.runs}; python -c pass median {base * 1000:.1f} ms")
+    print(f"{'command':26s} {'median ms':>9s} {'min':>7s} {'max':>7s} {'- python':>9s} {'ratio':>6s}  "
+          "target <500 ms  heavy imports")
+    for name in names:
+        t = statistics.median(times[name])
+        print(f"{name:26s} {t * 1000:9.1f} {min(times[name]) * 1000:7.1f} "
+              f"{max(times[name]) * 1000:7.1f} {(t - base) * 1000:9.1f} {t / base:5.2f}x  "
+              f"{'met' if t < 0.5 else 'NOT met':14s}  {heavy_check(COMMANDS[name])}")
 
 
 if __name__ == "__main__":

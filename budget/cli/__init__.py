@@ -8,25 +8,49 @@ need them, so `budget plan` starts fast. `fit`, `plan --calibrate` and `report` 
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, MutableMapping
+
 import click
 
 from budget import __version__
-from budget.cli import (
-    energy,
-    fit,
-    flops,
-    frontier,
-    gpus,
-    memory,
-    plan,
-    report,
-    roofline,
-    scale,
-    serve,
-    sweep,
-    ui,
-)
 from budget.cli.common import BudgetGroup
+
+# command name -> its module in budget/cli/ (each defines `command`); imported on first use, so
+# `budget flops` loads only what flops needs
+COMMAND_MODULES = {name: name for name in (
+    "plan", "gpus", "flops", "memory", "scale", "sweep", "fit", "report", "ui", "frontier",
+    "serve", "roofline", "energy")}
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """click's `Group.commands`, importing a command's module only when it is looked up."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self._modules = dict(modules)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            if name not in self._modules:
+                raise KeyError(name)
+            module = importlib.import_module(f"budget.cli.{self._modules[name]}")
+            self._loaded[name] = module.command
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+        self._modules.setdefault(name, name)
+
+    def __delitem__(self, name: str) -> None:
+        self._loaded.pop(name, None)
+        del self._modules[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
 
 
 @click.group(cls=BudgetGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,6 +62,4 @@ def main() -> None:
     """
 
 
-for _module in (plan, gpus, flops, memory, scale, sweep, fit, report, ui, frontier, serve, roofline,
-                energy):
-    main.add_command(_module.command)
+main.commands = LazyCommands(COMMAND_MODULES)
