@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from typing import Any, Callable
 
 import click
@@ -26,7 +27,10 @@ class BudgetGroup(click.Group):
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                warnings.simplefilter("always", _budget_warning())
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:  # pragma: no cover - click returns it instead
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -42,6 +46,21 @@ class BudgetGroup(click.Group):
             click.echo(f"Error: {one_line(str(exc))}", err=True)
             sys.exit(code)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _budget_warning() -> type[Warning]:
+    from budget.errors import BudgetWarning
+
+    return BudgetWarning
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """BudgetWarning: one 'Warning:' line on stderr; other warnings as Python prints them."""
+    if issubclass(category, _budget_warning()):
+        click.echo(f"Warning: {one_line(str(message))}", err=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
