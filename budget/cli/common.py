@@ -118,6 +118,9 @@ class PositiveInt(click.ParamType):
 
     name = "integer"
 
+    def __init__(self, maximum: int | None = None):
+        self.maximum = maximum
+
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
         try:
             number = float(str(value).replace("_", ""))
@@ -125,10 +128,28 @@ class PositiveInt(click.ParamType):
             self.fail(f"{value!r} is not an integer; give a whole number >= 1", param, ctx)
         if not math.isfinite(number) or number != int(number) or number < 1:
             self.fail(f"{value!r} must be a whole number >= 1", param, ctx)
+        if self.maximum is not None and number > self.maximum:
+            self.fail(f"{value!r} is more than {self.maximum:,}; give a whole number from 1 to "
+                      f"{self.maximum:,}", param, ctx)
         return int(number)
 
 
 POSITIVE_INT = PositiveInt()
+
+
+def check_writable_dir(path: str, option: str) -> None:
+    """UsageError unless `path` is (or can be made) a folder this process can write into."""
+    import os
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise click.UsageError(f"{option} {path!r} is not a folder that can be written ({reason}); "
+                               "give a writable folder") from None
 
 
 def require_extra(extra: str, *modules: str) -> None:

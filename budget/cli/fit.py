@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, emit, json_option
+from budget.cli.common import POSITIVE, check_writable_dir, emit, json_option
 
 APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
 
@@ -26,8 +26,8 @@ APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")
 @click.option("--approach", "approaches", type=click.Choice(APPROACH_CHOICES, case_sensitive=False),
               multiple=True, default=("all",), show_default=True,
               help="Method(s) to fit; repeat for several. 'all' skips those the data cannot support.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
-              help="Bootstrap resamples over runs for the intervals (0 = none).")
+@click.option("--bootstrap", type=click.IntRange(min=0, max=10_000), default=200, show_default=True,
+              help="Bootstrap resamples over runs for the intervals (0 = none; at most fits.common.MAX_BOOTSTRAP).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence level of the intervals.")
@@ -56,6 +56,8 @@ def command(csv_path: str | None, experiment: str | None, tracking_uri: str | No
     """
     if experiment is not None and csv_path is not None:
         raise click.UsageError("give --csv FILE or --experiment NAME, not both")
+    if plot_dir is not None:
+        check_writable_dir(plot_dir, "--plot")  # before a long fit, not after it
     if experiment is not None:
         from budget.cli.fit_experiment import fit_experiment_command
 
@@ -148,6 +150,11 @@ def _names(key: str) -> tuple[str, ...]:
             "kaplan": ("N_c", "D_c", "alpha_N", "alpha_D", "a", "b")}.get(key, ("a", "b", "k_params", "k_tokens"))
 
 
-def _row(name: str, value: float, ci: dict[str, float] | None) -> str:
-    interval = f"  [{ci['low']:.4g}, {ci['high']:.4g}] ({ci['level']:.0%})" if ci else ""
-    return f"  {name:>8} = {value:.4g}{interval}"
+def _row(name: str, value: float | None, ci: dict[str, Any] | None) -> str:
+    interval = f"  [{_g(ci['low'])}, {_g(ci['high'])}] ({ci['level']:.0%})" if ci else ""
+    return f"  {name:>8} = {_g(value)}{interval}"
+
+
+def _g(value: float | None) -> str:
+    """A fitted number to 4 significant digits; 'n/a' where the fit gave none (inf or NaN)."""
+    return "n/a" if value is None else f"{value:.4g}"
