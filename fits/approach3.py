@@ -28,8 +28,8 @@ from fits.common import (
     blas_single_threaded,
     check_bootstrap,
     check_level,
-    json_safe,
     iter_resample_weights,
+    json_safe,
     summarise,
     tick,
 )
@@ -250,15 +250,15 @@ def _grid_fit(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray,
               polish: int) -> tuple[np.ndarray, float, bool, str, int]:
     """Evaluate Hoffmann's grid vectorised, polish its `polish` best starts, keep the lowest optimum."""
     starts = hoffmann_grid()
-    sample = subsample((log_n, log_d, log_l), GRID_SAMPLE)
-    order = np.argsort(grid_objective(starts, *sample))[:max(1, polish)]
-    runs = [polish_start(starts[i], *sample) for i in order]
+    s_n, s_d, s_l = subsample((log_n, log_d, log_l), GRID_SAMPLE)
+    order = np.argsort(grid_objective(starts, s_n, s_d, s_l))[:max(1, polish)]
+    runs = [polish_start(starts[i], s_n, s_d, s_l) for i in order]
     finite = [r for r in runs if np.isfinite(r.fun)]
     if not finite:
         raise FitError("Approach 3 failed: every start gave a non-finite objective; check the loss values")
     good = [r for r in finite if r.success] or finite  # Epoch: lowest objective among successful runs
     best = min(good, key=lambda r: r.fun)
-    if len(sample[0]) < len(log_n):
+    if len(s_n) < len(log_n):
         best = polish_start(best.x, log_n, log_d, log_l)
     ok = bool(best.success) and bool(best.x[3] > 0 and best.x[4] > 0)
     message = str(best.message) if ok else f"not converged or non-positive exponent: {best.message}"

@@ -23,8 +23,8 @@ from fits.common import (
     blas_single_threaded,
     check_bootstrap,
     check_level,
-    json_safe,
     iter_resample_weights,
+    json_safe,
     summarise,
     tick,
 )

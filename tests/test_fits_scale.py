@@ -28,7 +28,7 @@ def test_interval_linkage_matches_scipy_complete_linkage():
         tol = rng.uniform(0.02, 0.6)
         ours = cluster_budgets(flops, tol)
         theirs = fcluster(linkage(np.log10(flops)[:, None], method="complete"), tol, criterion="distance")
-        as_sets = lambda lab: {frozenset(np.flatnonzero(lab == k)) for k in np.unique(lab)}  # noqa: E731
+        def as_sets(lab): return {frozenset(np.flatnonzero(lab == k)) for k in np.unique(lab)}
         assert as_sets(ours) == as_sets(theirs)
         spans = [np.ptp(np.log10(flops[ours == k])) for k in np.unique(ours)]
         assert max(spans) <= tol
@@ -87,7 +87,7 @@ def test_100k_row_fit_runs_in_bounded_memory(tmp_path):
             "from fits import load_csv, fit_table; "
             "r = fit_table(load_csv(sys.argv[1]), ['2', '3', 'kaplan'], bootstrap=2); "
             "print(r['approach3'].alpha, r['approach2'].a)")
-    proc = subprocess.run([sys.executable, "-c", code, str(csv)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", code, str(csv)], capture_output=True, text=True, check=False,
                           cwd=ROOT, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
                                                       "OPENBLAS_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-500:]

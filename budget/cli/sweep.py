@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, POSITIVE_INT, PositiveInt, emit, json_option, require_extra
+from budget.cli.common import (
+    POSITIVE,
+    POSITIVE_INT,
+    PositiveInt,
+    emit,
+    json_option,
+    require_extra,
+)
 
 
 def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] | None:
