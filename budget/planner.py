@@ -275,6 +275,8 @@ def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
         warnings.warn(warning, BudgetWarning, stacklevel=3)
         notes.append(f"WARNING: {warning}")
     if calibration is not None:
+        if hasattr(calibration, "used"):  # a fit without Approach 3 (budget.scaling.calibrated_frontier)
+            notes.append(calibration.used())
         decades = calibration.extrapolation_decades(C)
         notes.append(calibration.warning(C) or f"the budget is {decades:.1f} orders of magnitude "
                      f"from the largest swept budget ({calibration.max_budget_flops:.2e} FLOPs)")
