@@ -207,7 +207,6 @@ def write_report(report: Report, out_dir: str | Path,
     """Render the figures, proposal.md, proposal.html and plan.json into `out_dir`."""
     from budget.report.figures import make_figures
     from budget.report.html import render_html, render_markdown
-
     from budget.report.safe_write import write_files
 
     figures = make_figures(report)
