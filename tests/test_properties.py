@@ -10,6 +10,7 @@ bound the chooser guarantees, and the 3.8x jump at 6.7M parameters is checked go
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -100,7 +101,7 @@ def test_zero_stage_k_never_needs_more_than_k_minus_1(dims, kw):
     shape = _shape(*dims)
     per_stage = [training_memory(shape, gpu_memory_bytes=GPU.memory_bytes, **{**kw, "zero_stage": k})
                  for k in range(4)]
-    for lower, higher in zip(per_stage, per_stage[1:]):
+    for lower, higher in itertools.pairwise(per_stage):
         assert higher.total_bytes <= lower.total_bytes
         if lower.min_gpus is not None:
             assert higher.min_gpus is not None and higher.min_gpus <= lower.min_gpus
