@@ -72,8 +72,8 @@ class FitTable:
         if self.dropped_highest_loss:
             notes.append(f"dropped the {self.dropped_highest_loss} highest-loss points")
         if self.duplicates_dropped:
-            notes.append(f"dropped {self.duplicates_dropped} duplicate row(s) (identical to an earlier row; "
-                         "kept, they would shrink the bootstrap intervals)")
+            notes.append(f"dropped {self.duplicates_dropped} duplicate row(s) (identical in every column to "
+                         "an earlier row; counted twice they would shrink the bootstrap intervals)")
         return {
             "points": len(self),
             "distinct_params": int(len(np.unique(self.params))),
