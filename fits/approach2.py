@@ -180,7 +180,8 @@ def fit_approach2(params: Any, tokens: Any, flops: Any, loss: Any, *, bootstrap:
     if len(valid) < MIN_BUDGETS:
         reasons = "; ".join(f"C={cv.flops:.3g}: {cv.reason}" for cv in curves if not cv.valid)[:300]
         raise FitError(f"Approach 2 needs at least {MIN_BUDGETS} compute budgets with >= {MIN_SIZES_PER_BUDGET} "
-                       f"model sizes and an interior loss minimum, got {len(valid)} ({reasons})")
+                       f"model sizes and an interior loss minimum, got {len(valid)}"
+                       + (f" ({reasons})" if reasons else f" of {len(curves)} budget(s)"))
     cs, ns, ds = (np.array([getattr(cv, k) for cv in valid]) for k in ("flops", "params_opt", "tokens_opt"))
     k_n, a = power_law_fit_loglog(cs, ns)
     k_d, b = power_law_fit_loglog(cs, ds)

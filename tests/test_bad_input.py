@@ -185,3 +185,25 @@ def test_bad_input_is_one_line_exit_2(tmp: Path, line: str, expected: str) -> No
     assert "Traceback" not in result.output
     assert expected.replace("{tmp}", str(tmp)) in lines[0], lines[0]
     assert "()" not in lines[0] and "''" not in lines[0], lines[0]  # nothing empty in the message
+
+
+def test_json_output_survives_an_overflowed_number() -> None:
+    """`--json` printed a traceback on inf; now strict JSON with null (values from a catalog peak
+    the range check lets through can still overflow at absurd budgets)."""
+    import json
+
+    from budget.cli.common import emit
+
+    class Result:
+        def to_dict(self) -> dict:
+            return {"gpu_hours": float("inf"), "rows": [1.0, float("nan")]}
+
+    runner = CliRunner()
+    import click
+
+    @click.command()
+    def show() -> None:
+        emit(Result(), True, str)
+
+    result = runner.invoke(show)
+    assert result.exit_code == 0 and json.loads(result.stdout) == {"gpu_hours": None, "rows": [1.0, None]}

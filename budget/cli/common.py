@@ -73,9 +73,20 @@ def emit(result: Any, as_json: bool, render: Callable[[Any], str]) -> None:
     """Print `result.to_dict()` as JSON, or the human rendering."""
     if as_json:
         payload = result.to_dict() if hasattr(result, "to_dict") else result
-        click.echo(json.dumps(payload, indent=2, allow_nan=False, default=_json_default))
+        click.echo(json.dumps(_finite(payload), indent=2, allow_nan=False, default=_json_default))
     else:
         click.echo(render(result))
+
+
+def _finite(value: Any) -> Any:
+    """Strict JSON: inf and NaN (an overflowed estimate) become null instead of a crash."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
