@@ -49,3 +49,12 @@ def test_fit_with_nothing_to_calibrate_is_one_error():
            "kaplan": {"success": True}}
     with pytest.raises(BudgetError, match="no Approach 3 .*too few sizes.*no converged Approach 2 or 1"):
         calibration_from_fit(fit, "fit file x.json")
+
+
+def test_report_with_an_approach2_only_fit(tmp_path):
+    path, _ = _fit_json(tmp_path, ["2"])
+    out = tmp_path / "proposal"
+    result = CliRunner().invoke(main, ["report", "--flops", "1e20", "--gpu", "h100", "--calibrate",
+                                       str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "calibrated with Approach 2" in (out / "proposal.md").read_text()
