@@ -119,7 +119,7 @@ def training_flops_per_token(shape: ModelShape, *, attention: bool = True, logit
                                           seq_len=seq_len)
 
 
-ASPECT_BAND = 4.0  # shapes keep d_model / n_layer within 4x of the target (see shape_for_params)
+ASPECT_BAND = 16.0  # shapes keep d_model / n_layer within 16x of the target (see shape_for_params)
 
 
 def target_aspect_ratio(n_params: float) -> float:
