@@ -126,8 +126,8 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
     for path in files:
         for acc, has_aliases in _read_rows(path):
             acc = _merge(by_id, acc, has_aliases, notes)
-            by_id.pop(acc.id, None)
-            by_id[acc.id] = acc
+            by_id.pop(acc.id.lower(), None)
+            by_id[acc.id.lower()] = acc  # ids are case-insensitive, as lookups are
     for note in notes:
         warnings.warn(note, BudgetWarning, stacklevel=2)
     return Catalog(tuple(by_id.values()), tuple(notes))
@@ -135,7 +135,7 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
 
 def _merge(by_id: dict[str, Accelerator], acc: Accelerator, has_aliases: bool, notes: list[str]) -> Accelerator:
     """Apply one row over the rows loaded so far: keep replaced aliases, note what it shadows."""
-    old = by_id.get(acc.id)
+    old = by_id.get(acc.id.lower())
     if old is not None:
         if not has_aliases:
             acc = replace(acc, aliases=old.aliases)
@@ -143,7 +143,7 @@ def _merge(by_id: dict[str, Accelerator], acc: Accelerator, has_aliases: bool, n
         source = "the built-in catalog" if old.origin == str(BUILTIN_CATALOG) else old.origin
         notes.append(f"{acc.origin}: accelerator '{acc.id}' overrides the row from {source}{kept}")
     for other in by_id.values():
-        if other.id != acc.id and acc.id.lower() in (a.lower() for a in other.aliases):
+        if other.id.lower() != acc.id.lower() and acc.id.lower() in (a.lower() for a in other.aliases):
             notes.append(f"{acc.origin}: id '{acc.id}' is also an alias of '{other.id}'; "
                          f"'{acc.id}' now means the new row, '{other.id}' still finds the old one")
     return acc
@@ -181,9 +181,14 @@ def _read_rows(path: Path) -> list[tuple[Accelerator, bool]]:
     return out
 
 
+# Row keys that are not Accelerator fields of the same name (a field read under another key): add
+# them here, or the row is refused as having an unknown field.
+EXTRA_ROW_KEYS: tuple[str, ...] = ()
+
+
 def known_fields() -> tuple[str, ...]:
     """The keys a catalog row may have: the Accelerator dataclass's fields (but `origin`)."""
-    return tuple(f.name for f in fields(Accelerator) if f.name != "origin")
+    return tuple(f.name for f in fields(Accelerator) if f.name != "origin") + EXTRA_ROW_KEYS
 
 
 def required_fields() -> tuple[str, ...]:
