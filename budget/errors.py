@@ -13,3 +13,8 @@ class BudgetError(ValueError):
 
 class CatalogError(BudgetError):
     """A malformed accelerator catalog: the message names the file, the row and the field."""
+
+
+class BudgetWarning(UserWarning):
+    """Something the user should know that is not an error (an overridden catalog row, a budget far
+    outside the laws' fitted range). The CLI prints each one as one 'Warning:' line on stderr."""

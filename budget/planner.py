@@ -26,6 +26,9 @@ from budget.scaling.calibrated import VERY_LONG_EXTRAPOLATION_DECADES, Calibrati
 from budget.training import time as costing
 from budget.training.memory import MemoryBreakdown, training_memory
 
+# Budgets outside this range get a warning: the laws were fitted on 6e18-3e21 FLOPs (Hoffmann et al.
+# 2022 Figure 3) and the largest reported runs are ~4e25 (Llama 3.1 405B: 3.8e25, Meta 2024 §3.1).
+SANE_COMPUTE_FLOPS = (1e15, 1e28)
 REFERENCE_GPU = "h100-sxm-80gb"  # "H100-hours" are quoted on the H100 SXM dense BF16 peak
 DEFAULT_NUM_GPUS = 8  # one 8-GPU node, the unit clouds rent
 
@@ -156,6 +159,7 @@ class Plan:
     beyond: BeyondPlan | None = None  # only when asked (--inference-tokens, --target-loss, ...)
     energy: energy_model.EnergyEstimate | None = None  # None: no TDP in the catalog
     parallel: Any = None  # budget.training.cluster_plan.ClusterPlan when a cluster was asked for
+    shape_law: str = ""  # the law whose N the shape and memory are sized for
 
     def allocation(self, law: str) -> laws.Allocation:
         return next(a for a in self.allocations if a.law == law)
@@ -179,7 +183,7 @@ class Plan:
             "min_gpus": self.memory.min_gpus,
             "shape": {**self.shape.to_dict(), "params": self.shape_params,
                       "params_count": self.shape_params_count,
-                      "relative_error": self.shape_error},
+                      "relative_error": self.shape_error, "law": self.shape_law or self.recommended},
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
             "calibration": self.calibration,
             "energy": None if self.energy is None else self.energy.to_dict(),
@@ -279,7 +283,7 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         energy=energy_model.run_energy(cost.gpu_hours, gpu, power_fraction=req.power_fraction,
                                        pue=req.pue, grid_gco2_per_kwh=req.grid_gco2_per_kwh),
         beyond=plan_beyond(req, budget, allocations, chosen_id, cost, calibration),
-        parallel=parallel)
+        parallel=parallel, shape_law=chosen_id)
 
 
 def recommend_law(recommend: tuple[str, str] | None) -> str:
@@ -332,10 +336,31 @@ def plan_memory(req: PlanRequest, shape: ModelShape, gpu: Accelerator) -> Memory
     return memory if memory.min_gpus is not None else at("full")
 
 
+def compute_range_warning(compute_flops: float) -> str:
+    """A warning for a budget far outside the range the laws were fitted on, else ''."""
+    low, high = SANE_COMPUTE_FLOPS
+    if low <= compute_flops <= high:
+        return ""
+    side = "below" if compute_flops < low else "above"
+    return (f"the budget {compute_flops:.3g} FLOPs is far {side} the range the laws were fitted on "
+            f"(6e18-3e21 FLOPs; sane planning range {low:.0e}-{high:.0e}): the allocations are "
+            f"extrapolations, not predictions")
+
+
 def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
            shape_error: float, calibration: Calibration | None, C: float) -> list[str]:
     notes = []
+    warning = compute_range_warning(C)
+    if warning:
+        import warnings
+
+        from budget.errors import BudgetWarning
+
+        warnings.warn(warning, BudgetWarning, stacklevel=3)
+        notes.append(f"WARNING: {warning}")
     if calibration is not None:
+        if hasattr(calibration, "used"):  # a fit without Approach 3 (budget.scaling.calibrated_frontier)
+            notes.append(calibration.used())
         decades = calibration.extrapolation_decades(C)
         notes.append(calibration.warning(C) or f"the budget is {decades:.1f} orders of magnitude "
                      f"from the largest swept budget ({calibration.max_budget_flops:.2e} FLOPs)")

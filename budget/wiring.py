@@ -28,6 +28,7 @@ from budget.scaling.calibrated import (
 APPROACH_CHOICES = ("1", "2", "3", "kaplan", "all")  # fits.report.APPROACHES plus 'all'
 DEFAULT_APPROACHES = ("all",)
 DEFAULT_BOOTSTRAP = 200  # resamples over runs for the intervals
+MAX_BOOTSTRAP = 10_000  # = fits.common.MAX_BOOTSTRAP (fits may not import budget, nor budget fits at import)
 DEFAULT_LEVEL = 0.95
 DEFAULT_BUDGET_TOL = 0.15  # decades of log10 C merged into one budget (fits.approach2.BUDGET_TOL_DECADES)
 SWEEP_EXTRA = "sweep"

@@ -74,7 +74,9 @@ def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tup
     client, uri = open_reader(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        raise SweepError(f"experiment {experiment!r} not found in {uri}")
+        from experiments.names import unknown_experiment
+
+        raise unknown_experiment(client, experiment, uri)
     points = sweep_runs_frame(experiment, uri)
     parents = tuple(sorted({client.get_run(r).data.tags.get("mlflow.parentRunId", "")
                             for r in points["run_id"]} - {""}))
@@ -261,7 +263,9 @@ def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[s
     client, uri = open_reader(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise SweepError(f"experiment {experiment!r} not found in {uri}")
+        from experiments.names import unknown_experiment
+
+        raise unknown_experiment(client, experiment, uri)
     runs = find_runs(client, exp.experiment_id,
                      f"tags.`{ROLE}` = '{FIT_ROLE}' and attributes.status = 'FINISHED'")
     if runs:

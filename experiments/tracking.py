@@ -154,7 +154,9 @@ def _experiment_id(experiment: str, tracking_uri: str | None) -> tuple["MlflowCl
     client, uri = open_reader(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        raise SweepError(f"experiment {experiment!r} not found in {uri}")
+        from experiments.names import unknown_experiment
+
+        raise unknown_experiment(client, experiment, uri)
     return client, found.experiment_id
 
 

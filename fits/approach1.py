@@ -22,6 +22,7 @@ from fits.common import (
     blas_single_threaded,
     check_bootstrap,
     check_level,
+    group_slices,
     power_law_fit_loglog,
     resample_weights,
     summarise,
@@ -119,10 +120,12 @@ def _split_runs(runs: np.ndarray, n: np.ndarray, d: np.ndarray, c: np.ndarray,
                 l: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
     """Per run: (N, log C sorted, tokens, loss); runs with fewer than two steps are left out."""
     out = []
-    for r in dict.fromkeys(runs.tolist()):
-        m = runs == r
+    keys, first = np.unique(runs, return_index=True)
+    groups = dict(zip(keys.tolist(), group_slices(runs)[1]))
+    for r in keys[np.argsort(first)].tolist():  # runs in order of first appearance
+        m = groups[r]
         order = np.argsort(c[m])
-        if m.sum() >= 2:
+        if m.size >= 2:
             out.append((float(n[m][0]), np.log(c[m][order]), d[m][order], l[m][order]))
     if not out:
         raise FitError("Approach 1 needs per-step training curves: several rows per run_id")

@@ -24,9 +24,10 @@ from fits.common import (
     blas_single_threaded,
     check_bootstrap,
     check_level,
+    group_slices,
     json_float,
     power_law_fit_loglog,
-    resample_weights,
+    resample_blocks,
     summarise,
     tick,
 )
@@ -110,16 +111,48 @@ class Approach2Fit:
 
 
 def cluster_budgets(flops: Any, tol_decades: float = BUDGET_TOL_DECADES) -> np.ndarray:
-    """Budget label per run: complete-linkage clusters of log10 C at most `tol_decades` wide, by size order."""
+    """Budget label per run: complete-linkage clusters of log10 C at most `tol_decades` wide, by size order.
+
+    In one dimension complete linkage only ever merges neighbouring intervals (the union's span is
+    the linkage distance), so the distinct values are merged with a heap in O(n log n) time and
+    O(n) memory; scipy's `linkage` gives the same clusters but needs n^2/2 distances.
+    """
     log_c = np.log10(np.asarray(flops, dtype=float))
     if len(log_c) < 2:
         return np.zeros(len(log_c), dtype=int)
-    from scipy.cluster.hierarchy import fcluster, linkage
+    values, inverse = np.unique(log_c, return_inverse=True)
+    return _interval_linkage(values, tol_decades)[inverse]
 
-    labels = fcluster(linkage(log_c[:, None], method="complete"), tol_decades, criterion="distance")
-    centres = {k: log_c[labels == k].mean() for k in np.unique(labels)}
-    rank = {k: i for i, k in enumerate(sorted(centres, key=centres.__getitem__))}
-    return np.array([rank[k] for k in labels])
+
+def _interval_linkage(values: np.ndarray, tol: float) -> np.ndarray:
+    """Cluster label (0, 1, ... left to right) of each sorted distinct value: merge the neighbouring
+    intervals whose union is narrowest while that union spans at most `tol`."""
+    import heapq
+
+    m = len(values)
+    low, high = list(range(m)), list(range(m))  # interval i covers values[low[i]..high[i]]
+    right = list(range(1, m + 1))  # next live interval to the right (m = none)
+    left = list(range(-1, m - 1))
+    alive = [True] * m
+    heap = [(values[i + 1] - values[i], i, i + 1) for i in range(m - 1)]
+    heapq.heapify(heap)
+    while heap:
+        span, i, j = heapq.heappop(heap)
+        if span > tol:
+            break
+        if not (alive[i] and alive[j] and right[i] == j and values[high[j]] - values[low[i]] == span):
+            continue  # stale entry
+        high[i], alive[j] = high[j], False
+        right[i] = right[j]
+        if right[i] < m:
+            left[right[i]] = i
+            heapq.heappush(heap, (values[high[right[i]]] - values[low[i]], i, right[i]))
+        if left[i] >= 0:
+            heapq.heappush(heap, (values[high[i]] - values[low[left[i]]], left[i], i))
+    labels = np.empty(m, dtype=int)
+    for rank, i in enumerate(k for k in range(m) if alive[k]):
+        labels[low[i]:high[i] + 1] = rank
+    return labels
 
 
 def snap_budgets(flops: np.ndarray, budgets: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,13 +175,13 @@ def fit_approach2(params: Any, tokens: Any, flops: Any, loss: Any, *, bootstrap:
         labels, c = snap_budgets(c, budgets)
     else:
         labels = cluster_budgets(c, budget_tol)
-    curves = tuple(_curve(n[labels == k], d[labels == k], c[labels == k], l[labels == k], None)
-                   for k in np.unique(labels))
+    curves = tuple(_curve(n[idx], d[idx], c[idx], l[idx], None) for idx in group_slices(labels)[1])
     valid = [cv for cv in curves if cv.valid]
     if len(valid) < MIN_BUDGETS:
         reasons = "; ".join(f"C={cv.flops:.3g}: {cv.reason}" for cv in curves if not cv.valid)[:300]
         raise FitError(f"Approach 2 needs at least {MIN_BUDGETS} compute budgets with >= {MIN_SIZES_PER_BUDGET} "
-                       f"model sizes and an interior loss minimum, got {len(valid)} ({reasons})")
+                       f"model sizes and an interior loss minimum, got {len(valid)}"
+                       + (f" ({reasons})" if reasons else f" of {len(curves)} budget(s)"))
     cs, ns, ds = (np.array([getattr(cv, k) for cv in valid]) for k in ("flops", "params_opt", "tokens_opt"))
     k_n, a = power_law_fit_loglog(cs, ns)
     k_d, b = power_law_fit_loglog(cs, ds)
@@ -199,14 +232,18 @@ def _loss_law(cs: np.ndarray, losses: np.ndarray) -> PowerLawFit | None:
 
 def _bootstrap(data: tuple[np.ndarray, ...], labels: np.ndarray, reps: int, seed: int,
                target_flops: float | None, progress: Progress | None) -> tuple[dict[str, np.ndarray], int]:
-    """All resamples at once: per budget a batched weighted parabola, then batched log-log lines."""
+    """Per budget a batched weighted parabola over blocks of resamples, then batched log-log lines.
+
+    The draws are those of `resample_weights(len(n), reps, seed, groups=labels)`, made a block of
+    rows at a time so memory stays bounded on tables of a million runs.
+    """
     n, d, c, l = data
-    weights = resample_weights(len(n), reps, seed, groups=labels)
-    groups = np.unique(labels)
+    rng = np.random.default_rng(seed)
+    groups = group_slices(labels)[1]
     cols = []
-    for j, k in enumerate(groups):
-        m = labels == k
-        cols.append(_batch_minimum(n[m], d[m], c[m], l[m], weights[:, m]))
+    for j, idx in enumerate(groups):
+        blocks = [_batch_minimum(n[idx], d[idx], c[idx], l[idx], w) for w in resample_blocks(rng, idx.size, reps)]
+        cols.append(tuple(np.concatenate([b[i] for b in blocks]) for i in range(4)))
         tick(progress, "Approach 2 bootstrap", reps * (j + 1) // len(groups), reps)
     log_c, log_n, log_d, valid = (np.column_stack([col[i] for col in cols]) for i in range(4))
     ok = valid.sum(axis=1) >= MIN_BUDGETS
@@ -229,22 +266,28 @@ def _batch_minimum(n: np.ndarray, d: np.ndarray, c: np.ndarray, l: np.ndarray,
     xc = x - centre  # centred for well-conditioned normal equations
     quad = np.stack([xc**2, xc, np.ones_like(xc)], axis=1)
     present = w > 0
-    sizes = (present @ (x[:, None] == np.unique(x)[None, :])) > 0
-    enough = sizes.sum(axis=1) >= MIN_SIZES_PER_BUDGET
-    lhs = np.einsum("ri,ij,ik->rjk", w, quad, quad)
+    enough = _distinct_present(x, present) >= MIN_SIZES_PER_BUDGET
+    lhs = (w @ (quad[:, :, None] * quad[:, None, :]).reshape(len(x), 9)).reshape(-1, 3, 3)
     lhs[~enough] = np.eye(3)
-    c2, c1, _ = np.linalg.solve(lhs, np.einsum("ri,ij,i->rj", w, quad, l)[..., None])[..., 0].T
+    c2, c1, _ = np.linalg.solve(lhs, (w @ (quad * l[:, None]))[..., None])[..., 0].T
     with np.errstate(divide="ignore", invalid="ignore"):
         x_opt = -c1 / (2.0 * c2)
     inside = (x_opt >= np.where(present, xc, np.inf).min(axis=1)) & (x_opt <= np.where(present, xc, -np.inf).max(axis=1))
     valid = enough & (c2 > 0) & inside
     line = np.stack([xc, np.ones_like(xc)], axis=1)
-    lhs2 = np.einsum("ri,ij,ik->rjk", w, line, line)
+    lhs2 = (w @ (line[:, :, None] * line[:, None, :]).reshape(len(x), 4)).reshape(-1, 2, 2)
     lhs2[~valid] = np.eye(2)
-    slope, intercept = np.linalg.solve(lhs2, np.einsum("ri,ij,i->rj", w, line, np.log(d))[..., None])[..., 0].T
+    slope, intercept = np.linalg.solve(lhs2, (w @ (line * np.log(d)[:, None]))[..., None])[..., 0].T
     total = np.where(w.sum(axis=1) > 0, w.sum(axis=1), 1.0)
     log_c = (w @ np.log(c)) / total
     return log_c, centre + x_opt, intercept + slope * x_opt, valid
+
+
+def _distinct_present(x: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Per row of `present` (reps, runs): how many distinct values of x have a run present."""
+    order = np.argsort(x, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(x[order]) != 0])
+    return (np.add.reduceat(present[:, order].astype(np.int32), starts, axis=1) > 0).sum(axis=1)
 
 
 def _batch_line(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

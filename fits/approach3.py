@@ -28,8 +28,8 @@ from fits.common import (
     blas_single_threaded,
     check_bootstrap,
     check_level,
+    iter_resample_weights,
     json_safe,
-    resample_weights,
     summarise,
     tick,
 )
@@ -48,6 +48,10 @@ PARAM_NAMES = ("a", "b", "e", "alpha", "beta")  # order of the optimisation vect
 DRAW_ORDER = ("E", "A", "B", "alpha", "beta")  # order of each bootstrap draw in `bootstrap_draws`
 DEFAULT_POLISH = 24  # grid starts polished by L-BFGS-B: those with the lowest objective on the grid
 _TIGHT = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000, "maxls": 50}
+GRID_CHUNK_VALUES = 1 << 21  # starts x points evaluated at once (16 MiB per temporary array)
+# Above this many runs the grid is ranked and its best starts polished on a seeded subsample of this
+# size; the winner is then polished on every run (a 1M-row table would otherwise take minutes).
+GRID_SAMPLE = 20_000
 
 
 def hoffmann_grid() -> np.ndarray:
@@ -132,12 +136,14 @@ class Approach3Fit:
     @property
     def a(self) -> float:
         """N_opt exponent: a = beta / (alpha + beta) (Hoffmann et al. 2022 eq. 4)."""
-        return self.beta / (self.alpha + self.beta)
+        total = self.alpha + self.beta
+        return self.beta / total if total else float("nan")
 
     @property
     def b(self) -> float:
         """D_opt exponent: b = alpha / (alpha + beta) (Hoffmann et al. 2022 eq. 4)."""
-        return self.alpha / (self.alpha + self.beta)
+        total = self.alpha + self.beta
+        return self.alpha / total if total else float("nan")
 
     @property
     def G(self) -> float:
@@ -222,17 +228,38 @@ def polish_start(theta0: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l
                     method="L-BFGS-B", options=options or _TIGHT)
 
 
+def grid_objective(starts: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray) -> np.ndarray:
+    """`objective` of every start, summed over blocks of points so memory stays bounded."""
+    step = max(1, GRID_CHUNK_VALUES // len(starts))
+    total = np.zeros(len(starts))
+    for i in range(0, len(log_n), step):
+        block = slice(i, i + step)
+        total += objective(starts, log_n[block], log_d[block], log_l[block])
+    return total
+
+
+def subsample(logs: tuple[np.ndarray, ...], size: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """A seeded subsample (without replacement) of at most `size` runs, the same rows of each array."""
+    if len(logs[0]) <= size:
+        return logs
+    keep = np.sort(np.random.default_rng(seed).choice(len(logs[0]), size, replace=False))
+    return tuple(a[keep] for a in logs)
+
+
 def _grid_fit(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray,
               polish: int) -> tuple[np.ndarray, float, bool, str, int]:
     """Evaluate Hoffmann's grid vectorised, polish its `polish` best starts, keep the lowest optimum."""
     starts = hoffmann_grid()
-    order = np.argsort(objective(starts, log_n, log_d, log_l))[:max(1, polish)]
-    runs = [polish_start(starts[i], log_n, log_d, log_l) for i in order]
+    s_n, s_d, s_l = subsample((log_n, log_d, log_l), GRID_SAMPLE)
+    order = np.argsort(grid_objective(starts, s_n, s_d, s_l))[:max(1, polish)]
+    runs = [polish_start(starts[i], s_n, s_d, s_l) for i in order]
     finite = [r for r in runs if np.isfinite(r.fun)]
     if not finite:
         raise FitError("Approach 3 failed: every start gave a non-finite objective; check the loss values")
     good = [r for r in finite if r.success] or finite  # Epoch: lowest objective among successful runs
     best = min(good, key=lambda r: r.fun)
+    if len(s_n) < len(log_n):
+        best = polish_start(best.x, log_n, log_d, log_l)
     ok = bool(best.success) and bool(best.x[3] > 0 and best.x[4] > 0)
     message = str(best.message) if ok else f"not converged or non-positive exponent: {best.message}"
     return best.x, float(best.fun), ok, message, len(order)
@@ -241,14 +268,13 @@ def _grid_fit(log_n: np.ndarray, log_d: np.ndarray, log_l: np.ndarray,
 def _bootstrap(theta: np.ndarray, logs: tuple[np.ndarray, ...], reps: int, seed: int,
                target_flops: float | None, progress: Progress | None) -> tuple[dict[str, np.ndarray], int]:
     """Refit on `reps` resamples of the runs (count weights), each warm-started at the full-data optimum."""
-    weights = resample_weights(len(logs[0]), reps, seed)
     names = ["E", "A", "B", "alpha", "beta", "a", "b", "G"]
     if target_flops:
         names += ["params_opt", "tokens_opt", "loss_opt"]
     samples = {k: np.full(reps, np.nan) for k in names}
     succeeded = 0
-    for i in range(reps):
-        res = polish_start(theta, logs[0], logs[1], logs[2], weights=weights[i])
+    for i, weights in enumerate(iter_resample_weights(len(logs[0]), reps, seed)):
+        res = polish_start(theta, logs[0], logs[1], logs[2], weights=weights)
         if res.success and res.x[3] > 0 and res.x[4] > 0:
             succeeded += 1
             for k, v in _derived(res.x, target_flops).items():

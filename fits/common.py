@@ -12,6 +12,9 @@ import numpy as np
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+MAX_BOOTSTRAP = 10_000  # resamples: percentile intervals settle by a few thousand (Efron & Tibshirani 1993 §13.3)
+RESAMPLE_CHUNK_VALUES = 1 << 22  # weight matrices are drawn in blocks of at most this many values (32 MiB)
+
 # progress(label, done, total): called as bootstrap refits complete (the CLI draws a bar).
 Progress = Callable[[str, int, int], None]
 
@@ -91,6 +94,7 @@ def resample_weights(n: int, reps: int, seed: int, groups: np.ndarray | None = N
     """Integer weights (reps, n): how often each run appears in each resample with replacement.
 
     With `groups`, runs are resampled within each group (e.g. per IsoFLOP budget), keeping its size.
+    Large tables should use `iter_resample_weights` (the same draws, a block of rows at a time).
     """
     rng = np.random.default_rng(seed)
     if groups is None:
@@ -100,6 +104,27 @@ def resample_weights(n: int, reps: int, seed: int, groups: np.ndarray | None = N
         idx = np.flatnonzero(groups == g)
         weights[:, idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size), size=reps)
     return weights
+
+
+def resample_blocks(rng: np.random.Generator, n: int, reps: int) -> Iterator[np.ndarray]:
+    """`rng.multinomial(n, uniform, size=reps)` drawn in blocks of rows of bounded size (same draws)."""
+    rows = max(1, RESAMPLE_CHUNK_VALUES // max(n, 1))
+    p = np.full(n, 1.0 / n)
+    for start in range(0, reps, rows):
+        yield rng.multinomial(n, p, size=min(rows, reps - start)).astype(float)
+
+
+def iter_resample_weights(n: int, reps: int, seed: int) -> Iterator[np.ndarray]:
+    """The rows of `resample_weights(n, reps, seed)` one at a time, in bounded memory."""
+    for block in resample_blocks(np.random.default_rng(seed), n, reps):
+        yield from block
+
+
+def group_slices(labels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Distinct labels (sorted) and the indices of each, in O(n log n) (not one mask per label)."""
+    order = np.argsort(labels, kind="stable")
+    keys, starts = np.unique(labels[order], return_index=True)
+    return keys, np.split(order, starts[1:])
 
 
 def summarise(samples: Mapping[str, np.ndarray], level: float) -> tuple[dict[str, Interval], dict[str, float]]:
@@ -131,8 +156,8 @@ def check_bootstrap(reps: int) -> int:
     """Bootstrap count: a whole number >= 0 (0 = no intervals)."""
     from fits.errors import FitError
 
-    if isinstance(reps, bool) or int(reps) != reps or reps < 0:
-        raise FitError(f"bootstrap count must be a whole number >= 0, got {reps!r}")
+    if isinstance(reps, bool) or int(reps) != reps or reps < 0 or reps > MAX_BOOTSTRAP:
+        raise FitError(f"bootstrap count must be a whole number from 0 to {MAX_BOOTSTRAP:,}, got {reps!r}")
     return int(reps)
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from fits.errors import FitError
 
+MAX_LOSS = 1e3  # losses are cross-entropies in nats (1-10 in practice); far above is a wrong column or unit
 FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6 N D: 2 forward + 4 backward FLOPs per parameter per token (Kaplan 2020 §2.1)
 
 # Accepted spellings (case-insensitive) of each column; the first is the canonical name.
@@ -57,6 +58,7 @@ class FitTable:
     flops_derived: bool = False
     dropped_highest_loss: int = 0
     curves: Curves | None = None
+    duplicates_dropped: int = 0  # rows identical to an earlier row in every column, left out
 
     def __len__(self) -> int:
         return int(len(self.loss))
@@ -69,6 +71,9 @@ class FitTable:
             notes.append("flops derived as 6 * params * tokens")
         if self.dropped_highest_loss:
             notes.append(f"dropped the {self.dropped_highest_loss} highest-loss points")
+        if self.duplicates_dropped:
+            notes.append(f"dropped {self.duplicates_dropped} duplicate row(s) (identical in every column to "
+                         "an earlier row; counted twice they would shrink the bootstrap intervals)")
         return {
             "points": len(self),
             "distinct_params": int(len(np.unique(self.params))),
@@ -93,7 +98,11 @@ def prepare_table(df: pd.DataFrame, drop_highest_loss: int = 0) -> FitTable:
     if not isinstance(df, pd.DataFrame):
         raise FitError(f"expected a pandas DataFrame, got {type(df).__name__}")
     cols = _canonical_columns(df)
+    if len(df) == 0:
+        raise FitError(f"the table has a header ({', '.join(map(str, df.columns))}) but no data rows; "
+                       "add one row per run")
     frame = pd.DataFrame({name: _numeric(df[src], name) for name, src in cols.items() if name != "run_id"})
+    _check_losses(frame["loss"].to_numpy())
     tokens_derived = "tokens" not in frame
     flops_derived = "flops" not in frame
     if tokens_derived:
@@ -103,6 +112,10 @@ def prepare_table(df: pd.DataFrame, drop_highest_loss: int = 0) -> FitTable:
     curves = None
     if "run_id" in cols:
         frame["run_id"] = df[cols["run_id"]].astype(str).to_numpy()
+    before = len(frame)
+    frame = frame.drop_duplicates(ignore_index=True)
+    duplicates = before - len(frame)
+    if "run_id" in cols:
         if frame["run_id"].duplicated().any():
             curves = _curves(frame)
             frame = frame.loc[frame.groupby("run_id", sort=False)["tokens"].idxmax()]
@@ -111,7 +124,7 @@ def prepare_table(df: pd.DataFrame, drop_highest_loss: int = 0) -> FitTable:
         params=frame["params"].to_numpy(float), tokens=frame["tokens"].to_numpy(float),
         flops=frame["flops"].to_numpy(float), loss=frame["loss"].to_numpy(float),
         tokens_derived=tokens_derived, flops_derived=flops_derived,
-        dropped_highest_loss=int(drop_highest_loss), curves=curves)
+        dropped_highest_loss=int(drop_highest_loss), curves=curves, duplicates_dropped=duplicates)
 
 
 def load_csv(path: str | Path, drop_highest_loss: int = 0) -> FitTable:
@@ -163,8 +176,31 @@ def _numeric(column: pd.Series, name: str) -> pd.Series:
     if bad.any():
         row = int(np.argmax(bad))
         raise FitError(f"column {name!r} has {int(bad.sum())} missing, non-numeric or non-positive values "
-                       f"(first at row {row}: {column.iloc[row]!r}); every value must be a number > 0")
+                       f"(first at data row {row + 1}: {as_typed(column.iloc[row])}); "
+                       "every value must be a number > 0")
     return values.reset_index(drop=True)
+
+
+def as_typed(value: Any) -> str:
+    """A cell as the user wrote it: text quoted, numbers plainly (-2000000, not np.float64(-2000000.0))."""
+    if isinstance(value, str):
+        return repr(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "(empty)"
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
+
+
+def _check_losses(loss: np.ndarray) -> None:
+    """Losses a law can be fitted to: below MAX_LOSS and not all equal."""
+    high = loss > MAX_LOSS
+    if high.any():
+        row = int(np.argmax(high))
+        raise FitError(f"column 'loss' has {int(high.sum())} value(s) above {MAX_LOSS:g} (first at data row "
+                       f"{row + 1}: {as_typed(loss[row])}); give the cross-entropy loss in nats, not perplexity")
+    if len(loss) > 1 and np.all(loss == loss[0]):
+        raise FitError(f"column 'loss' is {as_typed(loss[0])} in every row; a scaling law needs losses that "
+                       "change with model size or data")
 
 
 def _curves(frame: pd.DataFrame) -> Curves:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fits.approach3 import HUBER_DELTA, huber
+from fits.approach3 import GRID_CHUNK_VALUES, GRID_SAMPLE, HUBER_DELTA, huber, subsample
 from fits.common import (
     BootstrapInfo,
     Interval,
@@ -23,8 +23,8 @@ from fits.common import (
     blas_single_threaded,
     check_bootstrap,
     check_level,
+    iter_resample_weights,
     json_safe,
-    resample_weights,
     summarise,
     tick,
 )
@@ -161,15 +161,22 @@ def fit_kaplan(params: Any, tokens: Any, loss: Any, *, bootstrap: int = 0, seed:
 
 
 def _grid_fit(logs: tuple[np.ndarray, ...]) -> Any:
+    """Rank the grid (in blocks of points), polish the best starts; on large tables (as Approach 3)
+    rank and polish on a seeded subsample, then polish the winner on every run."""
     starts = np.array([(r * lnc, ldc, r, s) for r, s, lnc, ldc in
                        itertools.product(GRID_R, GRID_S, GRID_LOG_NC, GRID_LOG_DC)])
-    log_hat = _log_model(starts, logs[0], logs[1])[0]
-    order = np.argsort(huber(log_hat - logs[2]).sum(axis=1))[:POLISH]
-    runs = [_polish(starts[i], logs) for i in order]
+    sample = subsample(logs, GRID_SAMPLE)
+    step = max(1, GRID_CHUNK_VALUES // len(starts))
+    score = np.zeros(len(starts))
+    for i in range(0, len(sample[0]), step):
+        block = slice(i, i + step)
+        score += huber(_log_model(starts, sample[0][block], sample[1][block])[0] - sample[2][block]).sum(axis=1)
+    runs = [_polish(starts[i], sample) for i in np.argsort(score)[:POLISH]]
     finite = [r for r in runs if np.isfinite(r.fun)]
     if not finite:
         raise FitError("the Kaplan fit failed: every start gave a non-finite objective")
-    return min(finite, key=lambda r: (not r.success, r.fun))
+    best = min(finite, key=lambda r: (not r.success, r.fun))
+    return _polish(best.x, logs) if len(sample[0]) < len(logs[0]) else best
 
 
 def _polish(theta0: np.ndarray, logs: tuple[np.ndarray, ...], weights: np.ndarray | None = None) -> Any:
@@ -188,12 +195,11 @@ def _unpack(theta: np.ndarray) -> dict[str, float]:
 
 def _bootstrap(theta: np.ndarray, logs: tuple[np.ndarray, ...], reps: int, seed: int,
                target_flops: float | None, progress: Progress | None) -> dict[str, np.ndarray]:
-    weights = resample_weights(len(logs[0]), reps, seed)
     names = ["N_c", "D_c", "alpha_N", "alpha_D", "a", "b"] + (["params_opt", "tokens_opt", "loss_opt"]
                                                          if target_flops else [])
     samples = {k: np.full(reps, np.nan) for k in names}
-    for i in range(reps):
-        res = _polish(theta, logs, weights[i])
+    for i, weights in enumerate(iter_resample_weights(len(logs[0]), reps, seed)):
+        res = _polish(theta, logs, weights)
         if res.success and min(res.x[2], res.x[3]) >= MIN_EXPONENT:
             v = _unpack(res.x)
             total = v["alpha_N"] + v["alpha_D"]

@@ -16,7 +16,7 @@ from fits.approach2 import (
     snap_budgets,
 )
 from fits.approach3 import fit_approach3
-from fits.common import Progress, check_bootstrap, check_level, json_safe
+from fits.common import Progress, check_bootstrap, check_level, group_slices, json_safe
 from fits.data import FitTable, prepare_table
 from fits.errors import FitError
 from fits.kaplan import fit_kaplan
@@ -115,7 +115,7 @@ def distinct_budgets(flops: np.ndarray, budget_tol: float = BUDGET_TOL_DECADES,
         labels, flops = snap_budgets(flops, budgets)
     else:
         labels = cluster_budgets(flops, budget_tol)
-    return tuple(sorted(float(np.median(flops[labels == k])) for k in np.unique(labels)))
+    return tuple(sorted(float(np.median(flops[idx])) for idx in group_slices(labels)[1]))
 
 
 def _run(name: str, t: FitTable, opts: dict[str, Any], grouping: dict[str, Any]) -> Any:

@@ -135,3 +135,86 @@ def test_malformed_catalog_names_file_row_and_field(tmp_path, mutate, message):
 def test_missing_catalog_file(tmp_path):
     with pytest.raises(CatalogError, match="does not exist"):
         load_catalog([tmp_path / "nope.toml"], use_env=False)
+
+
+# --- catalog files a user can write first time (issue 17 items 2, 7 and 9) ---
+
+def _write(tmp_path, text, name="mine.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_every_missing_field_is_named_in_one_error(tmp_path):
+    text = GOOD_ROW.format(id="x").replace('vendor = "Example"\n', "").replace("memory_gb = 96\n", "")
+    with pytest.raises(CatalogError, match=r"missing fields 'vendor', 'memory_gb'"):
+        read_catalog_file(_write(tmp_path, text))
+
+
+def test_misspelt_field_gets_a_did_you_mean(tmp_path):
+    text = GOOD_ROW.format(id="x").replace("price_usd_per_hour", "price_usd_per_hr")
+    with pytest.raises(CatalogError, match=r"unknown field 'price_usd_per_hr' \(did you mean 'price_usd_per_hour'\?\)"):
+        read_catalog_file(_write(tmp_path, text))
+    text = GOOD_ROW.format(id="x").replace("memory_gb", "memory_gib")
+    with pytest.raises(CatalogError, match=r"missing field 'memory_gb'; unknown field 'memory_gib' \(did you mean 'memory_gb'\?\)"):
+        read_catalog_file(_write(tmp_path, text))
+
+
+def test_known_fields_follow_the_dataclass():
+    from dataclasses import fields
+
+    from budget.hardware.catalog import Accelerator, known_fields, required_fields
+
+    assert set(known_fields()) == {f.name for f in fields(Accelerator)} - {"origin"}
+    assert set(required_fields()) == {"id", "name", "vendor", "memory_gb", "memory_bandwidth_gbs",
+                                      "peak_tflops", "sources"}
+
+
+def test_two_rows_with_one_id_are_an_error(tmp_path):
+    path = _write(tmp_path, GOOD_ROW.format(id="twin") + GOOD_ROW.format(id="Twin"))
+    with pytest.raises(CatalogError, match=r"accelerators #1 and #2 both have id 'Twin'"):
+        load_catalog([path], use_env=False)
+
+
+def test_override_is_said_and_keeps_builtin_aliases(tmp_path):
+    path = _write(tmp_path, GOOD_ROW.format(id="h100-sxm-80gb"))
+    with pytest.warns(UserWarning, match="'h100-sxm-80gb' overrides the row from the built-in catalog"):
+        catalog = load_catalog([path], use_env=False)
+    assert catalog.get("h100").memory_gb == 96  # the alias still finds the (new) row
+    assert "h100" in catalog.get("h100-sxm-80gb").aliases
+    with_aliases = GOOD_ROW.format(id="h100-sxm-80gb").replace('vendor =', 'aliases = ["mine"]\nvendor =')
+    with pytest.warns(UserWarning):
+        catalog = load_catalog([_write(tmp_path, with_aliases)], use_env=False)
+    assert catalog.get("h100-sxm-80gb").aliases == ("mine",)
+
+
+def test_id_equal_to_an_alias_is_said(tmp_path):
+    path = _write(tmp_path, GOOD_ROW.format(id="h100"))
+    with pytest.warns(UserWarning, match="id 'h100' is also an alias of 'h100-sxm-80gb'"):
+        catalog = load_catalog([path], use_env=False)
+    assert catalog.get("h100").name == "Example GPU"
+    assert catalog.get("h100-sxm-80gb").memory_gb == 80
+    assert any("alias" in note for note in catalog.to_dict()["notes"])
+
+
+@pytest.mark.parametrize("peak", ["1e-30", "1e30"])
+def test_implausible_peak_is_an_error_not_inf(tmp_path, peak):
+    """A peak of 1e-30 TFLOP/s made GPU-hours inf and `--json` died; now the row is refused."""
+    path = _write(tmp_path, GOOD_ROW.format(id="x").replace("bf16 = 1000", f"bf16 = {peak}"))
+    with pytest.raises(CatalogError, match=r"'peak_tflops.bf16' = .* outside the plausible range"):
+        read_catalog_file(path)
+
+
+def test_cli_prints_the_override_as_one_warning_line(tmp_path):
+    from click.testing import CliRunner
+
+    from budget.cli import main
+
+    path = _write(tmp_path, GOOD_ROW.format(id="h100-sxm-80gb"))
+    result = CliRunner().invoke(main, ["gpus", "--json", "--catalog", str(path)])
+    assert result.exit_code == 0
+    warning_lines = [ln for ln in result.stderr.splitlines() if ln.startswith("Warning:")]
+    assert len(warning_lines) == 1 and "overrides" in warning_lines[0]
+    import json
+
+    assert json.loads(result.stdout)["notes"]

@@ -45,7 +45,7 @@ def test_human_output_names_skipped_approaches_and_parameters():
     (("--csv", "missing.csv"), "does not exist"),
     (("--csv", str(DATA), "--approach", "4"), "'4' is not one of"),
     (("--csv", str(DATA), "--approach", "1"), "Approach 1 needs per-step training curves"),
-    (("--csv", str(DATA), "--bootstrap", "-3"), "-3 is not in the range x>=0"),
+    (("--csv", str(DATA), "--bootstrap", "-3"), "-3 is not in the range 0<=x<=10000"),
     (("--csv", str(DATA), "--target-flops", "-1e21"), "must be > 0"),
     (("--csv", str(DATA), "--experiment", "sweep"), "--experiment"),  # CSV path only here (issue 5 adds it)
     (("--csv", str(DATA), "--budgets", "1e19,x"), "'x' is not a number"),

@@ -98,7 +98,7 @@ def test_malformed_catalog_via_cli(tmp_path):
     bad.write_text('[[accelerator]]\nid = "x"\n')
     result = run("plan", "--flops", "1e21", "--catalog", str(bad))
     assert result.exit_code == 2
-    assert str(bad) in result.stderr and "accelerator #1 (x): missing field 'name'" in result.stderr
+    assert str(bad) in result.stderr and "accelerator #1 (x): missing fields 'name', 'vendor', 'memory_gb'" in result.stderr
 
 
 def test_gpus_table_and_json():

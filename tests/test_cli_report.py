@@ -106,8 +106,8 @@ def test_output_folder_that_cannot_be_written(tmp_path):
     under = run("report", "--flops", "1e21", "--out", str(blocker / "proposal"))
     assert under.exit_code == 2 and under.stdout == ""
     assert under.stderr == (f"Error: cannot write the report to '{blocker / 'proposal'}': Not a "
-                            f"directory; give --out a folder you can write (it is created if "
-                            f"missing)\n")
+                            f"directory; nothing was changed there; give --out a folder you can write (it "
+                            f"is created if missing)\n")
     itself = run("report", "--flops", "1e21", "--out", str(blocker))
     assert itself.exit_code == 2 and itself.stderr.count("\n") == 1
     assert "is a file" in itself.stderr

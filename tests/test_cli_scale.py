@@ -94,7 +94,7 @@ def test_batch_memory_and_table():
     (("efficientnet", "--resolution", "0"), "'0' must be > 0"),
     (("efficientnet", "--resolution", "-1.2"), "'-1.2' must be > 0"),
     (("efficientnet", "--resolution", "abc"), "'abc' is not a number"),
-    (("efficientnet", "--resolution", "5000"), "resolution coefficient 5000.0 must be"),
+    (("efficientnet", "--resolution", "5000"), "--resolution 5000 is a coefficient"),
     (("efficientnet", "--image-size", "0"), "'0' must be a whole number >= 1"),
     (("efficientnet", "--phi", "nan"), "'nan' is not finite"),
     (("efficientnet", "--phi", "99"), "phi=99.0 must be a finite number in [-8, 16]"),
@@ -151,3 +151,36 @@ def test_fit_coefficients_from_csv(tmp_path):
     assert res.exit_code == 2 and "missing resolution" in res.stderr
     res = run("efficientnet", "--fit-coefficients", str(path), "--beta", "1.1", "--phi", "1")
     assert res.exit_code == 2 and "not both" in res.stderr
+
+
+def test_variant_b7_is_labelled_b7_at_600_pixels():
+    """Released B7: w 2.0, d 3.1, 600 px (tensorflow/tpu efficientnet_builder.py efficientnet_params);
+    the effective resolution coefficient is 600 / 224."""
+    d = scale_json("efficientnet", "--variant", "b7")
+    assert d["label"] == "EfficientNet-B7" and d["variant"] == "b7"
+    assert d["input_shape"] == [3, 600, 600] and d["resolution"] == pytest.approx(600 / 224)
+    text = run("efficientnet", "--variant", "b7").output
+    assert text.splitlines()[0].startswith("EfficientNet-B7: the released variant, 600 px")
+    assert "r = 2.6786" in text
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--resolution", "240"), "for 240 pixels give --image-size 240"),
+    (("--resolution", "1.2", "--image-size", "240"), "not both"),
+])
+def test_resolution_in_pixels_points_to_image_size(args, message):
+    res = run("efficientnet", *args)
+    assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_scale_mode_rule_lives_in_the_library():
+    from budget.errors import BudgetError
+    from budget.models.scale_mode import ScaleOptions, choose_scale_mode
+
+    assert choose_scale_mode(ScaleOptions()) == "base"
+    assert choose_scale_mode(ScaleOptions(variant="b3")) == "variant"
+    assert choose_scale_mode(ScaleOptions(macs=1e9)) == "target"
+    assert choose_scale_mode(ScaleOptions(image_size=300)) == "explicit"
+    assert choose_scale_mode(ScaleOptions(fit_coefficients="x.csv")) == "phi"
+    with pytest.raises(BudgetError, match="choose one way to scale"):
+        choose_scale_mode(ScaleOptions(phi=1, variant="b1"))

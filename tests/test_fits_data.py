@@ -42,7 +42,7 @@ def test_per_step_curves_give_final_rows_and_curves():
 @pytest.mark.parametrize("frame, message", [
     (pd.DataFrame({"params": [1.0], "loss": [2.0]}), "missing column.*tokens \\(or flops\\)"),
     (pd.DataFrame({"tokens": [1.0], "loss": [2.0]}), "missing column.*params"),
-    (pd.DataFrame({"params": [1e8, -1], "tokens": [1e9, 1e9], "loss": [3, 3]}), "'params' has 1 .*row 1"),
+    (pd.DataFrame({"params": [1e8, -1], "tokens": [1e9, 1e9], "loss": [3, 3]}), "'params' has 1 .*data row 2: -1\\)"),
     (pd.DataFrame({"params": [1e8, 2e8], "tokens": [1e9, 1e9], "loss": [3, "x"]}), "'loss' has 1 .*'x'"),
     (pd.DataFrame({"params": [1e8, 2e8], "flops": [np.nan, 1e19], "loss": [3, 3]}), "'flops' has 1"),
 ])

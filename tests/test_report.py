@@ -159,7 +159,8 @@ def _md_table(markdown, first_header):
     for line in lines[start + 2:]:
         if not line.startswith("|"):
             break
-        rows.append([c.strip() for c in line.strip("|").split(" | ")])
+        cells = re.split(r"(?<!\\) \| ", line.strip("|"))  # cells as rendered: markdown escapes undone
+        rows.append([re.sub(r"\\(.)", r"\1", c).strip() for c in cells])
     return rows
 
 

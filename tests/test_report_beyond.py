@@ -28,8 +28,9 @@ def test_report_carries_the_three_sections_when_asked(tmp_path):
                   "## Tokens per parameter at this budget"):
         assert title in md
     assert "inference priced like training" in md  # the assumption is stated
-    assert "Sardana & Frankle 2023, arXiv:2401.00448" in md  # and sourced
-    assert "R_D* = 15.387756" in md
+    # and sourced (proposal.md backslash-escapes Markdown punctuation in user-visible text)
+    assert "Sardana \\& Frankle 2023, arXiv:2401.00448" in md
+    assert "R_D\\* = 15.387756" in md
     assert "--inference-tokens 2000000000000.0 --unique-tokens 20000000000.0" in md
     plan = CliRunner().invoke(main, ["plan", "--flops", "1e21", "--inference-tokens", "2e12",
                                      "--unique-tokens", "2e10", "--json"])

@@ -52,7 +52,7 @@ def chromium(*args, profile):
 def rendered(tmp_path_factory, priced_catalog):
     tmp = tmp_path_factory.mktemp("browser")
     report = build_report(PlanRequest(BudgetInput(flops=1e21), gpu="h100"), ["a100", "mi300x"],
-                          catalog=priced_catalog)  # the frozen prices ($1,888 on h100)
+                          catalog=priced_catalog)  # the frozen prices ($3.49/h on h100 at MFU 0.40)
     written = write_report(report, tmp / "proposal")
     out = chromium("--virtual-time-budget=10000", "--dump-dom",
                    f"file://{written.html}", profile=tmp / "profile")
@@ -83,7 +83,7 @@ def test_key_figures_are_in_the_page_text(rendered):
     assert sci(plan.compute_flops) == "1.00e+21"  # what the page should say, by hand
     for figure in (f"C = {sci(plan.compute_flops)} FLOPs", f"N = {human(rec.params)}",
                    f"D = {human(rec.tokens)}", f"{hours(plan.cost.gpu_hours)} GPU-hours",
-                   money(plan.cost.cost_usd), "2.78B", "59.9B", "$1,888"):
+                   money(plan.cost.cost_usd), "2.78B", "59.9B", "$2,449"):
         assert figure in text, figure
     for row in written.report.compare:
         assert row.gpu["id"] in text and money(row.cost.cost_usd) in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from typing import Any, Callable
 
 import click
@@ -26,7 +27,10 @@ class BudgetGroup(click.Group):
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                warnings.simplefilter("always", _budget_warning())
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:  # pragma: no cover - click returns it instead
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -44,6 +48,21 @@ class BudgetGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+def _budget_warning() -> type[Warning]:
+    from budget.errors import BudgetWarning
+
+    return BudgetWarning
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """BudgetWarning: one 'Warning:' line on stderr; other warnings as Python prints them."""
+    if issubclass(category, _budget_warning()):
+        click.echo(f"Warning: {one_line(str(message))}", err=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """The shared `--json` flag: print exactly one JSON object instead of the table."""
     return click.option("--json", "as_json", is_flag=True,
@@ -54,9 +73,20 @@ def emit(result: Any, as_json: bool, render: Callable[[Any], str]) -> None:
     """Print `result.to_dict()` as JSON, or the human rendering."""
     if as_json:
         payload = result.to_dict() if hasattr(result, "to_dict") else result
-        click.echo(json.dumps(payload, indent=2, allow_nan=False, default=_json_default))
+        click.echo(json.dumps(_finite(payload), indent=2, allow_nan=False, default=_json_default))
     else:
         click.echo(render(result))
+
+
+def _finite(value: Any) -> Any:
+    """Strict JSON: inf and NaN (an overflowed estimate) become null instead of a crash."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -99,6 +129,9 @@ class PositiveInt(click.ParamType):
 
     name = "integer"
 
+    def __init__(self, maximum: int | None = None):
+        self.maximum = maximum
+
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
         try:
             number = float(str(value).replace("_", ""))
@@ -106,10 +139,28 @@ class PositiveInt(click.ParamType):
             self.fail(f"{value!r} is not an integer; give a whole number >= 1", param, ctx)
         if not math.isfinite(number) or number != int(number) or number < 1:
             self.fail(f"{value!r} must be a whole number >= 1", param, ctx)
+        if self.maximum is not None and number > self.maximum:
+            self.fail(f"{value!r} is more than {self.maximum:,}; give a whole number from 1 to "
+                      f"{self.maximum:,}", param, ctx)
         return int(number)
 
 
 POSITIVE_INT = PositiveInt()
+
+
+def check_writable_dir(path: str, option: str) -> None:
+    """UsageError unless `path` is (or can be made) a folder this process can write into."""
+    import os
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise click.UsageError(f"{option} {path!r} is not a folder that can be written ({reason}); "
+                               "give a writable folder") from None
 
 
 def require_extra(extra: str, *modules: str) -> None:

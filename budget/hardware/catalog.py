@@ -12,11 +12,12 @@ import difflib
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from budget.errors import BudgetError, CatalogError
+from budget.errors import BudgetError, BudgetWarning, CatalogError
 
 BUILTIN_CATALOG = Path(__file__).with_name("accelerators.toml")
 CATALOG_ENV = "BUDGET_CATALOG"
@@ -27,11 +28,18 @@ MIB = 2**20
 TERA = 1e12
 GB = 1e9
 
-_REQUIRED = ("id", "name", "vendor", "memory_gb", "memory_bandwidth_gbs", "peak_tflops", "sources")
 _NUMBERS = ("memory_gb", "memory_bandwidth_gbs", "tdp_w", "interconnect_gbs_bidir",
             "price_usd_per_hour", "memory_mib", "gpus_per_node", "scale_up_gbs_per_dir",
             "scale_out_gbs_per_dir", "default_mfu", "matmul_efficiency")
 _FRACTIONS = ("default_mfu", "matmul_efficiency")  # must lie in (0, 1]
+# Plausible range of one device's dense peak, TFLOP/s: 1 GFLOP/s to 10 EFLOP/s. Outside it a row
+# is a unit slip (FLOP/s typed as TFLOP/s, or 1e-30) and would print inf or 0 GPU-hours.
+PEAK_TFLOPS_RANGE = (1e-3, 1e7)
+# Plausible ranges of the other numbers (memory GB or MiB, bandwidth GB/s, watts, GB/s, USD per hour).
+_RANGES = {"memory_gb": (1e-3, 1e6), "memory_mib": (1.0, 1e9), "memory_bandwidth_gbs": (1e-2, 1e7),
+           "tdp_w": (0.1, 1e6), "interconnect_gbs_bidir": (1e-3, 1e7),
+           "scale_up_gbs_per_dir": (1e-3, 1e7), "scale_out_gbs_per_dir": (1e-3, 1e7),
+           "price_usd_per_hour": (1e-4, 1e4)}
 # which source key backs each numeric field
 _SOURCE_OF = {"memory_gb": "memory", "memory_bandwidth_gbs": "bandwidth", "tdp_w": "tdp",
               "interconnect_gbs_bidir": "interconnect", "price_usd_per_hour": "price",
@@ -60,6 +68,9 @@ class Accelerator:
     price_provider: str = ""
     price_date: str = ""
     notes: str = ""
+    # 2:4-sparse peaks (TFLOP/s; int8 in TOPS) where the datasheet lists them apart (Jetson Orin);
+    # the planner never reads them: peak_tflops stays dense
+    sparse_peak_tflops: dict[str, float] = field(default_factory=dict)
     price_tier: str = ""  # e.g. "on-demand, RunPod Secure Cloud, 1 GPU"; "contract" where it is one
     memory_mib: float | None = None  # as nvidia-smi prints memory.total (H100 80GB: 81,559 MiB)
     gpus_per_node: int | None = None  # devices in one scale-up domain (NVLink/Infinity Fabric/ICI)
@@ -98,6 +109,7 @@ class Accelerator:
             "interconnect": self.interconnect,
             "interconnect_gbs_bidir": self.interconnect_gbs_bidir,
             "peak_tflops": dict(self.peak_tflops),
+            "sparse_peak_tflops": dict(self.sparse_peak_tflops),
             "price_usd_per_hour": self.price_usd_per_hour, "price_provider": self.price_provider,
             "price_date": self.price_date, "price_tier": self.price_tier,
             "memory_mib": self.memory_mib, "memory_bytes": self.memory_bytes,
@@ -114,6 +126,7 @@ class Catalog:
     """Accelerators by id, with alias lookup and close-match suggestions."""
 
     accelerators: tuple[Accelerator, ...]
+    notes: tuple[str, ...] = ()  # what loading changed: overridden built-in rows, ids shadowing aliases
 
     def get(self, name: str) -> Accelerator:
         """Find by id or alias, case-insensitively; BudgetError listing close matches if absent."""
@@ -127,26 +140,71 @@ class Catalog:
         raise BudgetError(f"unknown accelerator {name!r}; {hint}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accelerators": [acc.to_dict() for acc in self.accelerators]}
+        return {"accelerators": [acc.to_dict() for acc in self.accelerators], "notes": list(self.notes)}
 
 
 def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
                  use_env: bool = True) -> Catalog:
-    """The built-in catalog, then `BUDGET_CATALOG` files, then `paths`; later ids override."""
+    """The built-in catalog, then `BUDGET_CATALOG` files, then `paths`; later ids override.
+
+    An override keeps the built-in row's aliases unless it lists its own; each override, and each
+    id that equals another row's alias, is said in `Catalog.notes` and as a `BudgetWarning`. A file
+    whose top level says `replaces_builtin = true` is a whole catalog of its own: the rows loaded
+    before it (the built-in ones among them) are dropped, and nothing is said to be overridden.
+    """
     files: list[Path] = [BUILTIN_CATALOG]
     if use_env and os.environ.get(CATALOG_ENV):
         files += [Path(p) for p in os.environ[CATALOG_ENV].split(os.pathsep) if p]
     files += [Path(p) for p in (paths or ())]
     by_id: dict[str, Accelerator] = {}
+    notes: list[str] = []
     for path in files:
-        for acc in read_catalog_file(path):
-            by_id.pop(acc.id, None)
-            by_id[acc.id] = acc
-    return Catalog(tuple(by_id.values()))
+        if _replaces_builtin(path):
+            by_id.clear()
+        for acc, has_aliases in _read_rows(path):
+            acc = _merge(by_id, acc, has_aliases, notes)
+            by_id.pop(acc.id.lower(), None)
+            by_id[acc.id.lower()] = acc  # ids are case-insensitive, as lookups are
+    for note in notes:
+        warnings.warn(note, BudgetWarning, stacklevel=2)
+    return Catalog(tuple(by_id.values()), tuple(notes))
+
+
+def _merge(by_id: dict[str, Accelerator], acc: Accelerator, has_aliases: bool, notes: list[str]) -> Accelerator:
+    """Apply one row over the rows loaded so far: keep replaced aliases, note what it shadows."""
+    old = by_id.get(acc.id.lower())
+    if old is not None:
+        if not has_aliases:
+            acc = replace(acc, aliases=old.aliases)
+        kept = f" (keeps its aliases {', '.join(old.aliases)})" if old.aliases and not has_aliases else ""
+        source = "the built-in catalog" if old.origin == str(BUILTIN_CATALOG) else old.origin
+        notes.append(f"{acc.origin}: accelerator '{acc.id}' overrides the row from {source}{kept}")
+    for other in by_id.values():
+        if other.id.lower() != acc.id.lower() and acc.id.lower() in (a.lower() for a in other.aliases):
+            notes.append(f"{acc.origin}: id '{acc.id}' is also an alias of '{other.id}'; "
+                         f"'{acc.id}' now means the new row, '{other.id}' still finds the old one")
+    return acc
+
+
+def _replaces_builtin(path: Path) -> bool:
+    """The file's top-level `replaces_builtin` flag (false when absent)."""
+    try:
+        flag = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("replaces_builtin", False)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False  # _read_rows says what is wrong with the file
+    if not isinstance(flag, bool):
+        raise CatalogError(f"catalog file {path}: replaces_builtin = {flag!r} must be true or false")
+    return flag
 
 
 def read_catalog_file(path: Path) -> list[Accelerator]:
     """Parse and validate one catalog file."""
+    return [acc for acc, _ in _read_rows(path)]
+
+
+def _read_rows(path: Path) -> list[tuple[Accelerator, bool]]:
+    """Each row of one file with whether it lists its own aliases; two rows with one id are an error."""
+    path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -155,10 +213,59 @@ def read_catalog_file(path: Path) -> list[Accelerator]:
         raise CatalogError(f"catalog file {path} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"catalog file {path} is not valid TOML: {exc}") from None
+    unknown = [k for k in data if k not in ("accelerator", "replaces_builtin")]
+    if unknown:
+        raise CatalogError(f"catalog file {path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
+                           "allowed: [[accelerator]] tables and replaces_builtin")
     rows = data.get("accelerator")
     if not isinstance(rows, list) or not rows:
-        raise CatalogError(f"catalog file {path} has no [[accelerator]] tables")
-    return [_parse_row(path, i, row) for i, row in enumerate(rows, start=1)]
+        other = f" (it has {', '.join(map(repr, data))}; write [[accelerator]])" if data else ""
+        raise CatalogError(f"catalog file {path} has no [[accelerator]] tables{other}")
+    out: list[tuple[Accelerator, bool]] = []
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows, start=1):
+        acc = _parse_row(path, i, row)
+        if acc.id.lower() in seen:
+            raise CatalogError(f"catalog {path}: accelerators #{seen[acc.id.lower()]} and #{i} both have "
+                               f"id '{acc.id}'; give each row its own id")
+        seen[acc.id.lower()] = i
+        out.append((acc, "aliases" in row))
+    return out
+
+
+# Row keys that are not Accelerator fields of the same name (a field read under another key): add
+# them here, or the row is refused as having an unknown field.
+EXTRA_ROW_KEYS: tuple[str, ...] = ()
+
+
+def known_fields() -> tuple[str, ...]:
+    """The keys a catalog row may have: the Accelerator dataclass's fields (but `origin`)."""
+    return tuple(f.name for f in fields(Accelerator) if f.name != "origin") + EXTRA_ROW_KEYS
+
+
+def required_fields() -> tuple[str, ...]:
+    """The keys every row must have: the Accelerator fields without a default."""
+    from dataclasses import MISSING
+
+    return tuple(f.name for f in fields(Accelerator)
+                 if f.default is MISSING and f.default_factory is MISSING)
+
+
+def _check_keys(where: str, row: dict[str, Any]) -> None:
+    """One error naming every missing field and every unknown key (with a did-you-mean)."""
+    known = known_fields()
+    unknown = [k for k in row if k not in known]
+    missing = [k for k in required_fields() if k not in row]
+    problems = []
+    if missing:
+        problems.append(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
+    for key in unknown:
+        close = difflib.get_close_matches(key, missing or known, n=1, cutoff=0.6)
+        close = close or difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        problems.append(f"unknown field '{key}'{hint}")
+    if problems:
+        raise CatalogError(f"{where}: {'; '.join(problems)}; the fields are {', '.join(known)}")
 
 
 def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
@@ -167,15 +274,13 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
         raise CatalogError(f"{where}: not a table")
     if isinstance(row.get("id"), str):
         where += f" ({row['id']})"
-    for key in _REQUIRED:
-        if key not in row:
-            raise CatalogError(f"{where}: missing field '{key}'")
+    _check_keys(where, row)
     for key in ("id", "name", "vendor"):
         if not isinstance(row[key], str) or not row[key].strip():
             raise CatalogError(f"{where}: field '{key}' must be a non-empty string")
     for key in _NUMBERS:
         if key in row:
-            _check_positive(where, key, row[key])
+            _check_positive(where, key, row[key], _RANGES.get(key))
             if key in _FRACTIONS and row[key] > 1:
                 raise CatalogError(f"{where}: field '{key}' = {row[key]!r} must be a fraction in (0, 1]")
     for key in ("gpus_per_node", "devices_per_package"):
@@ -188,14 +293,29 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
         if prec not in PRECISIONS:
             raise CatalogError(f"{where}: field 'peak_tflops.{prec}' is not a precision; "
                                f"allowed: {', '.join(PRECISIONS)}")
-        _check_positive(where, f"peak_tflops.{prec}", value)
+        _check_positive(where, f"peak_tflops.{prec}", value, PEAK_TFLOPS_RANGE)
+    sparse = row.get("sparse_peak_tflops", {})
+    if not isinstance(sparse, dict):
+        raise CatalogError(f"{where}: field 'sparse_peak_tflops' must be a table of precision = TFLOP/s")
+    for prec, value in sparse.items():
+        if prec not in PRECISIONS:
+            raise CatalogError(f"{where}: field 'sparse_peak_tflops.{prec}' is not a precision; "
+                               f"allowed: {', '.join(PRECISIONS)}")
+        _check_positive(where, f"sparse_peak_tflops.{prec}", value, PEAK_TFLOPS_RANGE)
     sources = row["sources"]
     if not isinstance(sources, dict):
         raise CatalogError(f"{where}: field 'sources' must be a table")
     needed = ["peak"] + [_SOURCE_OF[k] for k in _NUMBERS if k in row]
-    for key in needed:
-        if not isinstance(sources.get(key), str) or not sources[key].strip():
-            raise CatalogError(f"{where}: field 'sources.{key}' is missing: every number needs a source")
+    lacking = [k for k in needed if not isinstance(sources.get(k), str) or not sources[k].strip()]
+    if lacking:
+        extra = [k for k in sources if k not in SOURCE_KEYS]
+        hints = [f"'{k}' for '{c[0]}'?" for k in extra
+                 for c in [difflib.get_close_matches(k, lacking, n=1, cutoff=0.6)] if c]
+        hint = f" (did you mean {', '.join(hints)})" if hints else ""
+        raise CatalogError(f"{where}: field{'s' if len(lacking) > 1 else ''} "
+                           f"{', '.join(repr(f'sources.{k}') for k in lacking)} "
+                           f"{'are' if len(lacking) > 1 else 'is'} missing{hint}: every number needs a source "
+                           f"(keys: {', '.join(SOURCE_KEYS)})")
     aliases = row.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise CatalogError(f"{where}: field 'aliases' must be a list of strings")
@@ -203,6 +323,7 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
         id=row["id"], name=row["name"], vendor=row["vendor"],
         memory_gb=float(row["memory_gb"]), memory_bandwidth_gbs=float(row["memory_bandwidth_gbs"]),
         peak_tflops={k: float(v) for k, v in peaks.items()}, sources=dict(sources),
+        sparse_peak_tflops={k: float(v) for k, v in sparse.items()},
         aliases=tuple(aliases), form_factor=str(row.get("form_factor", "")),
         tdp_w=_opt_float(row.get("tdp_w")), interconnect=str(row.get("interconnect", "")),
         interconnect_gbs_bidir=_opt_float(row.get("interconnect_gbs_bidir")),
@@ -218,10 +339,13 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
         devices_per_package=int(row.get("devices_per_package", 1)), origin=str(path))
 
 
-def _check_positive(where: str, key: str, value: Any) -> None:
+def _check_positive(where: str, key: str, value: Any, bounds: tuple[float, float] | None = None) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or value <= 0:
         raise CatalogError(f"{where}: field '{key}' = {value!r} must be a positive number")
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise CatalogError(f"{where}: field '{key}' = {value!r} is outside the plausible range "
+                           f"{bounds[0]:g} to {bounds[1]:g} (check its unit)")
 
 
 def _opt_float(value: Any) -> float | None:

@@ -343,19 +343,6 @@ def cnn_ops(network: Any, batch: int, precision: str, training: bool = False) ->
 
 
 def sparse_peaks(acc: Accelerator) -> dict[str, float]:
-    """The 2:4-sparse peaks (TFLOP/s, TOPS) a catalog row lists under `sparse_peak_tflops`.
-
-    Read from the row's own file so the dense `peak_tflops` the planner uses stay untouched; {}
-    when the row lists none (NVIDIA's sparse figure is otherwise 2x the dense one)."""
-    import tomllib
-    from pathlib import Path
-
-    try:
-        rows = tomllib.loads(Path(acc.origin).read_text(encoding="utf-8")).get("accelerator", [])
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-    for row in rows:
-        if isinstance(row, dict) and row.get("id") == acc.id:
-            sparse = row.get("sparse_peak_tflops", {})
-            return {k: float(v) for k, v in sparse.items()} if isinstance(sparse, dict) else {}
-    return {}
+    """The 2:4-sparse peaks (TFLOP/s, TOPS) a catalog row lists under `sparse_peak_tflops`; {} when
+    it lists none (NVIDIA's sparse figure is otherwise 2x the dense one)."""
+    return dict(acc.sparse_peak_tflops)

@@ -37,6 +37,8 @@ BUILTIN_NETWORKS = {"efficientnet-b0": "efficientnet_b0.toml", "resnet-18": "res
 ALIASES = {"efficientnet": "efficientnet-b0", "b0": "efficientnet-b0", "resnet18": "resnet-18",
            "resnet50": "resnet-50"}
 MAX_COEFFICIENT = 1000.0  # sanity bound on width/depth/resolution multipliers
+MAX_REPEATS = 10_000  # a stage repeated more is a typo (EfficientNet-B7's longest stage repeats 10)
+MAX_LAYERS = 200_000  # layers after depth scaling: beyond this the per-layer walk would not finish
 DEFAULT_BYTES_PER_ELEMENT = 2  # activations in bf16/fp16 (mixed-precision training)
 
 Spec = dict[str, Any]
@@ -263,6 +265,11 @@ def stage_layers(spec: NetworkSpec, scaling: Scaling) -> list[tuple[Stage, int, 
     first run with stride 1. experiments.cnn builds the torch network from the same list.
     """
     out = []
+    total = sum(len(st.layers) * (round_repeats(st.repeats, scaling.depth) if st.scale_depth else st.repeats)
+                for st in spec.stages)
+    if total > MAX_LAYERS:
+        raise BudgetError(f"{spec.name} at depth {scaling.depth:g} has {total:,} layers, more than "
+                          f"{MAX_LAYERS:,}; give fewer repeats or a smaller depth coefficient")
     for stage in spec.stages:
         repeats = round_repeats(stage.repeats, scaling.depth) if stage.scale_depth else stage.repeats
         resolved = []
@@ -348,8 +355,8 @@ def _parse_stage(where: str, index: int, raw: Any) -> Stage:
     name = str(raw.get("name", f"stage{index + 1}"))
     label = f"{where}: stage {name!r}"
     repeats = raw.get("repeats", 1)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise BudgetError(f"{label}: repeats={repeats!r} must be a whole number >= 1")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
+        raise BudgetError(f"{label}: repeats={repeats!r} must be a whole number from 1 to {MAX_REPEATS:,}")
     layers = raw.get("layers")
     if not isinstance(layers, list) or not layers:
         raise BudgetError(f"{label}: layers must be a non-empty list of {{ type = ... }} tables")

@@ -129,20 +129,31 @@ class ScaleResult:
     target: Target | None = None
     training: Training | None = None
     fit: "CoefficientFit | None" = None
+    variant: str | None = None  # a released EfficientNet (b0..b7) when scaled to one
+
+    @property
+    def resolution(self) -> float:
+        """The resolution coefficient in effect: image size / base size when pixels were given."""
+        s = self.scaling
+        return s.resolution if s.image_size is None else s.image_size / self.base.input_shape[1]
+
+    @property
+    def label(self) -> str:
+        """EfficientNet-B7 for a released variant, else the base network's name."""
+        return f"EfficientNet-{self.variant.upper()}" if self.variant else self.network.name
 
     @property
     def ideal_flops_ratio(self) -> float:
         """d w^2 r^2: how much the FLOPs would grow without rounding."""
         s = self.scaling
-        r = s.resolution if s.image_size is None else s.image_size / self.base.input_shape[1]
-        return s.depth * s.width ** 2 * r ** 2
+        return s.depth * s.width ** 2 * self.resolution ** 2
 
     def to_dict(self) -> dict[str, Any]:
         net, s = self.network, self.scaling
         return {
-            "network": net.name, "phi": self.phi,
+            "network": net.name, "label": self.label, "variant": self.variant, "phi": self.phi,
             "coefficients": self.coefficients.to_dict() if self.coefficients else None,
-            "width": s.width, "depth": s.depth, "resolution": s.resolution,
+            "width": s.width, "depth": s.depth, "resolution": self.resolution,
             "image_size": list(net.input_shape[1:]), "input_shape": list(net.input_shape),
             "params": net.params, "forward_macs": net.macs, "forward_flops": net.flops,
             "batch_norm": net.batch_norm, "batch": self.batch,
@@ -167,8 +178,12 @@ def scale(spec: cnn.NetworkSpec, scaling: cnn.Scaling, *, phi: float | None = No
     for name, value in (("batch", batch), ("bytes per element", bytes_per_element)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise BudgetError(f"{name} {value!r} must be a whole number >= 1")
-    return ScaleResult(cnn.evaluate(spec, scaling, bn), cnn.evaluate(spec, cnn.Scaling(), bn),
-                       scaling, phi, coefficients, batch, bytes_per_element)
+    base = cnn.evaluate(spec, cnn.Scaling(), bn)
+    if base.params == 0 or base.macs == 0:
+        raise BudgetError(f"{spec.name} has no parameters or multiply-adds to scale (params {base.params}, "
+                          f"MACs {base.macs}); compound scaling grows conv and linear layers")
+    return ScaleResult(cnn.evaluate(spec, scaling, bn), base, scaling, phi, coefficients, batch,
+                       bytes_per_element)
 
 
 def scale_phi(spec: cnn.NetworkSpec, phi: float, coefficients: Coefficients | None = None,

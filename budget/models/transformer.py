@@ -119,6 +119,9 @@ def training_flops_per_token(shape: ModelShape, *, attention: bool = True, logit
                                           seq_len=seq_len)
 
 
+ASPECT_BAND = 16.0  # shapes keep d_model / n_layer within 16x of the target (see shape_for_params)
+
+
 def target_aspect_ratio(n_params: float) -> float:
     """House heuristic for d_model / n_layer: 64 at 1e8 params, x1.26 per decade, in [32, 128].
 
@@ -143,7 +146,7 @@ def shape_for_params(n_params: float, *, count: str = "total", n_ctx: int = DEFA
         raise BudgetError(f"parameter count {n_params!r} must be a finite number > 0")
     counter = params_total if count == "total" else params_non_embedding
     aspect = target_aspect_ratio(n_params)
-    best: tuple[tuple[int, float, float], ModelShape] | None = None
+    scored: list[tuple[float, float, ModelShape]] = []
     for n_layer in range(1, max_layers + 1):
         for d_model in _widths_near(n_params, n_layer, multiple_of, ffn_mult, count,
                                     n_ctx, vocab_size):
@@ -151,13 +154,17 @@ def shape_for_params(n_params: float, *, count: str = "total", n_ctx: int = DEFA
             while d_model % n_head:
                 n_head -= 1
             shape = ModelShape(n_layer, d_model, n_head, ffn_mult * d_model, n_ctx, vocab_size)
-            err = abs(counter(shape) / n_params - 1.0)
-            aspect_gap = abs(math.log(shape.aspect_ratio / aspect))
-            key = (0, aspect_gap, err) if err <= tolerance else (1, err, aspect_gap)
-            if best is None or key < best[0]:
-                best = (key, shape)
-    assert best is not None  # range(1, max_layers + 1) is never empty
-    return best[1]
+            scored.append((abs(counter(shape) / n_params - 1.0),
+                           abs(math.log(shape.aspect_ratio / aspect)), shape))
+    # Only shapes whose aspect ratio is within a factor ASPECT_BAND of the target compete; among
+    # them, within `tolerance` of N the aspect nearest the target wins, else the closest count
+    # (embeddings dominate a small N). Without the band 66 x 64 (aspect 1) won at 6.7M params and
+    # 1 x 128 at 6.8M: 3.8x less activation memory for 0.5% more parameters.
+    banded = [row for row in scored if row[1] <= math.log(ASPECT_BAND)] or scored
+    close = [row for row in banded if row[0] <= tolerance]
+    if close:
+        return min(close, key=lambda row: (row[1], row[0]))[2]
+    return min(banded, key=lambda row: (row[0], row[1]))[2]
 
 
 def _widths_near(n_params: float, n_layer: int, multiple_of: int, ffn_mult: int, count: str,

@@ -229,41 +229,22 @@ def write_report(report: Report, out_dir: str | Path,
     """Render the figures, proposal.md, proposal.html and plan.json into `out_dir`."""
     from budget.report.figures import make_figures
     from budget.report.html import render_html, render_markdown
+    from budget.report.safe_write import write_files
 
-    out = prepare_dir(Path(out_dir))
     figures = make_figures(report)
     if report.calibration is not None:
         figures += report.calibration.figures
     figures += tuple(f for b in report.beyond for f in b.figures)
-    fig_dir = out / FIGURE_DIR
-    fig_dir.mkdir(exist_ok=True)
-    fig_paths = []
-    for fig in figures:
-        path = fig_dir / f"{fig.name}.png"
-        path.write_bytes(fig.png)
-        fig_paths.append(str(path))
     payload = plan_json if plan_json is not None else report.plan.to_dict()
     plan_text = json.dumps(payload, indent=2, allow_nan=False)
-    (out / PLAN_JSON_NAME).write_text(plan_text + "\n", encoding="utf-8")
-    (out / MARKDOWN_NAME).write_text(render_markdown(report, figures, FIGURE_DIR), encoding="utf-8")
-    (out / HTML_NAME).write_text(render_html(report, figures, plan_text), encoding="utf-8")
+    files = {f"{FIGURE_DIR}/{fig.name}.png": fig.png for fig in figures}
+    files[PLAN_JSON_NAME] = (plan_text + "\n").encode("utf-8")
+    files[MARKDOWN_NAME] = render_markdown(report, figures, FIGURE_DIR).encode("utf-8")
+    files[HTML_NAME] = render_html(report, figures, plan_text).encode("utf-8")
+    out = write_files(Path(out_dir), files, folders=(FIGURE_DIR,))
     return WrittenReport(report=report, out_dir=str(out), markdown=str(out / MARKDOWN_NAME),
                          html=str(out / HTML_NAME), plan_json=str(out / PLAN_JSON_NAME),
-                         figures=tuple(fig_paths))
-
-
-def prepare_dir(path: Path) -> Path:
-    """Create the output folder; BudgetError naming it when it cannot be written."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".budget-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        why = exc.strerror or type(exc).__name__
-        raise BudgetError(f"cannot write the report to '{path}': {why}; give --out a folder "
-                          f"you can write (it is created if missing)") from None
-    return path.resolve()
+                         figures=tuple(str(out / FIGURE_DIR / f"{fig.name}.png") for fig in figures))
 
 
 def log_to_mlflow(written: WrittenReport, client: Any, experiment_id: str,

@@ -25,12 +25,16 @@ def calibration_section(cal: Calibration, compute_flops: float,
     """A CalibrationSection whose plan is `make_plan(..., calibration=cal)`."""
     mine = cal.allocation(compute_flops)
     decades = cal.extrapolation_decades(compute_flops)
-    text = [f"Source: {cal.source}: Chinchilla Approach 3 (L = E + A/N^alpha + B/D^beta) fitted "
-            f"to {cal.n_runs} finished runs over budgets "
-            f"{', '.join(f'{b:.1e}' for b in cal.budgets_flops)} FLOPs; E {cal.law.E:.3g}, "
-            f"A {cal.law.A:.3g}, B {cal.law.B:.3g}, alpha {cal.law.alpha:.3f}, beta "
-            f"{cal.law.beta:.3f}, so N_opt ~ C^{cal.law.a:.3f} and D_opt ~ C^{cal.law.b:.3f}.",
-            _interval_text(mine, len(cal.draws)),
+    budgets = ', '.join(f'{b:.1e}' for b in cal.budgets_flops)
+    if hasattr(cal, "used"):  # no Approach 3 in the fit (budget.scaling.calibrated_frontier)
+        law = (f"Source: {cal.source}, fitted to {cal.n_runs} finished runs over budgets {budgets} "
+               f"FLOPs: {cal.used()}.")
+    else:
+        law = (f"Source: {cal.source}: Chinchilla Approach 3 (L = E + A/N^alpha + B/D^beta) fitted "
+               f"to {cal.n_runs} finished runs over budgets {budgets} FLOPs; E {cal.law.E:.3g}, "
+               f"A {cal.law.A:.3g}, B {cal.law.B:.3g}, alpha {cal.law.alpha:.3f}, beta "
+               f"{cal.law.beta:.3f}, so N_opt ~ C^{cal.law.a:.3f} and D_opt ~ C^{cal.law.b:.3f}.")
+    text = [law, _interval_text(mine, len(cal.draws)),
             f"The budget lies {decades:.1f} orders of magnitude beyond the largest swept budget. "
             + (cal.warning(compute_flops) or "That is within reach of the evidence.")]
     if cal.holdout:
@@ -51,8 +55,9 @@ def calibration_section(cal: Calibration, compute_flops: float,
 
 def _interval_text(mine: Any, draws: int) -> str:
     if not (mine.params_ci and mine.tokens_ci and mine.loss_ci):
-        return (f"At the budget it gives N {human(mine.params)}, D {human(mine.tokens)}, loss "
-                f"{mine.loss:.3f} (no bootstrap intervals in the fit).")
+        loss = "no loss prediction" if mine.loss is None else f"loss {mine.loss:.3f}"
+        return (f"At the budget it gives N {human(mine.params)}, D {human(mine.tokens)}, {loss} "
+                f"(no bootstrap intervals in the fit).")
     level = f"{mine.interval_level:.0%}"
     return (f"At the budget it gives N {human(mine.params)} ({level} interval "
             f"{human(mine.params_ci[0])}-{human(mine.params_ci[1])}), D {human(mine.tokens)} "

@@ -27,9 +27,15 @@ MEMORY_PARTS = (("params_bytes", "weights", "#4c72b0"), ("grads_bytes", "gradien
 
 
 def make_figures(report: Report) -> tuple[Figure, ...]:
-    """The four standard figures: loss, allocation, accelerators, memory."""
-    return (loss_figure(report), allocation_figure(report), accelerator_figure(report),
-            memory_figure(report))
+    """The four standard figures: loss, allocation, accelerators, memory.
+
+    Text is drawn literally (no mathtext): a catalog name or title with `$...$` in it is shown as
+    typed instead of being parsed (and failing) as TeX."""
+    from matplotlib import rc_context
+
+    with rc_context({"text.parse_math": False}):
+        return (loss_figure(report), allocation_figure(report), accelerator_figure(report),
+                memory_figure(report))
 
 
 def _new(width: float, height: float, ncols: int = 1) -> tuple["MplFigure", Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, Union
@@ -221,19 +222,30 @@ def _footer() -> str:
 
 
 def render_markdown(report: Report, figures: Sequence[Figure], figure_dir: str) -> str:
-    """GitHub-flavoured Markdown; figures referenced as `figure_dir/name.png`."""
+    """GitHub-flavoured Markdown; figures referenced as `figure_dir/name.png`. Every text is
+    escaped (`md_escape`), as the HTML escapes it: a title or catalog name shows as typed."""
     by_name = {f.name: f for f in figures}
-    lines = [f"# {report.title}", "", summary(report), ""]
+    lines = [f"# {md_escape(report.title)}", "", md_escape(summary(report)), ""]
     for sec in sections(report):
-        lines += [f"## {sec.title}", ""]
+        lines += [f"## {md_escape(sec.title)}", ""]
         for block in sec.blocks:
             lines += _md_block(block, by_name, figure_dir) + [""]
-    lines.append(_footer())
+    lines.append(md_escape(_footer()))
     return "\n".join(lines) + "\n"
 
 
+# Characters Markdown (CommonMark + GFM, with $ for math) may read as markup; backslash-escaped.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|$~&#!{}])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def md_escape(text: str) -> str:
+    """Plain text as Markdown that renders as typed: markup characters backslash-escaped, one line."""
+    flat = " ".join(str(text).split("\n"))
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), flat)
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md_escape(text)
 
 
 def _md_block(block: Block, figures: dict[str, Figure], figure_dir: str) -> list[str]:
@@ -242,15 +254,16 @@ def _md_block(block: Block, figures: dict[str, Figure], figure_dir: str) -> list
                 "|" + "---|" * len(block.headers)] + \
                ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
     if isinstance(block, Bullets):
-        return [f"- {item}" for item in block.items]
+        return [f"- {md_escape(item)}" for item in block.items]
     if isinstance(block, Code):
-        return ["```", block.text, "```"]
+        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", block.text)), default=0))
+        return [fence, block.text, fence]
     if isinstance(block, FigureRef):
         fig = figures.get(block.name)
         if fig is None:
             return []
-        return [f"![{fig.title}]({figure_dir}/{fig.name}.png)", "", f"*{fig.caption}*"]
-    return [block]
+        return [f"![{md_escape(fig.title)}]({figure_dir}/{fig.name}.png)", "", f"*{md_escape(fig.caption)}*"]
+    return [md_escape(block)]
 
 
 CSS = """

@@ -139,14 +139,20 @@ def calibration_from_fit(fit: dict[str, Any], source: str) -> Calibration:
     """Build a Calibration from a `budget fit --json` object (or the fit JSON logged to MLflow)."""
     check_schema(fit, source)
     a3 = fit.get("approach3")
-    if not isinstance(a3, dict):
-        raise BudgetError(f"{source} has no Approach 3 fit; run 'budget fit' with --approach 3 or all")
-    if not a3.get("success", False):
-        raise BudgetError(f"{source}: the Approach 3 fit did not converge ({a3.get('message', '')}); "
-                          "it cannot calibrate a plan")
     budgets = fit.get("sweep", {}).get("budgets_flops") or fit.get("input", {}).get("budgets_flops")
     if not budgets:
         raise BudgetError(f"{source} does not say which budgets were swept (budgets_flops)")
+    if not isinstance(a3, dict) or not a3.get("success", False):
+        why = (f"the Approach 3 fit did not converge ({a3.get('message') or 'no message'})"
+               if isinstance(a3, dict) else "the fit has no Approach 3 "
+               f"({fit.get('input', {}).get('skipped', {}).get('approach3') or 'not asked for'})")
+        from budget.scaling.calibrated_frontier import frontier_calibration
+
+        fallback = frontier_calibration(fit, source, budgets, why)
+        if fallback is None:
+            raise BudgetError(f"{source}: {why}, and no converged Approach 2 or 1 fit to fall back on; "
+                              "run 'budget fit' with --approach all")
+        return fallback
     law = laws.ParametricLaw(E=a3["E"], A=a3["A"], B=a3["B"], alpha=a3["alpha"], beta=a3["beta"],
                              source=f"fitted to {source} (Approach 3, Hoffmann et al. 2022 App. D.2)")
     draws = tuple(tuple(float(x) for x in d) for d in a3.get("bootstrap_draws") or ())

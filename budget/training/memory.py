@@ -118,7 +118,8 @@ def training_memory(shape: ModelShape, *, micro_batch: int = 1, seq_len: int | N
     if gpu_memory_bytes is not None:
         usable = gpu_memory_bytes * usable_fraction
         fits = total <= usable
-        min_gpus, note = fewest_gpus(w, g, o, acts, zero_stage, usable)
+        min_gpus, note = fewest_gpus(w, g, o, acts, zero_stage, usable, micro_batch=micro_batch,
+                                     recompute=recompute)
     return MemoryBreakdown(
         params=float(n), precision=precision, optimizer=optimizer, zero_stage=zero_stage,
         num_gpus=num_gpus, micro_batch=micro_batch, seq_len=seq, recompute=recompute,
@@ -140,7 +141,8 @@ def zero_sharded(w: float, g: float, o: float, stage: int, n: int) -> tuple[floa
 
 
 def fewest_gpus(w: float, g: float, o: float, acts: float, stage: int,
-                usable_bytes: float) -> tuple[int | None, str]:
+                usable_bytes: float, *, micro_batch: int | None = None,
+                recompute: str | None = None) -> tuple[int | None, str]:
     """Smallest data-parallel n with (unsharded + sharded / n + activations) <= usable bytes."""
     shard = zero_sharded(1.0, 1.0, 1.0, stage, 2)  # 0.5 marks a term that ZeRO shards at this stage
     fixed = acts + sum(x for x, f in zip((w, g, o), shard) if f == 1.0)
@@ -148,10 +150,23 @@ def fewest_gpus(w: float, g: float, o: float, acts: float, stage: int,
     room = usable_bytes - fixed
     if room <= 0:
         what = "activations alone" if acts >= usable_bytes else "unsharded model states"
-        hint = "lower the micro-batch or use --recompute full" if acts >= usable_bytes \
-            else "use a higher ZeRO stage"
+        hint = _activation_hint(micro_batch, recompute) if acts >= usable_bytes \
+            else "use a higher ZeRO stage" if stage < 3 else "ZeRO-3 shards everything it can"
         return None, f"does not fit at any GPU count with ZeRO-{stage}: {what} exceed one GPU ({hint})"
     if split == 0:
         return 1, f"fits on one GPU with ZeRO-{stage}"
     n = max(1, math.ceil(split / room))
     return n, f"ZeRO-{stage} over {n} data-parallel GPU(s)"
+
+
+def _activation_hint(micro_batch: int | None, recompute: str | None) -> str:
+    """What could still shrink activations, never advice already taken (micro-batch 1, full recompute)."""
+    steps = []
+    if micro_batch is None or micro_batch > 1:
+        steps.append("lower the micro-batch")
+    if recompute != "full":
+        steps.append("use --recompute full")
+    if steps:
+        return " or ".join(steps)
+    return ("already at micro-batch 1 with full recomputation: ZeRO does not shard activations; "
+            "split the model with tensor or pipeline parallelism, or use a shorter context")
