@@ -6,19 +6,15 @@ or a network's forward FLOPs x samples x epochs) into C in FLOPs; `make_plan` do
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
+from budget import fixed_plan
 from budget.errors import BudgetError
 from budget.hardware.catalog import Accelerator, Catalog, load_catalog
-from budget.models.transformer import (
-    DEFAULT_N_CTX,
-    GPT2_VOCAB,
-    ModelShape,
-    params_non_embedding,
-    params_total,
-    shape_for_params,
-)
+from budget.models import families
+from budget.models.arch import DEFAULT_ATTENTION_CONVENTION, Architecture
+from budget.models.transformer import DEFAULT_N_CTX, ModelShape
 from budget.scaling import laws
 from budget.scaling.calibrated import VERY_LONG_EXTRAPOLATION_DECADES, Calibration
 from budget.training import time as costing
@@ -109,12 +105,17 @@ class PlanRequest:
     price_per_hour: float | None = None
     law: str | None = None  # the law whose N sizes the shape and memory; default: recommended
     seq_len: int = DEFAULT_N_CTX
-    vocab_size: int = GPT2_VOCAB
+    vocab_size: int | None = None  # None: the family's (llama 32000, gpt2 50257)
     micro_batch: int = 1
     zero_stage: int = 3
     recompute: str = "auto"  # selective, or full when selective does not fit at any GPU count
     optimizer: str = "adam"
     catalog_paths: tuple[str, ...] = ()
+    family: str = families.DEFAULT_FAMILY  # the family of the proposed shape
+    attention: str = DEFAULT_ATTENTION_CONVENTION  # attention-FLOP convention of the real FLOPs
+    model: Architecture | None = None  # a fixed model (--model, --config): N is its count
+    model_source: str = ""
+    block: tuple[tuple[str, Any], ...] = ()  # block options for the proposed shape (--mlp, ...)
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,24 @@ class Plan:
     recommended_reason: str
     cost: costing.CostEstimate
     memory: MemoryBreakdown
-    shape: ModelShape
+    shape: Architecture
     shape_params: float
     shape_params_count: str
     shape_error: float
     hyperparameters: laws.Hyperparameters
     notes: tuple[str, ...] = field(default=())
     calibration: dict[str, Any] | None = None
+    tokens: float = 0.0  # D the time is priced for (the chosen law's D*, or the fixed model's D)
+    training_flops_per_token: float = 0.0  # the shape's real training FLOPs per token
+    training_flops: float = 0.0  # per token x D: what GPU-hours and wall clock are priced on
+    attention_convention: str = DEFAULT_ATTENTION_CONVENTION
+    fixed: fixed_plan.FixedModel | None = None  # a plan for a given N (--model, --params)
+    shape_source: str = ""
+
+    @property
+    def ratio_to_6nd(self) -> float:
+        """Real training FLOPs / C (C = 6ND as the laws count it)."""
+        return self.training_flops / self.compute_flops
 
     def allocation(self, law: str) -> laws.Allocation:
         return next(a for a in self.allocations if a.law == law)
@@ -164,9 +176,14 @@ class Plan:
             "min_gpus": self.memory.min_gpus,
             "shape": {**self.shape.to_dict(), "params": self.shape_params,
                       "params_count": self.shape_params_count,
-                      "relative_error": self.shape_error},
+                      "relative_error": self.shape_error, "description": self.shape.describe(),
+                      "source": self.shape_source},
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
-            "calibration": self.calibration,
+            "calibration": self.calibration, "tokens": self.tokens,
+            "training_flops_per_token": self.training_flops_per_token,
+            "training_flops": self.training_flops, "ratio_to_6nd": self.ratio_to_6nd,
+            "attention_convention": self.attention_convention,
+            "fixed_model": None if self.fixed is None else self.fixed.to_dict(),
         }
 
 
@@ -192,7 +209,18 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     catalog = catalog or load_catalog(req.catalog_paths)
     gpu = catalog.get(req.gpu)
     mfu = costing.check_mfu(req.mfu)
-    budget = resolve_budget(req.budget, gpu, req.precision, mfu, req.price_per_hour)
+    fixed_n = _fixed_params(req)
+    fixed_shape = _fixed_shape(req, fixed_n) if fixed_n else None
+    b = req.budget
+    only_n = fixed_n and b.tokens is None and not any(
+        getattr(b, f) is not None for f in ("flops", "pf_days", "gpu_hours", "budget_usd",
+                                             "forward_flops", "samples", "epochs"))
+    if fixed_n and fixed_shape and only_n:  # no D: the chosen law's compute-optimal D for N
+        law_for_d = req.law or (recommend or (laws.RECOMMENDED_LAW, ""))[0]
+        budget = _optimal_d_budget(law_for_d, fixed_n, fixed_shape[0], req.model is not None)
+    else:
+        given = replace(b, params=fixed_n) if req.model is not None and b.tokens is not None else b
+        budget = resolve_budget(given, gpu, req.precision, mfu, req.price_per_hour)
     C = budget.compute_flops
     allocations = tuple(laws.all_allocations(C)) + tuple(extra_allocations)
     if calibration is not None:
@@ -204,13 +232,24 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         raise BudgetError(f"unknown law {chosen_id!r}; choose one of "
                           f"{', '.join(a.law for a in allocations)}")
     chosen = next(a for a in allocations if a.law == chosen_id)
-    shape = shape_for_params(chosen.params, count=chosen.params_count, n_ctx=req.seq_len,
-                             vocab_size=req.vocab_size)
-    counted = params_total(shape) if chosen.params_count == "total" else params_non_embedding(shape)
-    shape_error = counted / chosen.params - 1.0
-    cost = costing.estimate_cost(C, gpu, precision=req.precision, mfu=mfu, num_gpus=req.num_gpus,
-                                 price_per_hour=req.price_per_hour, mfu_band=req.mfu_band)
-    memory = plan_memory(req, shape, gpu)
+    if fixed_n and fixed_shape:
+        tokens = b.tokens if b.tokens is not None else C / (laws.FLOPS_PER_PARAM_TOKEN * fixed_n)
+        shape, source = fixed_shape
+        size, count = fixed_n, "total"
+    else:
+        tokens, size, count = chosen.tokens, chosen.params, chosen.params_count
+        shape = families.shape_for_params(size, req.family, count=count, n_ctx=req.seq_len,
+                                          vocab_size=req.vocab_size, **dict(req.block))
+        source = f"{req.family} family shape for {chosen_id}'s N"
+    counted = families.count_of(shape, count) if not req.model else fixed_n
+    memory = plan_memory(req, shape, gpu, params=fixed_n)
+    per_token = shape.training_flops_per_token(req.seq_len, req.attention,
+                                               recompute=memory.recompute == "full")
+    cost = costing.estimate_cost(per_token * tokens, gpu, precision=req.precision, mfu=mfu,
+                                 num_gpus=req.num_gpus, price_per_hour=req.price_per_hour,
+                                 mfu_band=req.mfu_band)
+    fixed = _fixed_report(req, shape, fixed_n, tokens, not only_n, C, chosen, gpu, mfu,
+                          per_token) if fixed_n else None
     reference = catalog.get(REFERENCE_GPU)
     return Plan(
         compute_flops=C, compute_pf_days=C / laws.PF_DAY_FLOPS,
@@ -218,11 +257,14 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         budget=budget, gpu=gpu_summary(gpu, req.gpu, req.precision), precision=req.precision,
         mfu=mfu, mfu_source=costing.MFU_SOURCE, allocations=allocations, recommended=law,
         recommended_reason=reason, cost=cost, memory=memory, shape=shape,
-        shape_params=float(counted), shape_params_count=chosen.params_count,
-        shape_error=shape_error,
+        shape_params=float(counted), shape_params_count=count,
+        shape_error=counted / size - 1.0,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
-        notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
-        calibration=None if calibration is None else calibration.to_dict(C))
+        notes=tuple(_notes(req, budget, memory, counted / size - 1.0, calibration, C)
+                    + _flop_notes(req, memory, per_token * tokens / C, fixed_n, shape)),
+        calibration=None if calibration is None else calibration.to_dict(C),
+        tokens=tokens, training_flops_per_token=per_token, training_flops=per_token * tokens,
+        attention_convention=req.attention, fixed=fixed, shape_source=source)
 
 
 def calibrated_recommendation(calibration: Calibration, compute_flops: float) -> tuple[str, str] | None:
@@ -234,18 +276,94 @@ def calibrated_recommendation(calibration: Calibration, compute_flops: float) ->
                           f"{decades:.1f} orders of magnitude from the largest swept budget")
 
 
-def plan_memory(req: PlanRequest, shape: ModelShape, gpu: Accelerator) -> MemoryBreakdown:
+def plan_memory(req: PlanRequest, shape: ModelShape | Architecture, gpu: Accelerator,
+                params: float | None = None) -> MemoryBreakdown:
     """Memory at the request's settings; recompute 'auto' is selective, or full when selective
-    activations leave no GPU count that fits."""
+    activations leave no GPU count that fits. `params` (a fixed N) sizes the model states."""
     def at(recompute: str) -> MemoryBreakdown:
         return training_memory(shape, micro_batch=req.micro_batch, seq_len=req.seq_len,
                                precision=req.precision, optimizer=req.optimizer,
                                recompute=recompute, zero_stage=req.zero_stage,
-                               num_gpus=req.num_gpus, gpu_memory_bytes=gpu.memory_bytes, gpu=gpu.id)
+                               num_gpus=req.num_gpus, gpu_memory_bytes=gpu.memory_bytes,
+                               gpu=gpu.id, params=params)
     if req.recompute != "auto":
         return at(req.recompute)
     memory = at("selective")
     return memory if memory.min_gpus is not None else at("full")
+
+
+def _fixed_params(req: PlanRequest) -> float | None:
+    """The N a plan keeps: the model's (active per token for MoE) or --params; None otherwise."""
+    if req.model is None:
+        return req.budget.params
+    if req.budget.params is not None:
+        raise BudgetError("a named model fixes N; give --tokens (or another budget), not --params")
+    return float(req.model.params_active())
+
+
+def _fixed_shape(req: PlanRequest, n: float) -> tuple[Architecture, str]:
+    """The fixed model itself, or a family shape for N (it sizes only the activations)."""
+    if req.model is not None:
+        return req.model, req.model_source or req.model.name
+    shape = families.shape_for_params(n, req.family, count="total", n_ctx=req.seq_len,
+                                      vocab_size=req.vocab_size, **dict(req.block))
+    return shape, (f"{req.family} family shape for N = {n:g}: it sizes the activations and the "
+                   f"FLOPs per token; model states use N exactly")
+
+
+def _law_params(law: str, n_total: float, shape: Architecture, named: bool) -> float:
+    """N as `law` counts it: total, or non-embedding (Kaplan) from the model or the shape."""
+    if fixed_plan.LAW_COUNTS.get(law, "total") == "total":
+        return n_total
+    return float(shape.params_non_embedding(active=True)) if named else \
+        n_total - shape.embedding_params()
+
+
+def _optimal_d_budget(law: str, n: float, shape: Architecture, named: bool) -> ResolvedBudget:
+    """C = 6 N D with D the law's compute-optimal tokens for this N."""
+    tokens = fixed_plan.optimal_tokens(law, _law_params(law, n, shape, named))
+    return ResolvedBudget(laws.check_compute(6.0 * n * tokens), "params",
+                          f"C = 6 N D with N = {n:g} and D = {tokens:.4g}, {law}'s "
+                          f"compute-optimal D for this N")
+
+
+def _fixed_report(req: PlanRequest, shape: Architecture, n: float, tokens: float,
+                  tokens_given: bool, C: float, chosen: laws.Allocation, gpu: Accelerator,
+                  mfu: float, per_token: float) -> fixed_plan.FixedModel:
+    named = req.model is not None
+    n_ne = _law_params("kaplan", n, shape, named)
+    options: list[fixed_plan.OptimalTokens] = []
+    if not tokens_given:
+        price = costing.resolve_price(gpu, req.price_per_hour)[0]
+        for law in laws.LAW_IDS:
+            d = fixed_plan.optimal_tokens(law, _law_params(law, n, shape, named))
+            real = per_token * d
+            hours = costing.gpu_hours_for(real, gpu.peak_flops(req.precision), mfu)
+            options.append(fixed_plan.OptimalTokens(law, d, 6.0 * n * d, real, hours,
+                                                    None if price is None else hours * price))
+    note = ("the laws are fitted on dense models; this MoE is read with its active parameters"
+            if shape.is_moe else "")
+    return fixed_plan.FixedModel(
+        name=shape.name if named else f"N = {n:g}", params=n, params_non_embedding=n_ne, tokens=tokens,
+        tokens_given=tokens_given, compute_flops=C,
+        readings=fixed_plan.readings(n, n_ne, tokens, C), alternative=chosen,
+        optimal_tokens=tuple(options), note=note)
+
+
+def _flop_notes(req: PlanRequest, memory: MemoryBreakdown, ratio: float, fixed_n: float | None,
+                shape: Architecture) -> list[str]:
+    full = memory.recompute == "full"
+    notes = [f"GPU-hours and wall clock use the model's real training FLOPs, {ratio:.3f}x C = 6ND: "
+             f"{'4x (full recomputation)' if full else '3x'} forward with attention "
+             f"({req.attention}, T = {req.seq_len:,}) and logits"]
+    if full:
+        notes.append("with full recomputation the extra forward is counted as work, so --mfu is "
+                     "read as hardware FLOPs utilisation (HFU; PaLM's MFU leaves it out, "
+                     "Chowdhery et al. 2022 App. B)")
+    if req.budget.gpu_hours is not None or req.budget.budget_usd is not None:
+        notes.append(f"the budget became C by 6ND; this model's real FLOPs are {ratio:.3f}x C, so "
+                     f"the run needs {ratio:.3f}x the hours given (or {1 / ratio:.0%} of D)")
+    return notes
 
 
 def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
@@ -267,8 +385,9 @@ def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
         notes.append("the scaling laws are for dense decoder-only language models; for a CNN "
                      "use 'budget scale' and read the law rows as a language-model reference only")
     if abs(shape_error) > 0.02:
-        notes.append(f"no shape with d_model a multiple of 64 and this vocabulary comes within 2% of "
-                     f"N (closest {shape_error:+.1%}): embeddings dominate at this size")
+        notes.append(f"no {req.family}-family shape with d_model a multiple of 64 and this "
+                     f"vocabulary comes within 2% of N (closest {shape_error:+.1%}): embeddings "
+                     "dominate at this size")
     if req.recompute == "auto" and memory.recompute == "full":
         notes.append("selective recomputation does not fit at any GPU count, so memory assumes full "
                      "activation recomputation (one extra forward pass: 4x instead of 3x forward)")

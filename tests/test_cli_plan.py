@@ -14,7 +14,9 @@ PLAN_KEYS = {"compute_flops", "compute_pf_days", "h100_hours", "budget", "gpu", 
              "mfu_band", "mfu_source", "allocations", "recommended", "recommended_reason",
              "gpu_hours", "gpu_hours_range", "wall_clock_hours", "wall_clock_hours_range",
              "wall_clock_days", "num_gpus", "cost_usd", "cost_usd_range", "price_usd_per_hour",
-             "price_source", "memory", "min_gpus", "shape", "hyperparameters", "notes", "calibration"}
+             "price_source", "memory", "min_gpus", "shape", "hyperparameters", "notes", "calibration",
+             "tokens", "training_flops_per_token", "training_flops", "ratio_to_6nd",
+             "attention_convention", "fixed_model"}
 ALLOCATION_KEYS = {"law", "compute_flops", "params", "tokens", "tokens_per_param", "loss",
                    "params_count", "source", "note", "params_ci", "tokens_ci", "loss_ci",
                    "interval_level"}
@@ -40,7 +42,9 @@ def test_plan_json_has_the_documented_keys():
     assert plan["recommended"] == "epoch"
     assert MEMORY_KEYS <= set(plan["memory"])
     assert {"n_layer", "d_model", "n_head", "d_ff"} <= set(plan["shape"])
-    assert plan["gpu_hours"] == pytest.approx(701.8, abs=0.1)
+    # GPU-hours are priced on the proposed shape's real FLOPs: 1.094x the 701.8 H100-hours of 6ND
+    assert plan["gpu_hours"] == pytest.approx(701.8 * plan["ratio_to_6nd"], abs=0.1)
+    assert plan["ratio_to_6nd"] == pytest.approx(1.094, abs=0.001)
 
 
 def test_plan_table_mentions_the_alias_and_every_law():
@@ -49,7 +53,7 @@ def test_plan_table_mentions_the_alias_and_every_law():
     assert "'h100' means NVIDIA H100 SXM 80GB" in result.stdout
     for law in ("epoch *", "chinchilla", "tokens-per-param", "kaplan"):
         assert law in result.stdout
-    assert "GPU-hours     702" in result.stdout
+    assert "GPU-hours     768" in result.stdout  # 702 H100-hours of 6ND x 1.094 (real FLOPs)
 
 
 @pytest.mark.parametrize("args", [
@@ -74,7 +78,7 @@ def test_other_budget_forms_land_near_1e21(args):
     (["--flops", "1e21", "--num-gpus", "0"], "'0' must be a whole number >= 1"),
     (["--flops", "1e21", "--pf-days", "3"], "conflicting budgets --flops and --pf-days"),
     ([], "no budget given"),
-    (["--params", "1e9"], "--params and --tokens go together"),
+    (["--tokens", "1e9"], "--params and --tokens go together"),
     (["--flops", "1e21", "--gpu", "v100"], "v100-sxm2-32gb has no bf16 peak"),
     (["--flops", "1e21", "--precision", "fp4"], "Invalid value for '--precision'"),
     (["--flops", "1e21", "--mfu-band", "0.3"], "must be LOW,HIGH"),
@@ -121,7 +125,7 @@ def test_memory_json_and_min_gpus():
 
 def test_memory_needs_a_model():
     result = run("memory", "--gpu", "h100")
-    assert result.exit_code == 2 and "give --params, or --n-layer with --d-model" in result.stderr
+    assert result.exit_code == 2 and "give --model NAME, --config FILE, --params N" in result.stderr
 
 
 def test_plan_does_not_import_heavy_modules():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
 from budget import __version__
+from budget.models.arch import Architecture
 from budget.models.transformer import ModelShape
 from budget.planner import Plan, PlanRequest
 from budget.render import gib, hours, human, money, sci
@@ -60,7 +61,9 @@ def plan_command(req: PlanRequest, plan: Plan) -> str:
     parts = [f"budget plan --flops {plan.compute_flops!r} --gpu {plan.gpu['id']}",
              f"--precision {req.precision} --mfu {req.mfu!r}",
              f"--mfu-band {req.mfu_band[0]!r},{req.mfu_band[1]!r} --num-gpus {req.num_gpus}",
-             f"--seq-len {req.seq_len} --vocab {req.vocab_size} --micro-batch {req.micro_batch}",
+             f"--seq-len {req.seq_len} --family {req.family}"
+             + (f" --vocab {req.vocab_size}" if req.vocab_size else "")
+             + f" --micro-batch {req.micro_batch}",
              f"--zero {req.zero_stage} --recompute {req.recompute} --optimizer {req.optimizer}"]
     if req.law:
         parts.append(f"--law {req.law}")
@@ -70,7 +73,7 @@ def plan_command(req: PlanRequest, plan: Plan) -> str:
     return " ".join(parts)
 
 
-def shape_line(shape: ModelShape) -> str:
+def shape_line(shape: ModelShape | Architecture) -> str:
     return (f"n_layer {shape.n_layer}, d_model {shape.d_model}, n_heads {shape.n_head}, "
             f"d_ff {shape.d_ff}, n_ctx {shape.n_ctx}, vocab {shape.vocab_size}")
 
