@@ -58,7 +58,12 @@ def _range(lo: float, hi: float, fmt: Callable[[float | None], str] = hours) -> 
 
 def plan_command(req: PlanRequest, plan: Plan) -> str:
     """The `budget plan` line that reproduces the plan's numbers (the budget given as its C)."""
-    parts = [f"budget plan --flops {plan.compute_flops!r} --gpu {plan.gpu['id']}",
+    budget = f"--flops {plan.compute_flops!r}"
+    if plan.fixed is not None:  # a plan for a given N: the same N and D
+        model = plan.shape.name if req.model is not None else ""
+        budget = (f"--model {shlex.quote(model)}" if model else
+                  f"--params {plan.fixed.params!r}") + f" --tokens {plan.fixed.tokens!r}"
+    parts = [f"budget plan {budget} --gpu {plan.gpu['id']}",
              f"--precision {req.precision} --mfu {req.mfu!r}",
              f"--mfu-band {req.mfu_band[0]!r},{req.mfu_band[1]!r} --num-gpus {req.num_gpus}",
              f"--seq-len {req.seq_len} --family {req.family}"
