@@ -241,7 +241,8 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         shape = families.shape_for_params(size, req.family, count=count, n_ctx=req.seq_len,
                                           vocab_size=req.vocab_size, **dict(req.block))
         source = f"{req.family} family shape for {chosen_id}'s N"
-    counted = families.count_of(shape, count) if not req.model else fixed_n
+    counted = float(fixed_n) if req.model is not None and fixed_n else \
+        float(families.count_of(shape, count))
     memory = plan_memory(req, shape, gpu, params=fixed_n)
     per_token = shape.training_flops_per_token(req.seq_len, req.attention,
                                                recompute=memory.recompute == "full")

@@ -8,8 +8,9 @@ model's fields. Library imports stay inside the functions (fast start).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -108,8 +109,8 @@ def resolve_model(opts: dict[str, Any], *, seq_len: int | None, params: float | 
     """The one rule: --model, --config, an explicit shape, or a size N; None when none given."""
     from budget.models import families
 
-    fields = {k: opts.get(k) for k in FIELD_OPTIONS if opts.get(k) is not None}
-    block = {k: opts.get(k) for k in BLOCK_OPTIONS if opts.get(k) is not None}
+    fields: dict[str, Any] = {k: opts[k] for k in FIELD_OPTIONS if opts.get(k) is not None}
+    block: dict[str, Any] = {k: opts[k] for k in BLOCK_OPTIONS if opts.get(k) is not None}
     named_by = [f"--{k}" for k in ("model", "config") if opts.get(k)]
     if len(named_by) > 1:
         raise click.UsageError("give --model or --config, not both")

@@ -52,7 +52,7 @@ def render_models(result: ModelList) -> str:
         sources.append(f"  {m.name}: {m.source}" + (f"; {m.note}" if m.note else ""))
     lines = [table(["model", "params", "active", "layers", "d_model", "heads/kv", "d_ff", "moe",
                     "vocab", "n_ctx", "published"], rows),
-             "", "params: computed here (embeddings and head included); published: the "
-                 "releaser's count (exact safetensors total, or ~ the paper's rounded figure)",
+             "", ("params: computed here (embeddings and head included); published: the "
+                  "releaser's count (exact safetensors total, or ~ the paper's rounded figure)"),
              "Sources:"] + sources
     return "\n".join(lines)

@@ -26,10 +26,10 @@ from budget.models.transformer import target_aspect_ratio
 FAMILIES = ("llama", "gpt2")
 DEFAULT_FAMILY = "llama"
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "llama": dict(mlp="gated", activation="silu", norm="rmsnorm", positions="rotary",
-                  tied_embeddings=False, bias="none"),
-    "gpt2": dict(mlp="plain", activation="gelu", norm="layernorm", positions="learned",
-                 tied_embeddings=True, bias="all"),
+    "llama": {"mlp": "gated", "activation": "silu", "norm": "rmsnorm", "positions": "rotary",
+                  "tied_embeddings": False, "bias": "none"},
+    "gpt2": {"mlp": "plain", "activation": "gelu", "norm": "layernorm", "positions": "learned",
+                 "tied_embeddings": True, "bias": "all"},
 }
 FAMILY_HEAD_DIM = {"llama": 128, "gpt2": 64}  # Llama 2/3 heads; GPT-2 and GPT-3 small..6.7B
 FAMILY_VOCAB = {"llama": 32000, "gpt2": 50257}  # Llama 2 SentencePiece (§2.2); GPT-2 BPE
@@ -74,10 +74,9 @@ def build(family: str, n_layer: int, d_model: int, *, n_head: int | None = None,
             raise BudgetError(f"d_model {d_model} is not a multiple of {what}; give n_head "
                               "(--n-head)")
         n_head = d_model // hd
-    elif head_dim is None:
-        if d_model % n_head:
-            raise BudgetError(f"n_head {n_head} does not divide d_model {d_model}; "
-                              f"give head_dim too (--head-dim; heads x head_dim need not equal d_model)")
+    elif head_dim is None and d_model % n_head:
+        raise BudgetError(f"n_head {n_head} does not divide d_model {d_model}; give head_dim too "
+                          "(--head-dim; heads x head_dim need not equal d_model)")
     hd = head_dim or d_model // n_head
     fields = {**FAMILY_DEFAULTS[family], **{k: v for k, v in overrides.items() if v is not None}}
     return Architecture(n_layer, d_model, n_head, n_kv_head or n_head, hd,
