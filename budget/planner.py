@@ -243,7 +243,8 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         source = f"{req.family} family shape for {chosen_id}'s N"
     counted = float(fixed_n) if req.model is not None and fixed_n else \
         float(families.count_of(shape, count))
-    memory = plan_memory(req, shape, gpu, params=fixed_n)
+    # model states: --params N exactly; a named model's own total (all experts of an MoE)
+    memory = plan_memory(req, shape, gpu, params=fixed_n if req.model is None else None)
     per_token = shape.training_flops_per_token(req.seq_len, req.attention,
                                                recompute=memory.recompute == "full")
     cost = costing.estimate_cost(per_token * tokens, gpu, precision=req.precision, mfu=mfu,

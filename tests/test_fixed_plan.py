@@ -81,3 +81,11 @@ def test_plan_text_shows_the_comparison():
     out = CliRunner().invoke(main, ["plan", "--params", "7e9", "--tokens", "1e12"]).stdout
     assert "142.9 tokens per parameter" in out and "D/D*" in out
     assert "Compute-optimal alternative (epoch)" in out and "x 6ND" in out
+
+
+def test_moe_plan_uses_active_n_for_c_and_total_n_for_memory():
+    """Mixtral 8x7B: C = 6 x 12,879,925,248 active x D; Adam states hold all 46,702,792,704."""
+    d = plan_json("--model", "mixtral-8x7b", "--tokens", "1e12", "--seq-len", "4096")
+    assert d["compute_flops"] == pytest.approx(6 * 12_879_925_248 * 1e12)
+    assert d["memory"]["params"] == 46_702_792_704
+    assert "MoE is read with its active parameters" in d["fixed_model"]["note"]

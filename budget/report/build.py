@@ -82,7 +82,7 @@ def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
     gpu = catalog.get(name)
     mfu = costing.check_mfu(req.mfu)
     price = req.price_per_hour if keep_price else None
-    fixed_n = plan.fixed.params if plan.fixed else None  # a plan for a given N keeps N
+    fixed_n = plan.memory.params  # the plan's model-state N (a plan for a given N keeps it)
     probe = plan_memory(replace(req, gpu=gpu.id), plan.shape, gpu, params=fixed_n)
     n, reason = req.num_gpus, "--num-gpus"
     if probe.min_gpus is None:
