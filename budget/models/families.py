@@ -85,13 +85,14 @@ def build(family: str, n_layer: int, d_model: int, *, n_head: int | None = None,
                         **fields)
 
 
-def _proposed_heads(family: str, d_model: int) -> tuple[int, int, int, bool]:
-    """(n_head, n_kv_head, head_dim, splits over TP_MULTIPLE) for a proposed width."""
-    dims = (128, 64) if family == "llama" else (64, 128)
+def _proposed_heads(family: str, d_model: int, head_dim: int | None,
+                    tp_multiple: int) -> tuple[int, int, int, bool]:
+    """(n_head, n_kv_head, head_dim, splits over tp_multiple) for a proposed width."""
+    dims = (head_dim,) if head_dim else (128, 64) if family == "llama" else (64, 128)
     options = [(d_model // hd, hd) for hd in dims if d_model % hd == 0] or [(1, d_model)]
-    heads, hd = next(((h, hd) for h, hd in options if h % TP_MULTIPLE == 0), options[0])
+    heads, hd = next(((h, hd) for h, hd in options if h % tp_multiple == 0), options[0])
     kv = PROPOSED_KV_HEADS if family == "llama" and heads % PROPOSED_KV_HEADS == 0 else heads
-    return heads, kv, hd, heads % TP_MULTIPLE == 0
+    return heads, kv, hd, heads % tp_multiple == 0
 
 
 def count_of(arch: Architecture, count: str) -> int:
@@ -105,21 +106,24 @@ def count_of(arch: Architecture, count: str) -> int:
 def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: str = "total",
                      n_ctx: int = 2048, vocab_size: int | None = None,
                      tolerance: float = 0.02, max_layers: int = 256,
-                     max_width: int = 65536, **overrides: Any) -> Architecture:
+                     max_width: int = 65536, width_step: int = WIDTH_STEP,
+                     head_dim: int | None = None, tp_multiple: int = TP_MULTIPLE,
+                     **overrides: Any) -> Architecture:
     """The family's shape whose `count` parameters are nearest N.
 
     Widths step by 64; heads are 128- (llama) or 64-dimensional (gpt2), preferring head counts
     that are multiples of 8 (8-way tensor parallelism), with 8 KV heads in the llama family.
     Among shapes within `tolerance` of N: tensor-parallel-friendly first, then the aspect ratio
-    d_model / n_layer nearest `target_aspect_ratio(N)`; else the closest count.
+    d_model / n_layer nearest `target_aspect_ratio(N)`; else the closest count. Sweeps of tiny
+    models pass a finer `width_step`, their own `head_dim` and `tp_multiple=1`.
     """
     check_family(family)
     if not math.isfinite(n_params) or n_params <= 0:
         raise BudgetError(f"parameter count {n_params!r} must be a finite number > 0")
     aspect = target_aspect_ratio(n_params)
     best: tuple[tuple[Any, ...], Architecture] | None = None
-    for d in range(WIDTH_STEP, max_width + 1, WIDTH_STEP):
-        heads, kv, hd, tp_ok = _proposed_heads(family, d)
+    for d in range(width_step, max_width + 1, width_step):
+        heads, kv, hd, tp_ok = _proposed_heads(family, d, head_dim, tp_multiple)
         one = build(family, 1, d, n_head=heads, n_kv_head=kv, head_dim=hd, vocab_size=vocab_size,
                     n_ctx=n_ctx, **overrides)
         per_layer = count_of(one.with_(n_layer=2), count) - count_of(one, count)
