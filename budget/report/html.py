@@ -89,9 +89,13 @@ def summary(report: Report) -> str:
     rec = p.allocation(p.recommended)
     cost = "no catalog price" if c.cost_usd is None or c.cost_usd_range is None else \
         f"{money(c.cost_usd)} ({_range(*c.cost_usd_range, money)})"
-    return (f"Train a {human(rec.params)}-parameter model on {human(rec.tokens)} tokens "
-            f"({rec.tokens_per_param:.1f} tokens/parameter, law '{p.recommended}'). "
-            f"C = {sci(p.compute_flops)} FLOPs takes {hours(c.gpu_hours)} GPU-hours on "
+    what = (f"Train {p.fixed.name} ({human(p.fixed.params)} parameters) on "
+            f"{human(p.fixed.tokens)} tokens ({p.fixed.tokens_per_param:.1f} tokens/parameter). "
+            if p.fixed else
+            f"Train a {human(rec.params)}-parameter model on {human(rec.tokens)} tokens "
+            f"({rec.tokens_per_param:.1f} tokens/parameter, law '{p.recommended}'). ")
+    return (f"{what}C = {sci(p.compute_flops)} FLOPs ({p.ratio_to_6nd:.3f}x in the shape's real "
+            f"training FLOPs) takes {hours(c.gpu_hours)} GPU-hours on "
             f"{p.gpu['name']} at MFU {p.mfu:.0%}: {hours(c.wall_clock_hours)} h "
             f"({c.wall_clock_days:,.1f} days) on {c.num_gpus} GPU(s), costing {cost}.")
 
