@@ -28,6 +28,7 @@ from experiments.hardware import Peak
 from experiments.model import build_model
 
 MIN_LR_RATIO = 0.1  # cosine decays to 10% of the peak lr (Hoffmann et al. 2022 §3, App. B)
+LLAMA_ONLY_FIELDS = ("family", "n_kv_head", "head_dim")  # TrainConfig fields a GPT-2 point omits
 BETAS = (0.9, 0.95)  # AdamW betas of GPT-3 (Brown et al. 2020 App. B) and Chinchilla
 WEIGHT_DECAY = 0.1  # GPT-3 App. B
 GRAD_CLIP = 1.0  # global-norm clipping, GPT-3 App. B
@@ -93,7 +94,13 @@ class TrainConfig:
         return max(1, math.ceil(self.tokens / self.tokens_per_step))
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """asdict; a GPT-2 point leaves out the llama-only fields, so its logged params and
+        config hash are those it had before the llama family existed (sweeps resume)."""
+        out = asdict(self)
+        if self.family == "gpt2":
+            for key in LLAMA_ONLY_FIELDS:
+                out.pop(key)
+        return out
 
 
 @dataclass(frozen=True)

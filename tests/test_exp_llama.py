@@ -66,3 +66,29 @@ def test_sweep_design_in_the_llama_family():
         with torch.device("meta"):
             model = build_model(c.model_spec)
         assert count_parameters(model) == c.params == c.architecture.params_total()
+
+
+def test_llama_sweep_trains_and_logs_its_family(tmp_path, monkeypatch):
+    """A real (tiny) llama sweep into a real sqlite MLflow store: the runs log the family and the
+    FLOPs executed are the Architecture's training FLOPs per token x tokens."""
+    from mlflow.tracking import MlflowClient
+
+    from experiments.sweep import SweepSpec, run_sweep
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    spec = SweepSpec(preset="smoke", budgets=(5e9,), points=2, experiment="llama",
+                     tracking_uri=store, threads=1, family="llama")
+    result = run_sweep(spec, progress=False)
+    assert result.runs and all(r.status == "FINISHED" for r in result.runs)
+    client = MlflowClient(store)
+    for run in client.search_runs([result.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{result.parent_run_id}'"):
+        p = run.data.params
+        assert p["family"] == "llama" and int(p["n_kv_head"]) >= 1
+        arch = build("llama", int(p["n_layer"]), int(p["d_model"]), n_head=int(p["n_head"]),
+                     n_kv_head=int(p["n_kv_head"]), head_dim=int(p["head_dim"]),
+                     d_ff=int(p["d_ff"]), vocab_size=int(p["vocab_size"]), n_ctx=int(p["n_ctx"]))
+        assert int(p["params"]) == arch.params_total()
+        assert run.data.metrics["flops_model"] == pytest.approx(
+            arch.training_flops_per_token() * run.data.metrics["tokens"], rel=1e-6)
