@@ -21,7 +21,7 @@ import torch
 
 from budget.models.arch import Architecture
 from budget.models.families import build
-from budget.models.transformer import ModelShape, training_flops_per_token
+from budget.models.transformer import ModelShape
 from experiments.data import Corpus, batch_starts, val_starts, windows
 from experiments.errors import TrainingFailed
 from experiments.hardware import Peak

@@ -1,6 +1,8 @@
 """The torch Llama-style block equals the planner's Architecture: parameters exactly, FLOPs within
 2% (FlopCounterMode on the meta device), and `budget sweep --family llama` designs it."""
 
+import math
+
 import pytest
 import torch
 
@@ -8,7 +10,11 @@ from budget.models.families import build
 from budget.models.named import get_model
 from experiments.design import PRESETS, design_sweep
 from experiments.llama import Llama
-from experiments.model import build_model, count_parameters, measured_training_flops_per_token
+from experiments.model import (
+    build_model,
+    count_parameters,
+    measured_training_flops_per_token,
+)
 
 ARCHS = [
     build("llama", 2, 64, n_head=8, n_kv_head=2, vocab_size=256, n_ctx=64),  # GQA 4:1
@@ -68,27 +74,22 @@ def test_sweep_design_in_the_llama_family():
         assert count_parameters(model) == c.params == c.architecture.params_total()
 
 
-def test_llama_sweep_trains_and_logs_its_family(tmp_path, monkeypatch):
-    """A real (tiny) llama sweep into a real sqlite MLflow store: the runs log the family and the
-    FLOPs executed are the Architecture's training FLOPs per token x tokens."""
-    from mlflow.tracking import MlflowClient
+def test_a_llama_sweep_point_trains_on_real_text():
+    """One point of `budget sweep --preset smoke --family llama`, trained by the sweep's own loop
+    on the Shakespeare corpus: the loss goes down and the FLOPs it reports are the
+    Architecture's training FLOPs per token x tokens seen."""
+    from dataclasses import replace
 
-    from experiments.sweep import SweepSpec, run_sweep
+    from experiments.data import load_corpus
+    from experiments.hardware import Peak, set_threads
+    from experiments.train import train_run
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    store = f"sqlite:///{tmp_path}/mlflow.db"
-    spec = SweepSpec(preset="smoke", budgets=(5e9,), points=2, experiment="llama",
-                     tracking_uri=store, threads=1, family="llama")
-    result = run_sweep(spec, progress=False)
-    assert result.runs and all(r.status == "FINISHED" for r in result.runs)
-    client = MlflowClient(store)
-    for run in client.search_runs([result.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{result.parent_run_id}'"):
-        p = run.data.params
-        assert p["family"] == "llama" and int(p["n_kv_head"]) >= 1
-        arch = build("llama", int(p["n_layer"]), int(p["d_model"]), n_head=int(p["n_head"]),
-                     n_kv_head=int(p["n_kv_head"]), head_dim=int(p["head_dim"]),
-                     d_ff=int(p["d_ff"]), vocab_size=int(p["vocab_size"]), n_ctx=int(p["n_ctx"]))
-        assert int(p["params"]) == arch.params_total()
-        assert run.data.metrics["flops_model"] == pytest.approx(
-            arch.training_flops_per_token() * run.data.metrics["tokens"], rel=1e-6)
+    set_threads(1)
+    corpus = load_corpus()
+    point = design_sweep(PRESETS["smoke"], family="llama", vocab_size=corpus.vocab_size)[1]
+    config = replace(point.config, tokens=64 * 32 * 30, eval_tokens=2048)
+    result = train_run(config, corpus, device=torch.device("cpu"), dtype=torch.float32,
+                       peak=Peak(1e10, "fp32", "test"), progress=False)
+    assert result.val_loss < math.log(corpus.vocab_size)
+    assert result.flops == pytest.approx(
+        config.architecture.training_flops_per_token() * result.tokens, rel=1e-9)
