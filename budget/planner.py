@@ -355,9 +355,9 @@ def _fixed_report(req: PlanRequest, shape: Architecture, n: float, tokens: float
 def _flop_notes(req: PlanRequest, memory: MemoryBreakdown, ratio: float, fixed_n: float | None,
                 shape: Architecture) -> list[str]:
     full = memory.recompute == "full"
-    notes = [f"GPU-hours and wall clock use the model's real training FLOPs, {ratio:.3f}x C = 6ND: "
-             f"{'4x (full recomputation)' if full else '3x'} forward with attention "
-             f"({req.attention}, T = {req.seq_len:,}) and logits"]
+    notes = [(f"GPU-hours and wall clock use the model's real training FLOPs, {ratio:.3f}x C = "
+              f"6ND: {'4x (full recomputation)' if full else '3x'} forward with attention "
+              f"({req.attention}, T = {req.seq_len:,}) and logits")]
     if full:
         notes.append("with full recomputation the extra forward is counted as work, so --mfu is "
                      "read as hardware FLOPs utilisation (HFU; PaLM's MFU leaves it out, "

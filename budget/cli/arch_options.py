@@ -129,15 +129,15 @@ def resolve_model(opts: dict[str, Any], *, seq_len: int | None, params: float | 
     if "n_layer" not in fields and "d_model" not in fields:
         stray = [f"--{k.replace('_', '-')}" for k in fields if k != "vocab"]
         if stray:
-            raise click.UsageError(f"{', '.join(stray)} describe a shape: give them with "
-                                   "--n-layer and --d-model (or use --model, --config)")
+            raise click.UsageError(f"shape options ({', '.join(stray)}) need --n-layer and "
+                                   "--d-model (or --model, --config)")
         return None
     if "n_layer" not in fields or "d_model" not in fields:
         raise click.UsageError("give --n-layer and --d-model together (or --model, --config)")
     vocab = fields.pop("vocab", None)
     arch = families.build(family, n_ctx=seq_len or 2048, vocab_size=vocab, **fields, **block)
-    return ModelChoice(arch, "shape", f"{family} family defaults for what was not given",
-                       seq_len or arch.n_ctx)
+    return ModelChoice(arch.with_(name=f"your {family}-family shape"), "shape",
+                       f"{family} family defaults for what was not given", seq_len or arch.n_ctx)
 
 
 def _named(opts: dict[str, Any], fields: dict[str, Any], block: dict[str, Any],
@@ -157,4 +157,9 @@ def _named(opts: dict[str, Any], fields: dict[str, Any], block: dict[str, Any],
         arch = arch.with_(**changes, name=f"{arch.name} (modified: "
                                           f"{', '.join(sorted(changes))})")
         source += "; fields changed by options"
-    return ModelChoice(arch, given, source, seq_len or default_seq, note)
+    seq = seq_len or default_seq
+    if seq > arch.n_ctx:  # a sane-range warning, not an error: the FLOPs are still defined
+        note = (f"{note}; " if note else "") + (
+            f"WARNING: sequence length {seq:,} exceeds the model's context n_ctx {arch.n_ctx:,}"
+            + (" (learned positions stop there)" if arch.positions == "learned" else ""))
+    return ModelChoice(arch, given, source, seq, note)

@@ -69,7 +69,8 @@ def build_request(kw: dict[str, Any]) -> Any:
     opts = pop_options(kw)
     choice = resolve_model({**opts, "vocab": kw.get("vocab_size")}, seq_len=kw.get("seq_len"))
     if choice is not None:
-        kw.update(model=choice.arch, model_source=choice.source, seq_len=choice.seq_len)
+        source = f"{choice.source}; {choice.note}" if choice.note else choice.source
+        kw.update(model=choice.arch, model_source=source, seq_len=choice.seq_len)
     else:
         kw["block"] = tuple((k, opts[k]) for k in BLOCK_OPTIONS if opts.get(k) is not None)
         kw["seq_len"] = kw.get("seq_len") or 2048

@@ -60,7 +60,10 @@ def plan_command(req: PlanRequest, plan: Plan) -> str:
     """The `budget plan` line that reproduces the plan's numbers (the budget given as its C)."""
     budget = f"--flops {plan.compute_flops!r}"
     if plan.fixed is not None:  # a plan for a given N: the same N and D
-        model = plan.shape.name if req.model is not None else ""
+        from budget.models.named import model_names
+
+        model = plan.shape.name if req.model is not None and \
+            plan.shape.name in model_names() else ""  # a config's or a given shape: by its N
         budget = (f"--model {shlex.quote(model)}" if model else
                   f"--params {plan.fixed.params!r}") + f" --tokens {plan.fixed.tokens!r}"
     parts = [f"budget plan {budget} --gpu {plan.gpu['id']}",
