@@ -114,7 +114,8 @@ def load_calibration(name: str, tracking_uri: str | None) -> tuple[Any, str | No
 @click.command(name="plan")
 @budget_options
 @click.option("--law", type=click.Choice(("epoch", "chinchilla", "tokens-per-param", "kaplan")),
-              help="Size the shape and memory with this law instead of the recommended one.")
+              help="Size the shape and memory with this law instead of the recommended one "
+                   "(with --model or --params and no --tokens: the law whose optimal D is used).")
 @architecture_options_without_vocab
 @click.option("--seq-len", type=POSITIVE_INT,
               help="Training sequence length: attention FLOPs, activations, the proposed shape's "
