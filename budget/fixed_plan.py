@@ -17,11 +17,12 @@ from typing import Any
 from budget.errors import BudgetError
 from budget.scaling import laws
 
-# Kaplan et al. 2020 (arXiv:2001.08361) eq. 1.5, constants of Table 2 (N non-embedding, D tokens)
-KAPLAN_ALPHA_N = 0.076  # Table 2 / eq. 1.5
-KAPLAN_ALPHA_D = 0.095  # Table 2 / eq. 1.5
-KAPLAN_N_C = 8.8e13  # non-embedding parameters (Table 2)
-KAPLAN_D_C = 5.4e13  # tokens (Table 2)
+# Kaplan et al. 2020 (arXiv:2001.08361) eq. 1.5, the L(N, D) fit of §4.2 Table 2 (not the
+# single-variable fits of eq. 1.1/1.2, Table 5: 0.076/8.8e13 and 0.095/5.4e13)
+KAPLAN_ALPHA_N = 0.076  # Table 2
+KAPLAN_ALPHA_D = 0.103  # Table 2
+KAPLAN_N_C = 6.4e13  # non-embedding parameters (Table 2)
+KAPLAN_D_C = 1.8e13  # tokens (Table 2)
 LAW_COUNTS = {"chinchilla": "total", "epoch": "total", "tokens-per-param": "total",
               "kaplan": "non_embedding"}
 
