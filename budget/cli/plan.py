@@ -191,7 +191,7 @@ def render_plan(plan: Any) -> str:
 
     g, c, m, s = plan.gpu, plan.cost, plan.memory, plan.shape
     lines = [f"Compute budget  C = {sci(plan.compute_flops)} FLOPs = {plan.compute_pf_days:,.3g} "
-             f"PF-days = {hours(plan.h100_hours)} H100-hours at MFU {plan.mfu:.0%}",
+             f"PF-days = {hours(plan.h100_hours)} H100-hours of C at MFU {plan.mfu:.0%}",
              f"                ({plan.budget.formula})"]
     if g["alias_note"]:
         lines.append(f"GPU             {g['alias_note']}")
