@@ -91,3 +91,15 @@ def test_moe_plan_uses_active_n_for_c_and_total_n_for_memory():
     assert d["compute_flops"] == pytest.approx(6 * 12_879_925_248 * 1e12)
     assert d["memory"]["params"] == 46_702_792_704
     assert "MoE is read with its active parameters" in d["fixed_model"]["note"]
+
+
+def test_report_for_a_named_model_is_that_plan(tmp_path):
+    """`budget report --model X --tokens D` embeds the plan `budget plan` gives for the same
+    options, and its re-check line names the model."""
+    args = ["--model", "llama-2-7b", "--tokens", "2e12"]
+    report = CliRunner().invoke(main, ["report", *args, "--out", str(tmp_path / "p"), "--json"])
+    assert report.exit_code == 0, report.output
+    assert json.loads(report.stdout)["plan"] == plan_json(*args)
+    markdown = (tmp_path / "p" / "proposal.md").read_text()
+    assert "budget plan --model llama-2-7b --tokens 2000000000000.0 " in markdown
+    assert "Train llama-2-7b (6.74B parameters) on 2T tokens" in markdown

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from budget.cli import plan as plan_cli
+from budget.cli.arch_options import ALL_OPTIONS
 from budget.cli.common import emit, json_option, require_extra
 from budget.cli.plan import budget_options, build_request, calibrate_options
 from budget.errors import BudgetError
@@ -14,7 +15,7 @@ from budget.errors import BudgetError
 # The shape and memory options are the plan command's own Option objects, so report and plan
 # cannot drift apart: the same flags give the same plan.
 SHAPE_OPTIONS = ("law", "seq_len", "vocab_size", "micro_batch", "zero_stage", "recompute",
-                 "optimizer")
+                 "optimizer") + tuple(k for k in ALL_OPTIONS if k != "vocab")  # --model, ...
 
 
 def parse_compare(text: str | None) -> tuple[str, ...]:
