@@ -9,17 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
+from budget import fixed_plan
 from budget.errors import BudgetError
 from budget.hardware import energy as energy_model
 from budget.hardware.catalog import Accelerator, Catalog, load_catalog
-from budget.models.transformer import (
-    DEFAULT_N_CTX,
-    GPT2_VOCAB,
-    ModelShape,
-    params_non_embedding,
-    params_total,
-    shape_for_params,
-)
+from budget.models import families
+from budget.models.arch import DEFAULT_ATTENTION_CONVENTION, Architecture
+from budget.models.transformer import DEFAULT_N_CTX, ModelShape
 from budget.scaling import beyond, laws
 from budget.scaling.beyond import BeyondPlan
 from budget.scaling.calibrated import VERY_LONG_EXTRAPOLATION_DECADES, Calibration
@@ -115,7 +111,7 @@ class PlanRequest:
     price_per_hour: float | None = None
     law: str | None = None  # the law whose N sizes the shape and memory; default: recommended
     seq_len: int = DEFAULT_N_CTX
-    vocab_size: int = GPT2_VOCAB
+    vocab_size: int | None = None  # None: the family's (llama 32000, gpt2 50257)
     micro_batch: int = 1
     zero_stage: int = 3
     recompute: str = "auto"  # selective, or full when selective does not fit at any GPU count
@@ -130,6 +126,11 @@ class PlanRequest:
     grid_gco2_per_kwh: float | None = None
     mfu_from_catalog: bool = False  # use the GPU's published default MFU (else the global one)
     cluster: Any = None  # budget.training.cluster_plan.ClusterRequest (layout options); default: search
+    family: str = families.DEFAULT_FAMILY  # the family of the proposed shape
+    attention: str = DEFAULT_ATTENTION_CONVENTION  # attention-FLOP convention of the real FLOPs
+    model: Architecture | None = None  # a fixed model (--model, --config): N is its count
+    model_source: str = ""
+    block: tuple[tuple[str, Any], ...] = ()  # block options for the proposed shape (--mlp, ...)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class Plan:
     recommended_reason: str
     cost: costing.CostEstimate
     memory: MemoryBreakdown
-    shape: ModelShape
+    shape: Architecture
     shape_params: float
     shape_params_count: str
     shape_error: float
@@ -160,6 +161,17 @@ class Plan:
     energy: energy_model.EnergyEstimate | None = None  # None: no TDP in the catalog
     parallel: Any = None  # budget.training.cluster_plan.ClusterPlan when a cluster was asked for
     shape_law: str = ""  # the law whose N the shape and memory are sized for
+    tokens: float = 0.0  # D the time is priced for (the chosen law's D*, or the fixed model's D)
+    training_flops_per_token: float = 0.0  # the shape's real training FLOPs per token
+    training_flops: float = 0.0  # per token x D: what GPU-hours and wall clock are priced on
+    attention_convention: str = DEFAULT_ATTENTION_CONVENTION
+    fixed: fixed_plan.FixedModel | None = None  # a plan for a given N (--model, --params)
+    shape_source: str = ""
+
+    @property
+    def ratio_to_6nd(self) -> float:
+        """Real training FLOPs / C (C = 6ND as the laws count it)."""
+        return self.training_flops / self.compute_flops
 
     def allocation(self, law: str) -> laws.Allocation:
         return next(a for a in self.allocations if a.law == law)
@@ -183,9 +195,14 @@ class Plan:
             "min_gpus": self.memory.min_gpus,
             "shape": {**self.shape.to_dict(), "params": self.shape_params,
                       "params_count": self.shape_params_count,
-                      "relative_error": self.shape_error, "law": self.shape_law or self.recommended},
+                      "relative_error": self.shape_error, "law": self.shape_law or self.recommended,
+                      "description": self.shape.describe(), "source": self.shape_source},
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
-            "calibration": self.calibration,
+            "calibration": self.calibration, "tokens": self.tokens,
+            "training_flops_per_token": self.training_flops_per_token,
+            "training_flops": self.training_flops, "ratio_to_6nd": self.ratio_to_6nd,
+            "attention_convention": self.attention_convention,
+            "fixed_model": None if self.fixed is None else self.fixed.to_dict(),
             "energy": None if self.energy is None else self.energy.to_dict(),
             **_parallel_keys(self.parallel),
         } | ({} if self.beyond is None else {"beyond": self.beyond.to_dict()})
@@ -223,16 +240,58 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
     """Build the plan. `extra_allocations` join the literature laws; `recommend` = (law id,
     reason) overrides the default recommendation. A `calibration` (the team's fitted law) adds
     the `calibrated` allocation and is recommended unless the budget lies more than 1,000x
-    beyond its largest swept budget."""
+    beyond its largest swept budget.
+
+    A budget of hours or dollars (--gpu-hours, --budget-usd, --days) buys real training FLOPs, not
+    6ND: C is the FLOPs those hours deliver divided by the planned model's real-FLOP ratio, so the
+    run fits the hours given (two passes: the ratio moves little with C)."""
     catalog = catalog or load_catalog(req.catalog_paths)
+    plan = _make_plan(req, catalog, extra_allocations, recommend, calibration, 1.0)
+    if plan.budget.given_as not in ("gpu-hours", "usd") or plan.fixed is not None:
+        return plan
+    deliverable = plan.compute_flops  # what the hours deliver at the MFU: real FLOPs to spend
+    ratio, tried = plan.ratio_to_6nd, []
+    for _ in range(6):  # the shape is discrete in C, so its ratio can jump: correct and keep the best
+        plan = _make_plan(req, catalog, extra_allocations, recommend, calibration, ratio)
+        tried.append(plan)
+        if 0.995 * deliverable <= plan.training_flops <= deliverable:
+            break
+        ratio *= plan.training_flops / (0.998 * deliverable)  # aim just inside the hours
+    within = [p for p in tried if p.training_flops <= deliverable * (1 + 1e-9)]
+    if within:
+        return max(within, key=lambda p: p.training_flops)
+    return min(tried, key=lambda p: p.training_flops)
+
+
+def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[laws.Allocation],
+               recommend: tuple[str, str] | None, calibration: Calibration | None,
+               flop_ratio: float) -> Plan:
+    """One pass of make_plan; an hours or money budget's C is divided by `flop_ratio`."""
     gpu = catalog.get(req.gpu)
     mfu, mfu_source = costing.check_mfu(req.mfu), costing.MFU_SOURCE
     band = req.mfu_band
     if req.mfu_from_catalog:
         mfu, mfu_source = costing.device_mfu(gpu)
         band = costing.band_including(mfu, band)
-    budget = target_loss_budget(req) or resolve_budget(req.budget, gpu, req.precision, mfu,
-                                                       req.price_per_hour)
+    fixed_n = _fixed_params(req)
+    fixed_shape = _fixed_shape(req, fixed_n) if fixed_n else None
+    b = req.budget
+    only_n = fixed_n and b.tokens is None and not any(
+        getattr(b, f) is not None for f in ("flops", "pf_days", "gpu_hours", "budget_usd",
+                                             "forward_flops", "samples", "epochs"))
+    target = target_loss_budget(req)
+    if target is not None:
+        budget = target
+    elif fixed_n and fixed_shape and only_n:  # no D: the chosen law's compute-optimal D for N
+        law_for_d = req.law or (recommend or (laws.RECOMMENDED_LAW, ""))[0]
+        budget = _optimal_d_budget(law_for_d, fixed_n, fixed_shape[0], req.model is not None)
+    else:
+        given = replace(b, params=fixed_n) if req.model is not None and b.tokens is not None else b
+        budget = resolve_budget(given, gpu, req.precision, mfu, req.price_per_hour)
+        if flop_ratio != 1.0:
+            budget = replace(budget, compute_flops=budget.compute_flops / flop_ratio,
+                             formula=f"{budget.formula} / {flop_ratio:.4f} (the planned model's "
+                                     "real training FLOPs per 6ND, so the run fits the hours)")
     C = budget.compute_flops
     effect = fixed_budget_notes(budget, req.law or recommend_law(recommend), mfu, band)
     if effect:
@@ -247,27 +306,36 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         raise BudgetError(f"unknown law {chosen_id!r}; choose one of "
                           f"{', '.join(a.law for a in allocations)}")
     chosen = next(a for a in allocations if a.law == chosen_id)
-    shape = shape_for_params(chosen.params, count=chosen.params_count, n_ctx=req.seq_len,
-                             vocab_size=req.vocab_size)
-    counted = params_total(shape) if chosen.params_count == "total" else params_non_embedding(shape)
-    shape_error = counted / chosen.params - 1.0
-    cost = costing.estimate_cost(C, gpu, precision=req.precision, mfu=mfu, num_gpus=req.num_gpus,
-                                 price_per_hour=req.price_per_hour, mfu_band=band)
-    memory = plan_memory(req, shape, gpu)
-    from budget.training.cluster_plan import (
-        ClusterRequest,
-        arch_from_shape,
-        plan_cluster,
-    )
+    if fixed_n and fixed_shape:
+        tokens = b.tokens if b.tokens is not None else C / (laws.FLOPS_PER_PARAM_TOKEN * fixed_n)
+        shape, source = fixed_shape
+        size, count = fixed_n, "total"
+    else:
+        tokens, size, count = chosen.tokens, chosen.params, chosen.params_count
+        shape = families.shape_for_params(size, req.family, count=count, n_ctx=req.seq_len,
+                                          vocab_size=req.vocab_size, **dict(req.block))
+        source = f"{req.family} family shape for {chosen_id}'s N"
+    counted = float(fixed_n) if req.model is not None and fixed_n else \
+        float(families.count_of(shape, count))
+    # model states: --params N exactly; a named model's own total (all experts of an MoE)
+    memory = plan_memory(req, shape, gpu, params=fixed_n if req.model is None else None)
+    per_token = shape.training_flops_per_token(req.seq_len, req.attention,
+                                               recompute=memory.recompute == "full")
+    cost = costing.estimate_cost(per_token * tokens, gpu, precision=req.precision, mfu=mfu,
+                                 num_gpus=req.num_gpus, price_per_hour=req.price_per_hour,
+                                 mfu_band=band)
+    fixed = _fixed_report(req, shape, fixed_n, tokens, not only_n, C, chosen, gpu, mfu,
+                          per_token) if fixed_n else None
+    from budget.training.cluster_plan import ClusterRequest, plan_cluster
 
     cluster = req.cluster or ClusterRequest(num_gpus=req.num_gpus, recompute=(
         req.recompute if req.recompute in ("none", "selective", "full") else "auto"))
     parallel = None
     if budget.given_as != "forward-flops":  # a CNN budget gets no transformer layout
         hyper = laws.deepseek_hyperparameters(C, req.seq_len)
-        parallel = plan_cluster(arch_from_shape(shape), gpu, cluster, seq_len=req.seq_len,
-                                tokens=chosen.tokens, useful_batch=hyper.batch_sequences,
-                                precision=req.precision, optimizer=req.optimizer, assumed_mfu=mfu)
+        parallel = plan_cluster(shape, gpu, cluster, seq_len=req.seq_len, tokens=tokens,
+                                useful_batch=hyper.batch_sequences, precision=req.precision,
+                                optimizer=req.optimizer, assumed_mfu=mfu)
     reference = catalog.get(REFERENCE_GPU)
     return Plan(
         compute_flops=C, compute_pf_days=C / laws.PF_DAY_FLOPS,
@@ -275,11 +343,14 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
         budget=budget, gpu=gpu_summary(gpu, req.gpu, req.precision), precision=req.precision,
         mfu=mfu, mfu_source=mfu_source, allocations=allocations, recommended=law,
         recommended_reason=reason, cost=cost, memory=memory, shape=shape,
-        shape_params=float(counted), shape_params_count=chosen.params_count,
-        shape_error=shape_error,
+        shape_params=float(counted), shape_params_count=count,
+        shape_error=counted / size - 1.0,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
-        notes=tuple(_notes(req, budget, memory, shape_error, calibration, C)),
+        notes=tuple(_notes(req, budget, memory, counted / size - 1.0, calibration, C)
+                    + _flop_notes(req, memory, per_token * tokens / C, fixed_n, shape)),
         calibration=None if calibration is None else calibration.to_dict(C),
+        tokens=tokens, training_flops_per_token=per_token, training_flops=per_token * tokens,
+        attention_convention=req.attention, fixed=fixed, shape_source=source,
         energy=energy_model.run_energy(cost.gpu_hours, gpu, power_fraction=req.power_fraction,
                                        pue=req.pue, grid_gco2_per_kwh=req.grid_gco2_per_kwh),
         beyond=plan_beyond(req, budget, allocations, chosen_id, cost, calibration),
@@ -322,14 +393,16 @@ def calibrated_recommendation(calibration: Calibration, compute_flops: float) ->
                           f"{decades:.1f} orders of magnitude from the largest swept budget")
 
 
-def plan_memory(req: PlanRequest, shape: ModelShape, gpu: Accelerator) -> MemoryBreakdown:
+def plan_memory(req: PlanRequest, shape: ModelShape | Architecture, gpu: Accelerator,
+                params: float | None = None) -> MemoryBreakdown:
     """Memory at the request's settings; recompute 'auto' is selective, or full when selective
-    activations leave no GPU count that fits."""
+    activations leave no GPU count that fits. `params` (a fixed N) sizes the model states."""
     def at(recompute: str) -> MemoryBreakdown:
         return training_memory(shape, micro_batch=req.micro_batch, seq_len=req.seq_len,
                                precision=req.precision, optimizer=req.optimizer,
                                recompute=recompute, zero_stage=req.zero_stage,
-                               num_gpus=req.num_gpus, gpu_memory_bytes=gpu.memory_bytes, gpu=gpu.id)
+                               num_gpus=req.num_gpus, gpu_memory_bytes=gpu.memory_bytes,
+                               gpu=gpu.id, params=params)
     if req.recompute != "auto":
         return at(req.recompute)
     memory = at("selective")
@@ -345,6 +418,78 @@ def compute_range_warning(compute_flops: float) -> str:
     return (f"the budget {compute_flops:.3g} FLOPs is far {side} the range the laws were fitted on "
             f"(6e18-3e21 FLOPs; sane planning range {low:.0e}-{high:.0e}): the allocations are "
             f"extrapolations, not predictions")
+def _fixed_params(req: PlanRequest) -> float | None:
+    """The N a plan keeps: the model's (active per token for MoE) or --params; None otherwise."""
+    if req.model is None:
+        return req.budget.params
+    if req.budget.params is not None:
+        raise BudgetError("a named model fixes N; give --tokens (or another budget), not --params")
+    return float(req.model.params_active())
+
+
+def _fixed_shape(req: PlanRequest, n: float) -> tuple[Architecture, str]:
+    """The fixed model itself, or a family shape for N (it sizes only the activations)."""
+    if req.model is not None:
+        return req.model, req.model_source or req.model.name
+    shape = families.shape_for_params(n, req.family, count="total", n_ctx=req.seq_len,
+                                      vocab_size=req.vocab_size, **dict(req.block))
+    return shape, (f"{req.family} family shape for N = {n:g}: it sizes the activations and the "
+                   f"FLOPs per token; model states use N exactly")
+
+
+def _law_params(law: str, n_total: float, shape: Architecture, named: bool) -> float:
+    """N as `law` counts it: total, or non-embedding (Kaplan) from the model or the shape."""
+    if fixed_plan.LAW_COUNTS.get(law, "total") == "total":
+        return n_total
+    return float(shape.params_non_embedding(active=True)) if named else \
+        n_total - shape.embedding_params()
+
+
+def _optimal_d_budget(law: str, n: float, shape: Architecture, named: bool) -> ResolvedBudget:
+    """C = 6 N D with D the law's compute-optimal tokens for this N."""
+    tokens = fixed_plan.optimal_tokens(law, _law_params(law, n, shape, named))
+    return ResolvedBudget(laws.check_compute(6.0 * n * tokens), "params",
+                          f"C = 6 N D with N = {n:g} and D = {tokens:.4g}, {law}'s "
+                          f"compute-optimal D for this N")
+
+
+def _fixed_report(req: PlanRequest, shape: Architecture, n: float, tokens: float,
+                  tokens_given: bool, C: float, chosen: laws.Allocation, gpu: Accelerator,
+                  mfu: float, per_token: float) -> fixed_plan.FixedModel:
+    named = req.model is not None
+    n_ne = _law_params("kaplan", n, shape, named)
+    options: list[fixed_plan.OptimalTokens] = []
+    if not tokens_given:
+        price = costing.resolve_price(gpu, req.price_per_hour)[0]
+        for law in laws.LAW_IDS:
+            d = fixed_plan.optimal_tokens(law, _law_params(law, n, shape, named))
+            real = per_token * d
+            hours = costing.gpu_hours_for(real, gpu.peak_flops(req.precision), mfu)
+            options.append(fixed_plan.OptimalTokens(law, d, 6.0 * n * d, real, hours,
+                                                    None if price is None else hours * price))
+    note = ("the laws are fitted on dense models; this MoE is read with its active parameters"
+            if shape.is_moe else "")
+    return fixed_plan.FixedModel(
+        name=shape.name if named else f"N = {n:g}", params=n, params_non_embedding=n_ne, tokens=tokens,
+        tokens_given=tokens_given, compute_flops=C,
+        readings=fixed_plan.readings(n, n_ne, tokens, C), alternative=chosen,
+        optimal_tokens=tuple(options), note=note)
+
+
+def _flop_notes(req: PlanRequest, memory: MemoryBreakdown, ratio: float, fixed_n: float | None,
+                shape: Architecture) -> list[str]:
+    full = memory.recompute == "full"
+    notes = [(f"GPU-hours and wall clock use the model's real training FLOPs, {ratio:.3f}x C = "
+              f"6ND: {'4x (full recomputation)' if full else '3x'} forward with attention "
+              f"({req.attention}, T = {req.seq_len:,}) and logits")]
+    if full:
+        notes.append("with full recomputation the extra forward is counted as work, so --mfu is "
+                     "read as hardware FLOPs utilisation (HFU; PaLM's MFU leaves it out, "
+                     "Chowdhery et al. 2022 App. B)")
+    if (req.budget.gpu_hours is not None or req.budget.budget_usd is not None) and fixed_n:
+        notes.append(f"the budget became C by 6ND; this model's real FLOPs are {ratio:.3f}x C, so "
+                     f"the run needs {ratio:.3f}x the hours given (or {1 / ratio:.0%} of D)")
+    return notes
 
 
 def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
@@ -380,8 +525,9 @@ def _notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown,
         notes.append("the scaling laws are for dense decoder-only language models; for a CNN "
                      "use 'budget scale' and read the law rows as a language-model reference only")
     if abs(shape_error) > 0.02:
-        notes.append(f"no shape with d_model a multiple of 64 and this vocabulary comes within 2% of "
-                     f"N (closest {shape_error:+.1%}): embeddings dominate at this size")
+        notes.append(f"no {req.family}-family shape with d_model a multiple of 64 and this "
+                     f"vocabulary comes within 2% of N (closest {shape_error:+.1%}): embeddings "
+                     "dominate at this size")
     if req.recompute == "auto" and memory.recompute == "full":
         notes.append("with ZeRO data parallelism alone selective recomputation does not fit at any GPU "
                      "count, so the memory block assumes full activation recomputation (one extra "

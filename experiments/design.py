@@ -13,12 +13,9 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from budget.models.transformer import (
-    ModelShape,
-    params_non_embedding,
-    params_total,
-    shape_for_params,
-)
+from budget.models import families
+from budget.models.arch import Architecture
+from budget.models.transformer import ModelShape, shape_for_params
 from budget.scaling.laws import compute_optimal
 from experiments.errors import SweepError
 from experiments.train import TrainConfig
@@ -97,19 +94,30 @@ def shape_for(n_params: float, preset: Preset, vocab_size: int) -> ModelShape:
                             tolerance=SHAPE_TOLERANCE)
 
 
+def arch_for(n_params: float, preset: Preset, vocab_size: int, family: str) -> Architecture:
+    """`--family llama`: the planner's Llama-style shape (budget.models.families) at the preset's
+    context, width step and head size (no tensor-parallel constraint at sweep sizes)."""
+    return families.shape_for_params(n_params, family, n_ctx=preset.n_ctx, vocab_size=vocab_size,
+                                     tolerance=SHAPE_TOLERANCE, width_step=preset.multiple_of,
+                                     head_dim=preset.head_dim, tp_multiple=1)
+
+
 def design_sweep(preset: Preset, *, budgets: tuple[float, ...] | None = None,
                  points: int | None = None, vocab_size: int = 256, seed: int = 0,
                  dataset: str = "", dataset_digest: str = "", code_version: str = "",
-                 peak_flops_per_s: float | None = None) -> list[SweepPoint]:
-    """The sweep's grid: for each budget, distinct shapes around N_opt and D = C / (6 N)."""
+                 peak_flops_per_s: float | None = None,
+                 family: str = "gpt2") -> list[SweepPoint]:
+    """The sweep's grid: for each budget, distinct shapes around N_opt and D = C / (6 N).
+    `family` "llama" trains the Llama-style block (experiments.llama) instead of GPT-2's."""
     budgets = preset.budgets if budgets is None else budgets
     points = preset.points if points is None else points
     _check(budgets, points)
     grid: list[SweepPoint] = []
     for budget in sorted(budgets):
-        seen: set[ModelShape] = set()
+        seen: set[ModelShape | Architecture] = set()
         for n in model_sizes(budget, points, preset):
-            shape = shape_for(n, preset, vocab_size)
+            shape: ModelShape | Architecture = shape_for(n, preset, vocab_size) \
+                if family == "gpt2" else arch_for(n, preset, vocab_size, family)
             if shape in seen:
                 continue
             seen.add(shape)
@@ -128,25 +136,27 @@ def _check(budgets: tuple[float, ...], points: int) -> None:
         raise SweepError(f"--points {points!r} must be a whole number >= 1")
 
 
-def _config(shape: ModelShape, budget: float, preset: Preset, seed: int, dataset: str,
-            digest: str, code_version: str) -> TrainConfig:
-    n = params_total(shape)
+def _config(shape: ModelShape | Architecture, budget: float, preset: Preset, seed: int,
+            dataset: str, digest: str, code_version: str) -> TrainConfig:
+    arch = shape if isinstance(shape, Architecture) else Architecture.from_shape(shape)
+    family = "gpt2" if isinstance(shape, ModelShape) else families.family_of(arch)
+    n = arch.params_total()
     tokens = max(preset.n_ctx, int(round(budget / (C_PER_PARAM_TOKEN * n))))
+    gpt2 = family == "gpt2"  # GPT-2 points: heads as ModelShape has them (0 = derived)
     return TrainConfig(
-        n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, d_ff=shape.d_ff,
-        n_ctx=shape.n_ctx, vocab_size=shape.vocab_size, params=n,
-        params_non_embedding=params_non_embedding(shape), tokens=tokens, flops_budget=budget,
+        n_layer=arch.n_layer, d_model=arch.d_model, n_head=arch.n_head, d_ff=arch.d_ff,
+        n_ctx=arch.n_ctx, vocab_size=arch.vocab_size, params=n,
+        params_non_embedding=arch.params_non_embedding(), tokens=tokens, flops_budget=budget,
         batch_size=preset.batch_size, lr=preset.lr, seed=seed, eval_tokens=preset.eval_tokens,
-        dataset=dataset, dataset_digest=digest, code_version=code_version)
+        dataset=dataset, dataset_digest=digest, code_version=code_version, family=family,
+        n_kv_head=0 if gpt2 else arch.n_kv_head, head_dim=0 if gpt2 else arch.head_dim)
 
 
 def _estimate(config: TrainConfig, peak_flops_per_s: float | None) -> float:
     """Seconds = model FLOPs / (peak x ESTIMATED_MFU) + steps x STEP_OVERHEAD_S (NaN: no peak)."""
-    from budget.models.transformer import training_flops_per_token
-
     if not peak_flops_per_s:
         return float("nan")
-    flops = training_flops_per_token(config.shape) * config.tokens
+    flops = config.architecture.training_flops_per_token() * config.tokens
     return flops / (peak_flops_per_s * ESTIMATED_MFU) + config.steps * STEP_OVERHEAD_S
 
 

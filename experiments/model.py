@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from budget.models.arch import Architecture
 from budget.models.transformer import ModelShape
 
 INIT_STD = 0.02  # GPT-2 initialisation (Radford et al. 2019; nanoGPT `_init_weights`)
@@ -97,11 +98,20 @@ def _init_weights(module: nn.Module) -> None:
 
 def count_parameters(model: nn.Module, *, non_embedding: bool = False) -> int:
     """Distinct parameters (the tied head counted once); optionally without wte and wpe."""
-    skip = {"wte.weight", "wpe.weight"} if non_embedding else set()
+    skip = {"wte.weight", "wpe.weight", "lm_head.weight"} if non_embedding else set()
     return sum(p.numel() for name, p in model.named_parameters() if name not in skip)
 
 
-def measured_training_flops_per_token(shape: ModelShape, seq_len: int | None = None,
+def build_model(spec: ModelShape | Architecture) -> nn.Module:
+    """GPT for a ModelShape (GPT-2 blocks); experiments.llama.Llama for an Architecture."""
+    if isinstance(spec, ModelShape):
+        return GPT(spec)
+    from experiments.llama import Llama
+
+    return Llama(spec)
+
+
+def measured_training_flops_per_token(shape: ModelShape | Architecture, seq_len: int | None = None,
                                       batch: int = 1) -> float:
     """FLOPs of one forward+backward step per token, counted by torch's FlopCounterMode.
 
@@ -113,7 +123,7 @@ def measured_training_flops_per_token(shape: ModelShape, seq_len: int | None = N
 
     T = shape.n_ctx if seq_len is None else seq_len
     with torch.device("meta"):
-        model = GPT(shape)
+        model = build_model(shape)
         idx = torch.zeros((batch, T), dtype=torch.long)
     counter = FlopCounterMode(display=False)
     with counter:

@@ -43,6 +43,7 @@ class SweepSpec:
     tracking_uri: str | None = None
     lr: float | None = None  # None: the preset's
     threads: int | None = None  # torch CPU threads; None: torch's default (all cores)
+    family: str = "gpt2"  # "llama": sweep the Llama-style block (experiments.llama)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +102,7 @@ def _grid(spec: SweepSpec, corpus: Any, peak: float | None) -> list[SweepPoint]:
     grid = design_sweep(preset, budgets=spec.budgets, points=spec.points,
                         vocab_size=corpus.vocab_size, seed=spec.seed, dataset=corpus.name,
                         dataset_digest=corpus.digest, code_version=code_version(),
-                        peak_flops_per_s=peak)
+                        peak_flops_per_s=peak, family=spec.family)
     if spec.lr is not None:
         grid = [with_overrides(p, lr=spec.lr) for p in grid]
     return grid

@@ -19,13 +19,16 @@ from typing import Callable, ContextManager
 import numpy as np
 import torch
 
-from budget.models.transformer import ModelShape, training_flops_per_token
+from budget.models.arch import Architecture
+from budget.models.families import build
+from budget.models.transformer import ModelShape
 from experiments.data import Corpus, batch_starts, val_starts, windows
 from experiments.errors import TrainingFailed
 from experiments.hardware import Peak
-from experiments.model import GPT
+from experiments.model import build_model
 
 MIN_LR_RATIO = 0.1  # cosine decays to 10% of the peak lr (Hoffmann et al. 2022 §3, App. B)
+LLAMA_ONLY_FIELDS = ("family", "n_kv_head", "head_dim")  # TrainConfig fields a GPT-2 point omits
 BETAS = (0.9, 0.95)  # AdamW betas of GPT-3 (Brown et al. 2020 App. B) and Chinchilla
 WEIGHT_DECAY = 0.1  # GPT-3 App. B
 GRAD_CLIP = 1.0  # global-norm clipping, GPT-3 App. B
@@ -59,6 +62,23 @@ class TrainConfig:
     dataset: str = ""
     dataset_digest: str = ""
     code_version: str = ""
+    family: str = "gpt2"  # "gpt2": experiments.model.GPT; "llama": experiments.llama.Llama
+    n_kv_head: int = 0  # llama family: KV heads (0: n_head)
+    head_dim: int = 0  # llama family: head dimension (0: d_model // n_head)
+
+    @property
+    def architecture(self) -> Architecture:
+        """The run's model as the planner counts it (GPT-2 blocks, or the Llama-style block)."""
+        if self.family == "gpt2":
+            return Architecture.from_shape(self.shape)
+        return build(self.family, self.n_layer, self.d_model, n_head=self.n_head,
+                     n_kv_head=self.n_kv_head or None, head_dim=self.head_dim or None,
+                     d_ff=self.d_ff, vocab_size=self.vocab_size, n_ctx=self.n_ctx)
+
+    @property
+    def model_spec(self) -> ModelShape | Architecture:
+        """What experiments.model.build_model builds: the GPT-2 shape or the Architecture."""
+        return self.shape if self.family == "gpt2" else self.architecture
 
     @property
     def shape(self) -> ModelShape:
@@ -74,7 +94,13 @@ class TrainConfig:
         return max(1, math.ceil(self.tokens / self.tokens_per_step))
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """asdict; a GPT-2 point leaves out the llama-only fields, so its logged params and
+        config hash are those it had before the llama family existed (sweeps resume)."""
+        out = asdict(self)
+        if self.family == "gpt2":
+            for key in LLAMA_ONLY_FIELDS:
+                out.pop(key)
+        return out
 
 
 @dataclass(frozen=True)
@@ -106,7 +132,7 @@ def lr_at(progress: float, config: TrainConfig) -> float:
     return config.lr * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
 
 
-def make_optimizer(model: GPT, config: TrainConfig) -> torch.optim.AdamW:
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW; weight decay on matrices (>= 2-D), none on biases, norms (nanoGPT)."""
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
@@ -123,7 +149,7 @@ def _autocast(device: torch.device, dtype: torch.dtype) -> ContextManager[object
 
 
 @torch.no_grad()
-def evaluate(model: GPT, corpus: Corpus, config: TrainConfig, device: torch.device,
+def evaluate(model: torch.nn.Module, corpus: Corpus, config: TrainConfig, device: torch.device,
              dtype: torch.dtype, n_tokens: int) -> float:
     """Mean next-token loss (nats) over fixed, evenly spaced validation windows."""
     model.eval()
@@ -158,9 +184,9 @@ def _train(config: TrainConfig, corpus: Corpus, device: torch.device, dtype: tor
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    model = GPT(config.shape).to(device)
+    model = build_model(config.model_spec).to(device)
     optimizer = make_optimizer(model, config)
-    flops_per_token = training_flops_per_token(config.shape)
+    flops_per_token = config.architecture.training_flops_per_token()
     log = on_metrics or (lambda step, metrics: None)
     eval_at = {round(config.steps * k / config.evals) for k in range(1, config.evals)}
     tokens_seen, curve, start = 0, [], time.perf_counter()

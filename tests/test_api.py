@@ -44,7 +44,7 @@ def test_bad_input_is_a_budget_error_naming_it():
         budget.plan(flops=1e21, gpus="h100")
     with pytest.raises(BudgetError, match="unknown accelerator 'h10'"):
         budget.plan(flops=1e21, gpu="h10")
-    with pytest.raises(BudgetError, match="d_model 200 is not a multiple of 64; give n_head"):
+    with pytest.raises(BudgetError, match="d_model 200 is not a multiple of the llama family's head_dim 128; give n_head"):
         budget.memory(n_layer=2, d_model=200)
 
 

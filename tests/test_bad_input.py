@@ -71,7 +71,9 @@ CASES: list[tuple[str, str]] = [
     ("plan --flops 1e21 --gpu v100 --precision bf16", "no bf16 peak"),
     ("plan --flops 1e21 --gpu h100 --precision fp64", "--precision"),
     ("plan --flops 1e21 --pf-days 3 --gpu h100", "--pf-days"),
-    ("plan --params 1e9 --gpu h100", "--tokens"),
+    ("plan --params 1e9 --tokens -5 --gpu h100", "-5"),
+    ("plan --model llama-2-7b --params 7e9", "a named model fixes N"),
+    ("plan --model nosuch --tokens 1e12", "unknown model 'nosuch'"),
     ("plan --flops 1e21 --gpu h100 --catalog {tmp}/missing.toml", "missing.toml"),
     ("plan --flops 1e21 --gpu h100 --catalog {tmp}/typo.toml", "did you mean 'memory_gb'"),
     ("plan --flops 1e21 --gpu x --catalog {tmp}/tiny_peak.toml", "plausible range"),
@@ -151,6 +153,25 @@ CASES: list[tuple[str, str]] = [
     # ui
     ("ui --port 0 --check", "--port"),
     ("ui --port 99999 --check", "--port"),
+    # models, flops/memory with a model (issue 11)
+    ("models nosuch", "unknown model 'nosuch'"),
+    ("models --nosuch", "--nosuch"),
+    ("flops --model nosuch", "unknown model 'nosuch'"),
+    ("flops --config {tmp}/nosuch.json", "no such file"),
+    ("flops --n-layer 2 --d-model 128 --n-head 4 --n-kv-head 3", "n_kv_head=3"),
+    ("memory --model llama-2-7b --params 7e9", "fixes the size"),
+    # serve, roofline, energy (issue 13)
+    ("serve --model nosuch", "unknown model 'nosuch'"),
+    ("serve --model llama-2-7b --precision int3", "--precision"),
+    ("serve --model llama-2-7b --num-gpus 0", "--num-gpus"),
+    ("serve --model llama-2-7b --gpu nosuch", "nosuch"),
+    ("roofline --model nosuch", "unknown model 'nosuch'"),
+    ("roofline --model llama-2-7b --gpu nosuch", "nosuch"),
+    ("roofline --model llama-2-7b --batch 0", "--batch"),
+    ("energy --nosuch", "--nosuch"),
+    # frontier (issue 14)
+    ("frontier --flops -1", "--flops"),
+    ("frontier", "--flops"),
     # no such command or option
     ("nosuchcommand", "nosuchcommand"),
     ("plan --flops 1e21 --gpu h100 --nosuch", "--nosuch"),

@@ -17,7 +17,8 @@ def test_gpt3_175b_on_300b_tokens():
     """Brown et al. 2020 Table D.1: GPT-3 175B (96 layers, d 12288, 96 heads, n_ctx 2048) on 300B
     tokens is 3.14e23 FLOPs by 6ND. Our 6·N_total·D lands within 1%; the exact per-token count
     (attention context and logits included) is a few percent above."""
-    res = run("--n-layer", "96", "--d-model", "12288", "--n-head", "96", "--tokens", "3e11", "--json")
+    res = run("--family", "gpt2", "--n-layer", "96", "--d-model", "12288", "--n-head", "96",
+              "--tokens", "3e11", "--json")
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert d["training_flops_6nd"] == pytest.approx(3.14e23, rel=0.01)
@@ -30,10 +31,13 @@ def test_gpt3_175b_on_300b_tokens():
 
 
 def test_transformer_json_keys_and_defaults():
-    res = run("--n-layer", "12", "--d-model", "768", "--json")
+    res = run("--family", "gpt2", "--n-layer", "12", "--d-model", "768", "--json")
     d = json.loads(res.output)
-    assert d["shape"] == {"n_layer": 12, "d_model": 768, "n_head": 12, "d_ff": 3072,
-                          "n_ctx": 2048, "vocab_size": 50257}
+    assert {k: d["shape"][k] for k in ("n_layer", "d_model", "n_head", "d_ff", "n_ctx",
+                                       "vocab_size")} == {"n_layer": 12, "d_model": 768,
+                                                          "n_head": 12, "d_ff": 3072,
+                                                          "n_ctx": 2048, "vocab_size": 50257}
+    assert d["shape"]["mlp"] == "plain" and d["family"] == "gpt2"
     assert set(d) >= {"params_total", "params_non_embedding", "forward_flops_per_token",
                       "forward_flops_per_token_no_attention", "training_flops_per_token",
                       "training_flops_per_token_no_attention", "training_flops_per_token_recompute",
@@ -49,7 +53,7 @@ def test_params_picks_a_shape():
 
 
 def test_transformer_table():
-    res = run("--n-layer", "12", "--d-model", "768", "--tokens", "1e10")
+    res = run("--family", "gpt2", "--n-layer", "12", "--d-model", "768", "--tokens", "1e10")
     assert res.exit_code == 0
     assert "non-embedding 85,056,000" in res.output
     assert "6ND" in res.output and "recompute (4x)" in res.output
@@ -80,12 +84,12 @@ def test_layer_table_options(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    ((), "give --n-layer and --d-model"),
+    ((), "--n-layer with --d-model"),
     (("--n-layer", "0", "--d-model", "64"), "'0' must be a whole number >= 1"),
-    (("--n-layer", "2", "--d-model", "100"), "--d-model 100 is not a multiple of 64"),
-    (("--n-layer", "2", "--d-model", "128", "--n-head", "3"), "n_head=3 must divide d_model=128"),
+    (("--n-layer", "2", "--d-model", "100"), "d_model 100 is not a multiple of the llama family's head_dim 128; give n_head (--n-head)"),
+    (("--n-layer", "2", "--d-model", "128", "--n-head", "3"), "n_head 3 does not divide d_model 128; give head_dim too"),
     (("--params", "-5"), "'-5' must be > 0"),
-    (("--params", "1e9", "--n-layer", "3"), "either --params or an explicit shape"),
+    (("--params", "1e9", "--n-layer", "3"), "either a parameter count or --n-layer/--d-model"),
     (("--tokens", "nan", "--n-layer", "2", "--d-model", "64"), "not finite"),
     (("--layers", "nope.toml"), "neither a file nor a built-in network"),
     (("--layers", "resnet-50", "--n-layer", "3"), "cannot be combined"),

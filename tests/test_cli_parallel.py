@@ -37,10 +37,11 @@ def test_plan_json_has_the_layout_keys():
 
 def test_70b_fits_once_the_model_is_split():
     """Issue 12: C = 6 x 70e9 x 1.4e12 at 4K context no longer 'does not fit at any GPU count':
-    the plan's 72.9B shape needs 72.9e9 x 16 B / 71.7 GiB usable = 16.2, so 17-18 GPUs hold it,
-    and the search lays it out on 32 GPUs (the memory block, ZeRO alone, needs full recompute)."""
+    model states keep N = 70e9 exactly (issue 11), 70e9 x 16 B / 71.7 GiB usable = 15.6, so 16-20
+    GPUs hold it, and the search lays it out on 32 GPUs (the memory block, ZeRO alone, needs full
+    recompute)."""
     plan = plan_json("--params", "70e9", "--tokens", "1.4e12", "--seq-len", "4096", "--num-gpus", "32")
-    assert 17 <= plan["parallel"]["search"]["fewest_gpus"] <= 20
+    assert 16 <= plan["parallel"]["search"]["fewest_gpus"] <= 20
     assert plan["layout"]["num_gpus"] == 32 and plan["memory"]["recompute"] == "full"
     assert plan["parallel"]["search"]["best"]["memory"]["fits"]
 
@@ -76,8 +77,10 @@ def test_nodes_days_and_goodput():
     assert plan_json("--flops", "1e21", "--nodes", "4")["num_gpus"] == 32
     plan = plan_json("--days", "10", "--num-gpus", "64")
     assert plan["budget"]["given_as"] == "gpu-hours"
-    assert plan["gpu_hours"] == pytest.approx(13824.0)
-    assert plan["wall_clock_days"] == pytest.approx(10 * 0.9)  # steady-state hours on 64 GPUs
+    # the hours buy the model's real training FLOPs (issue 11), so the run fits them: within the
+    # shape's rounding (the shape is discrete in N, so its FLOP ratio jumps), never over
+    assert 0.97 * 13824.0 <= plan["gpu_hours"] <= 13824.0 * (1 + 1e-9)
+    assert 0.97 * 9.0 <= plan["wall_clock_days"] <= 9.0 * (1 + 1e-9)  # steady-state hours, 64 GPUs
     assert "the budget is fixed" in plan["budget"]["mfu_band_effect"]
     result = run("plan", "--days", "10", "--flops", "1e21")
     assert result.exit_code == 2 and "drop --flops" in result.stderr

@@ -18,7 +18,9 @@ PLAN_KEYS = {"compute_flops", "compute_pf_days", "h100_hours", "budget", "gpu", 
              "energy",
              # the layout section (issue 12): units in the key names
              "parallel", "layout", "memory_per_gpu_bytes", "step_time_s", "compute_s",
-             "communication_s", "bubble_s", "predicted_mfu", "goodput"}
+             "communication_s", "bubble_s", "predicted_mfu", "goodput",
+             "tokens", "training_flops_per_token", "training_flops", "ratio_to_6nd",
+             "attention_convention", "fixed_model"}
 ALLOCATION_KEYS = {"law", "compute_flops", "params", "tokens", "tokens_per_param", "loss",
                    "params_count", "source", "note", "params_ci", "tokens_ci", "loss_ci",
                    "interval_level"}
@@ -45,7 +47,10 @@ def test_plan_json_has_the_documented_keys():
     assert plan["recommended"] == "epoch"
     assert MEMORY_KEYS <= set(plan["memory"])
     assert {"n_layer", "d_model", "n_head", "d_ff"} <= set(plan["shape"])
-    assert plan["gpu_hours"] == pytest.approx(684.7, abs=0.1)  # 1e21 / (989.5e12 x 0.41) / 3600
+    # GPU-hours are priced on the proposed shape's real FLOPs (1.094x 6ND) at the H100's catalog
+    # MFU 0.41 (Llama 3): 1e21 / (989.5e12 x 0.41) / 3600 = 684.7 hours of 6ND
+    assert plan["gpu_hours"] == pytest.approx(684.7 * plan["ratio_to_6nd"], abs=0.1)
+    assert plan["ratio_to_6nd"] == pytest.approx(1.094, abs=0.001)
 
 
 def test_plan_table_mentions_the_alias_and_every_law():
@@ -54,7 +59,7 @@ def test_plan_table_mentions_the_alias_and_every_law():
     assert "'h100' means NVIDIA H100 SXM 80GB" in result.stdout
     for law in ("epoch *", "chinchilla", "tokens-per-param", "kaplan"):
         assert law in result.stdout
-    assert "GPU-hours     685" in result.stdout  # 1e21 / (989.5e12 x 0.41, Llama 3 H100 MFU) / 3600
+    assert "GPU-hours     749" in result.stdout  # 685 hours of 6ND at MFU 0.41 x 1.094 (real FLOPs)
 
 
 @pytest.mark.parametrize("args", [
@@ -62,9 +67,14 @@ def test_plan_table_mentions_the_alias_and_every_law():
     ["--params", "2.78e9", "--tokens", "6e10"], ["--forward-flops", "1e12", "--samples", "1e8",
                                                   "--epochs", "3.33"]])
 def test_other_budget_forms_land_near_1e21(args, fixed_prices):  # --budget-usd reads a price
+    """685 H100-hours (or $2,390 at $3.49/h) at MFU 0.41 deliver 1e21 FLOPs: an hours or money
+    budget buys the model's real training FLOPs, so there C = 6ND is 1e21 / the real-FLOP ratio."""
     result = run("plan", *args, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["compute_flops"] == pytest.approx(1e21, rel=0.01)
+    plan = json.loads(result.stdout)
+    spent = plan["training_flops"] if plan["budget"]["given_as"] in ("gpu-hours", "usd") \
+        else plan["compute_flops"]
+    assert spent == pytest.approx(1e21, rel=0.01)
 
 
 @pytest.mark.parametrize("args,fragment", [
@@ -79,7 +89,7 @@ def test_other_budget_forms_land_near_1e21(args, fixed_prices):  # --budget-usd 
     (["--flops", "1e21", "--num-gpus", "0"], "'0' must be a whole number >= 1"),
     (["--flops", "1e21", "--pf-days", "3"], "conflicting budgets --flops and --pf-days"),
     ([], "no budget given"),
-    (["--params", "1e9"], "--params and --tokens go together"),
+    (["--tokens", "1e9"], "--params and --tokens go together"),
     (["--flops", "1e21", "--gpu", "v100"], "v100-sxm2-32gb has no bf16 peak"),
     (["--flops", "1e21", "--precision", "fp4"], "Invalid value for '--precision'"),
     (["--flops", "1e21", "--mfu-band", "0.3"], "must be LOW,HIGH"),
@@ -126,7 +136,7 @@ def test_memory_json_and_min_gpus():
 
 def test_memory_needs_a_model():
     result = run("memory", "--gpu", "h100")
-    assert result.exit_code == 2 and "give --params, or --n-layer with --d-model" in result.stderr
+    assert result.exit_code == 2 and "give --model NAME, --config FILE, --params N" in result.stderr
 
 
 def test_plan_does_not_import_heavy_modules():

@@ -19,7 +19,7 @@ HEAVY = ("torch", "mlflow", "matplotlib", "scipy", "pandas", "ray")
 # Lower layers never import higher ones at module level (lazy imports inside functions may).
 LAYERS = [("budget/errors.py",), ("budget/models/", "budget/hardware/"),
           ("budget/training/", "budget/scaling/", "budget/serving/", "budget/render.py"),
-          ("budget/planner.py",),
+          ("budget/fixed_plan.py",), ("budget/planner.py",),
           ("budget/report/",), ("budget/wiring.py", "budget/api.py"), ("budget/cli/",)]
 
 
@@ -116,6 +116,7 @@ JSON_INVOCATIONS = {
                         "--bootstrap", "0"],
     "report": lambda tmp: ["--flops", "1e21", "--out", str(tmp / "proposal")],
     "energy": lambda tmp: [],
+    "models": lambda tmp: [],
     "frontier": lambda tmp: ["--flops", "1e21"],
     "roofline": lambda tmp: ["--model", "llama-2-7b", "--gpu", "a100"],
     "serve": lambda tmp: ["--model", "llama-2-7b", "--gpu", "h100"],

@@ -53,15 +53,29 @@ def test_plan_allocations_and_recommendation(plan):
 
 
 def test_plan_shape_is_within_two_percent_of_recommended_n(plan):
+    """The default family is Llama-style (SwiGLU, RMSNorm, rotary, untied, GQA) with head counts
+    8-way tensor parallelism can split."""
+    assert abs(plan.shape.params_total() / plan.allocation("epoch").params - 1) <= 0.02
+    assert plan.shape.d_model % 64 == 0 and plan.shape.d_ff % 256 == 0
+    assert plan.shape.mlp == "gated" and plan.shape.norm == "rmsnorm" and not plan.shape.tied_embeddings
+    assert plan.shape.n_head % 8 == 0 and plan.shape.n_kv_head == 8
+
+
+def test_plan_shape_in_the_gpt2_family():
+    plan = make_plan(PlanRequest(budget=BudgetInput(flops=1e21), family="gpt2"))
     assert abs(params_total(plan.shape) / plan.allocation("epoch").params - 1) <= 0.02
-    assert plan.shape.d_model % 64 == 0 and plan.shape.d_ff % 64 == 0
+    assert plan.shape.mlp == "plain" and plan.shape.tied_embeddings and plan.shape.vocab_size == 50257
 
 
 def test_plan_costs_and_units(plan):
     """1e21 FLOPs = 11.57 PF-days; 701.8 H100-hours at 40% MFU; 8 GPUs by default."""
     assert plan.compute_pf_days == pytest.approx(11.574, rel=1e-3)
     assert plan.h100_hours == pytest.approx(701.8, abs=0.1)
-    assert plan.cost.gpu_hours == pytest.approx(plan.h100_hours)
+    # time is priced on the shape's real training FLOPs (attention and logits in), not on 6ND
+    assert plan.training_flops == pytest.approx(
+        plan.shape.training_flops_per_token(2048) * plan.allocation("epoch").tokens)
+    assert plan.cost.gpu_hours == pytest.approx(plan.h100_hours * plan.ratio_to_6nd)
+    assert 1.05 < plan.ratio_to_6nd < 1.15
     assert plan.cost.num_gpus == 8
     assert plan.memory.min_gpus == 1  # a ~2.7B model's 44 GB of Adam state fits one 80 GB GPU
     assert plan.gpu["alias_note"] == "'h100' means NVIDIA H100 SXM 80GB (h100-sxm-80gb)"

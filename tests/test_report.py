@@ -3,7 +3,6 @@
 
 import io
 import json
-import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -42,13 +41,16 @@ def test_report_plan_is_the_planners_plan(report):
 
 def test_h100_row_known_answer(report):
     """1e21 FLOPs / (989.5e12 FLOP/s x 0.4) / 3600 = 701.8 H100-hours (H100 SXM datasheet dense
-    BF16 989.5 TFLOP/s); at $2.69/h (catalog, RunPod 2026-09-25) = $1,888; 8 GPUs -> 87.7 h."""
-    row = report.compare[0]
+    BF16 989.5 TFLOP/s); at $3.49/h (fixture catalog, RunPod 2026-09-25) = $2,449; 8 GPUs -> 87.7 h.
+    Time is priced on the proposed shape's real training FLOPs, 1.094x 6ND at 2,048 context."""
+    row, ratio = report.compare[0], report.plan.ratio_to_6nd
     assert row.gpu["id"] == "h100-sxm-80gb" and row.num_gpus == 8
-    assert row.cost.gpu_hours == pytest.approx(1e21 / (989.5e12 * 0.4) / 3600)
-    assert row.cost.gpu_hours == pytest.approx(701.8, abs=0.05)
-    assert row.cost.cost_usd == pytest.approx(701.8 * 3.49, abs=0.2)
-    assert row.cost.wall_clock_hours == pytest.approx(87.7, abs=0.05)
+    assert report.plan.h100_hours == pytest.approx(1e21 / (989.5e12 * 0.4) / 3600)
+    assert report.plan.h100_hours == pytest.approx(701.8, abs=0.05)
+    assert ratio == pytest.approx(1.094, abs=0.001)
+    assert row.cost.gpu_hours == pytest.approx(701.8 * ratio, abs=0.1)
+    assert row.cost.cost_usd == pytest.approx(701.8 * ratio * 3.49, abs=0.3)
+    assert row.cost.wall_clock_hours == pytest.approx(87.7 * ratio, abs=0.05)
 
 
 def test_every_compare_row_is_budget_plan_on_that_gpu(report):
@@ -230,14 +232,17 @@ def test_unwritable_output_folder(tmp_path, report):
 
 
 def test_report_compute_is_the_resolved_budget_for_money_budgets():
-    """--budget-usd on H100 resolves C once; the comparison rows spend that same C."""
+    """--budget-usd on H100 buys real training FLOPs: $3,490 at $3.49/h = 1,000 H100-hours x
+    989.5 TFLOP/s x 0.4; C = 6ND is that divided by the planned shape's real-FLOP ratio, so the
+    run spends the money given. The comparison rows train the same model on the same tokens."""
     req = replace(REQ, budget=BudgetInput(budget_usd=3490.0))  # $3.49/h: 1,000 H100-hours
     rep = build_report(req, ["a100"])
-    assert rep.plan.compute_flops == pytest.approx(1000 * 3600 * 989.5e12 * 0.4)
-    assert rep.compare[1].cost.compute_flops == rep.plan.compute_flops
+    ratio = rep.plan.ratio_to_6nd
+    assert rep.plan.compute_flops == pytest.approx(1000 * 3600 * 989.5e12 * 0.4 / ratio, rel=1e-3)
+    assert rep.compare[1].cost.compute_flops == rep.plan.training_flops
     assert rep.compare[1].cost.gpu_hours == pytest.approx(
-        rep.plan.compute_flops / (312e12 * 0.4) / 3600)
-    assert math.isclose(rep.compare[0].cost.cost_usd, 3490.0)
+        rep.plan.training_flops / (312e12 * 0.4) / 3600)
+    assert rep.compare[0].cost.cost_usd == pytest.approx(3490.0, rel=1e-3)
 
 
 def test_an_accelerator_without_a_price(tmp_path):

@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
+from budget.cli.arch_options import ALL_OPTIONS, architecture_options, pop_options, resolve_model
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
 
 BN_MODES = ("train", "inference", "folded")
-TRANSFORMER_OPTIONS = ("n_layer", "d_model", "n_head", "d_ff", "params", "tokens")
 
 
 def si(value: float, unit: str = "") -> str:
@@ -21,16 +21,12 @@ def si(value: float, unit: str = "") -> str:
 
 
 @click.command(name="flops")
-@click.option("--n-layer", type=POSITIVE_INT, help="Transformer layers.")
-@click.option("--d-model", type=POSITIVE_INT, help="Transformer width.")
-@click.option("--n-head", type=POSITIVE_INT, help="Attention heads [default: d_model / 64].")
-@click.option("--d-ff", type=POSITIVE_INT, help="MLP width [default: 4 x d_model].")
-@click.option("--n-ctx", type=POSITIVE_INT, default=2048, show_default=True,
-              help="Context length (the attention-context term and learned positions).")
-@click.option("--vocab", type=POSITIVE_INT, default=50257, show_default=True,
-              help="Vocabulary size (GPT-2 BPE by default).")
+@architecture_options
+@click.option("--n-ctx", "--seq-len", "n_ctx", type=POSITIVE_INT,
+              help="Sequence length T of the attention term (and the learned positions of a "
+                   "shape built here) [default: the model's training length, else 2048].")
 @click.option("--params", "n_params", type=POSITIVE,
-              help="Pick a GPT-style shape with about this many parameters instead.")
+              help="Pick a shape of the --family with about this many parameters instead.")
 @click.option("--count", type=click.Choice(["total", "non_embedding"]), default="total",
               show_default=True, help="Which parameter count --params means.")
 @click.option("--tokens", type=POSITIVE, help="Training tokens D: also print C = 6ND and the exact count.")
@@ -43,22 +39,23 @@ def si(value: float, unit: str = "") -> str:
 @click.option("--bytes-per-element", type=POSITIVE_INT, default=2, show_default=True,
               help="Activation bytes per element (2 for bf16/fp16, 4 for fp32).")
 @json_option
-def command(n_layer: int | None, d_model: int | None, n_head: int | None, d_ff: int | None,
-            n_ctx: int, vocab: int, n_params: float | None, count: str, tokens: float | None,
+def command(n_ctx: int | None, n_params: float | None, count: str, tokens: float | None,
             layers_file: str | None, image_size: int | None, detail: bool, batch_norm: str,
-            bytes_per_element: int, as_json: bool) -> None:
-    """FLOPs and parameters of a transformer shape or of a CNN/any layer list.
+            bytes_per_element: int, as_json: bool, **arch_kw: Any) -> None:
+    """FLOPs and parameters of a transformer (named, from a config.json, or a shape) or of a CNN.
 
-    Everything printed is FLOPs (1 multiply-accumulate = 2 FLOPs); MAC columns say so. For a
-    transformer: parameters (total and non-embedding), forward and training FLOPs per token with
-    and without the attention-context term, 3x (training) vs 4x (full recomputation), and with
-    --tokens the training compute C = 6ND next to the exact count. For --layers: the per-layer
-    table (output shape, params, MACs, FLOPs, activation bytes) per sample, and totals.
+    Everything printed is FLOPs (1 multiply-accumulate = 2 FLOPs). For a transformer: parameters
+    (total, non-embedding, active per token for MoE), forward FLOPs per token by named term (QKV,
+    attention scores and values, output projection, MLP or experts, router, logits), training
+    3x forward and 4x with full recomputation, the ratio to 6N, and with --tokens the training
+    compute next to 6ND. The attention convention (--attention) is printed. For --layers: the
+    per-layer table (output shape, params, MACs, FLOPs, activation bytes) per sample, and totals.
 
-    Example: budget flops --n-layer 12 --d-model 768 --n-head 12 --tokens 3e11
+    Example: budget flops --model llama-2-7b --tokens 2e12
     """
-    given = {k: v for k, v in dict(n_layer=n_layer, d_model=d_model, n_head=n_head, d_ff=d_ff,
-                                   params=n_params, tokens=tokens).items() if v is not None}
+    opts = pop_options(arch_kw)
+    given = [k for k in ALL_OPTIONS if k not in ("family", "attention") and opts.get(k) is not None]
+    given += [k for k, v in dict(params=n_params, tokens=tokens).items() if v is not None]
     if layers_file is not None:
         if given:
             raise click.UsageError(f"--layers cannot be combined with transformer options "
@@ -67,32 +64,14 @@ def command(n_layer: int | None, d_model: int | None, n_head: int | None, d_ff: 
         return
     if image_size is not None or detail:
         raise click.UsageError("--image-size and --detail apply only with --layers FILE")
-    shape = _shape(n_layer, d_model, n_head, d_ff, n_ctx, vocab, n_params, count)
-    from budget.models.layers import TransformerCount
+    choice = resolve_model(opts, seq_len=n_ctx, params=n_params, count=count)
+    if choice is None:
+        raise click.UsageError("give --model NAME, --config FILE, --n-layer with --d-model, "
+                               "--params N, or --layers FILE")
+    from budget.models.count import ArchitectureCount
 
-    emit(TransformerCount(shape, tokens), as_json, _render_transformer)
-
-
-def _shape(n_layer: int | None, d_model: int | None, n_head: int | None, d_ff: int | None,
-           n_ctx: int, vocab: int, n_params: float | None, count: str) -> Any:
-    from budget.models import transformer
-
-    if n_params is not None:
-        if any(v is not None for v in (n_layer, d_model, n_head, d_ff)):
-            raise click.UsageError("give either --params or an explicit shape "
-                                   "(--n-layer, --d-model, ...), not both")
-        return transformer.shape_for_params(n_params, count=count, n_ctx=n_ctx, vocab_size=vocab)
-    if n_layer is None or d_model is None:
-        raise click.UsageError("give --n-layer and --d-model (with optional --n-head, --d-ff), "
-                               "or --params N, or --layers FILE")
-    if n_head is None:
-        if d_model % transformer.HEAD_DIM:
-            raise click.UsageError(f"--d-model {d_model} is not a multiple of "
-                                   f"{transformer.HEAD_DIM}; give --n-head")
-        n_head = d_model // transformer.HEAD_DIM
-    return transformer.ModelShape(n_layer, d_model, n_head,
-                                  transformer.FFN_MULT * d_model if d_ff is None else d_ff,
-                                  n_ctx, vocab)
+    emit(ArchitectureCount(choice.arch, choice.seq_len, opts["attention"], tokens, choice.source,
+                           choice.note), as_json, _render_transformer)
 
 
 def _layer_table(source: str, image_size: int | None, detail: bool, bn: str, bpe: int,
@@ -105,30 +84,43 @@ def _layer_table(source: str, image_size: int | None, detail: bool, bn: str, bpe
 
 
 def _render_transformer(result: Any) -> str:
+    from budget.render import human
+
     d = result.to_dict()
-    s = d["shape"]
-    lines = [
-        f"transformer n_layer={s['n_layer']} d_model={s['d_model']} n_head={s['n_head']} "
-        f"d_ff={s['d_ff']} n_ctx={s['n_ctx']} vocab={s['vocab_size']}",
+    head = d["model"] or f"{d['family']} family"
+    lines = [f"{head}: {d['description']}"]
+    if d["source"]:
+        lines.append(f"  source: {d['source']}")
+    active = (f"   active per token {d['params_active']:,}"
+              if d["params_active"] != d["params_total"] else "")
+    lines += [
         f"  params            total {d['params_total']:,}   non-embedding "
-        f"{d['params_non_embedding']:,}   embedding {d['params_embedding']:,}",
+        f"{d['params_non_embedding']:,}   embedding {d['params_embedding']:,}{active}",
+        f"  forward FLOPs per token at T = {d['seq_len']:,} ({d['attention_convention']}: "
+        f"{d['attention_convention_text']}):"]
+    forward = d["forward_flops_per_token"]
+    for name, value in d["forward_flops_terms"].items():
+        if value:
+            lines.append(f"    {name:<18} {value:>12.4g}  {value / forward:6.1%}")
+    lines += [
         "  FLOPs per token      with attention context   without",
-        f"  forward              {d['forward_flops_per_token']:>24.4g}   "
-        f"{d['forward_flops_per_token_no_attention']:.4g}",
+        f"  forward              {forward:>24.4g}   {d['forward_flops_per_token_no_attention']:.4g}",
         f"  training (3x)        {d['training_flops_per_token']:>24.4g}   "
         f"{d['training_flops_per_token_no_attention']:.4g}",
         f"  recompute (4x)       {d['training_flops_per_token_recompute']:>24.4g}   "
         f"{d['training_flops_per_token_recompute_no_attention']:.4g}",
-        f"  6N (total N) {d['six_n_total_flops_per_token']:.4g}   6N (non-embedding N) "
-        f"{d['six_n_non_embedding_flops_per_token']:.4g}   attention-context term (forward) "
-        f"{d['attention_context_flops_per_token']:.4g}",
+        f"  6N (N {'active' if active else 'total'} {human(d['params_active'])}) "
+        f"{d['six_n_active_flops_per_token']:.4g}: training FLOPs are {d['ratio_to_6n']:.3f}x "
+        f"6N; 6N (non-embedding N) {d['six_n_non_embedding_flops_per_token']:.4g}",
     ]
     if d["tokens"] is not None:
         lines += [
             f"  D = {d['tokens']:.4g} tokens: exact training C = {d['training_flops']:.4g} FLOPs; "
-            f"6ND = {d['training_flops_6nd']:.4g} (total N), "
+            f"6ND = {d['training_flops_6nd']:.4g}, "
             f"{d['training_flops_6nd_non_embedding']:.4g} (non-embedding N)"]
-    lines.append("  1 MAC = 2 FLOPs; matmul FLOPs only (see budget.models.transformer).")
+    if d["note"]:
+        lines.append(f"  note: {d['note']}")
+    lines.append("  1 MAC = 2 FLOPs; matmul FLOPs only (see budget.models.arch).")
     return "\n".join(lines)
 
 

@@ -125,7 +125,10 @@ def render_cluster(cp: Any, plan: Any = None) -> list[str]:
     if s.fewest_gpus is not None:
         lines.append(f"  fewest GPUs that hold it: {s.fewest_gpus} ({s.fewest_layout.describe()})")
     else:
-        lines.append("  fewest GPUs that hold it: none (no layout fits at any count)")
+        from budget.training.layout_search import MAX_DP
+
+        lines.append(f"  fewest GPUs that hold it: none found (the search stops at dp = {MAX_DP:,} "
+                     "per tp x pp x cp)")
     b = s.best
     if b is None:
         lines.append(f"  no layout: {s.reason}")

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from budget.cli.arch_options import architecture_options, pop_options, resolve_model
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.layout_options import memory_layout_options
 from budget.training.memory_report import (
@@ -17,13 +18,12 @@ from budget.training.memory_report import (
 
 
 @click.command(name="memory")
-@click.option("--params", type=POSITIVE, help="Size N (total params): the shape is chosen for it.")
-@click.option("--n-layer", type=POSITIVE_INT, help="Layers (with --d-model, instead of --params).")
-@click.option("--d-model", type=POSITIVE_INT, help="Model width.")
-@click.option("--n-head", type=POSITIVE_INT, help="Attention heads (default d_model / 64).")
-@click.option("--d-ff", type=POSITIVE_INT, help="MLP width (default 4 d_model).")
-@click.option("--vocab", "vocab_size", type=POSITIVE_INT, default=50257, show_default=True)
-@click.option("--seq-len", type=POSITIVE_INT, default=2048, show_default=True)
+@architecture_options
+@click.option("--params", type=POSITIVE,
+              help="Size N (total params): model states use N exactly; a --family shape of "
+                   "that size sizes the activations.")
+@click.option("--seq-len", type=POSITIVE_INT,
+              help="Sequence length [default: the model's training length, else 2048].")
 @click.option("--micro-batch", type=POSITIVE_INT, default=1, show_default=True,
               help="Sequences per GPU per step.")
 @click.option("--precision", type=click.Choice(("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")),
@@ -55,41 +55,36 @@ def command(as_json: bool, **kw: Any) -> None:
     """Training memory per GPU: weights, gradients, optimizer state, activations, ZeRO sharding.
 
     Mixed-precision Adam is 16 bytes/parameter (ZeRO paper); activations follow Korthikanti et
-    al. 2022. With --gpu it also reports the fewest GPUs of that kind that hold the run.
+    al. 2022, written for any block (GQA, SwiGLU, MoE). The model is --model, --config, a shape
+    (--n-layer, --d-model, ... in the --family) or --params N. With --gpu it also reports the
+    fewest GPUs of that kind that hold the run.
 
-    Example: budget memory --params 7e9 --gpu h100 --zero 3 --recompute selective
+    Example: budget memory --model llama-3-8b --gpu h100 --zero 3 --recompute selective
 
     Example: budget memory --params 8e9 --precision int4 --gpu l4
     """
     from budget.cli.layout_options import cluster_request
     from budget.training.memory_report import MemoryRequest, memory_report
 
-    shape = _shape(kw)
+    opts = pop_options(kw)
+    opts.pop("attention")
+    choice = resolve_model(opts, seq_len=kw["seq_len"], params=kw["params"])
+    if choice is None:
+        raise click.UsageError("give --model NAME, --config FILE, --params N, or --n-layer "
+                               "with --d-model")
+    kw["seq_len"] = choice.seq_len
     if kw["inference"] or kw["precision"] in ("int8", "int4") or kw["compare"]:
         from budget.cli.memory_extra import compare_or_inference
 
-        return compare_or_inference(shape, kw, as_json)
+        return compare_or_inference(choice.arch, kw, as_json)
     cluster = cluster_request(kw) if kw["gpu"] else None
-    req = MemoryRequest(shape, micro_batch=kw["micro_batch"], seq_len=kw["seq_len"],
+    req = MemoryRequest(choice.arch, micro_batch=kw["micro_batch"], seq_len=choice.seq_len,
                         precision=kw["precision"], optimizer=kw["optimizer"],
                         recompute=kw["recompute"], zero_stage=kw["zero_stage"],
                         num_gpus=kw["num_gpus"], gpu=kw["gpu"],
-                        catalog_paths=tuple(kw["catalog_paths"]), cluster=cluster)
+                        catalog_paths=tuple(kw["catalog_paths"]), cluster=cluster,
+                        params=kw["params"], model=choice)
     emit(memory_report(req), as_json, render_memory)
-
-
-def _shape(kw: dict[str, Any]) -> Any:
-    from budget.models.transformer import ModelShape, shape_for_params
-
-    if kw["params"] is not None and kw["n_layer"] is not None:
-        raise click.UsageError("give either --params or --n-layer/--d-model, not both")
-    if kw["params"] is not None:
-        return shape_for_params(kw["params"], n_ctx=kw["seq_len"], vocab_size=kw["vocab_size"])
-    if kw["n_layer"] is None or kw["d_model"] is None:
-        raise click.UsageError("give --params, or --n-layer with --d-model")
-    d = kw["d_model"]
-    return ModelShape(kw["n_layer"], d, kw["n_head"] or max(1, d // 64), kw["d_ff"] or 4 * d,
-                      kw["seq_len"], kw["vocab_size"])
 
 
 def render_memory(result: Any) -> str:
@@ -99,8 +94,8 @@ def render_memory(result: Any) -> str:
     rows = [["weights", gib(m.params_bytes)], ["gradients", gib(m.grads_bytes)],
             ["optimizer state", gib(m.optimizer_bytes)], ["activations", gib(m.activations_bytes)],
             ["total per GPU", gib(m.total_bytes)]]
-    lines = [f"Shape: n_layer {s.n_layer}, d_model {s.d_model}, n_heads {s.n_head}, d_ff {s.d_ff}, "
-             f"vocab {s.vocab_size}: {human(m.params)} params",
+    exact = "" if m.params == s.params_total() else f" (N as given; the shape has {s.params_total():,})"
+    lines = [f"{s.name or 'Shape'}: {s.describe()}", f"  {human(m.params)} params{exact}",
              f"{m.precision} {m.optimizer}, {m.bytes_per_param:g} bytes/param of model state; "
              f"micro-batch {m.micro_batch} x {m.seq_len}, recompute {m.recompute}, "
              f"ZeRO-{m.zero_stage} over {m.num_gpus} GPU(s)", "", table(["", "per GPU"], rows)]

@@ -26,7 +26,8 @@ def compare_or_inference(shape: Any, kw: dict[str, Any], as_json: bool) -> None:
         memory_bytes, gpu_id = gpu.memory_bytes, gpu.id
     precision = "fp32" if kw["precision"] == "tf32" else kw["precision"]
     emit(T.inference_weights(shape, precision, group_size=kw["group_size"],
-                             gpu_memory_bytes=memory_bytes, gpu=gpu_id), as_json, render_inference)
+                             gpu_memory_bytes=memory_bytes, gpu=gpu_id, params=kw["params"]),
+         as_json, render_inference)
 
 
 def render_inference(r: Any) -> str:

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import click
 
+from budget.cli.arch_options import architecture_options_without_vocab
 from budget.cli.beyond import beyond_options, render_beyond
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.layout_options import cluster_request, layout_options, render_cluster
@@ -71,6 +72,8 @@ def parse_band(text: str) -> tuple[float, float]:
 
 def build_request(kw: dict[str, Any]) -> Any:
     """Parse the shared options into a PlanRequest (library import kept inside)."""
+    from budget.cli.arch_options import pop_options
+    from budget.models.choice import BLOCK_OPTIONS, resolve_model
     from budget.planner import BudgetInput, PlanRequest
 
     budget = BudgetInput(**{k: kw.pop(k) for k in (
@@ -82,6 +85,17 @@ def build_request(kw: dict[str, Any]) -> Any:
         from budget.training.time import DEFAULT_MFU
 
         kw["mfu"], kw["mfu_from_catalog"] = DEFAULT_MFU, True
+    opts = pop_options(kw)
+    choice = resolve_model({**opts, "vocab": kw.get("vocab_size")}, seq_len=kw.get("seq_len"))
+    if choice is not None:
+        source = f"{choice.source}; {choice.note}" if choice.note else choice.source
+        kw.update(model=choice.arch, model_source=source, seq_len=choice.seq_len)
+    else:
+        kw["block"] = tuple((k, opts[k]) for k in BLOCK_OPTIONS if opts.get(k) is not None)
+        kw["seq_len"] = kw.get("seq_len") or 2048
+    for key in ("family", "attention"):
+        if opts.get(key):
+            kw[key] = opts[key]
     return PlanRequest(budget=budget, **kw)
 
 
@@ -98,11 +112,14 @@ def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.command(name="plan")
 @budget_options
 @click.option("--law", type=click.Choice(LAW_IDS),
-              help="Size the shape and memory with this law instead of the recommended one.")
-@click.option("--seq-len", type=POSITIVE_INT, default=2048, show_default=True,
-              help="Context length of the proposed shape and of the memory estimate.")
-@click.option("--vocab", "vocab_size", type=POSITIVE_INT, default=50257, show_default=True,
-              help="Vocabulary size of the proposed shape.")
+              help="Size the shape and memory with this law instead of the recommended one "
+                   "(with --model or --params and no --tokens: the law whose optimal D is used).")
+@architecture_options_without_vocab
+@click.option("--seq-len", type=POSITIVE_INT,
+              help="Training sequence length: attention FLOPs, activations, the proposed shape's "
+                   "context [default: a named model's training length, else 2048].")
+@click.option("--vocab", "vocab_size", type=POSITIVE_INT,
+              help="Vocabulary size of the proposed shape [default: the family's].")
 @click.option("--micro-batch", type=POSITIVE_INT, default=1, show_default=True,
               help="Sequences per GPU per step, for activation memory.")
 @click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=3, show_default=True,
@@ -193,7 +210,7 @@ def render_plan(plan: Any) -> str:
 
     g, c, m, s = plan.gpu, plan.cost, plan.memory, plan.shape
     lines = [f"Compute budget  C = {sci(plan.compute_flops)} FLOPs = {plan.compute_pf_days:,.3g} "
-             f"PF-days = {hours(plan.h100_hours)} H100-hours at MFU {plan.mfu:.0%}",
+             f"PF-days = {hours(plan.h100_hours)} H100-hours of C at MFU {plan.mfu:.0%}",
              f"                ({plan.budget.formula})"]
     if plan.budget.mfu_band_effect:
         lines.append(wrap(plan.budget.mfu_band_effect, "                ", "                  "))
@@ -215,9 +232,15 @@ def render_plan(plan: Any) -> str:
               wrap(f"* recommended: {plan.recommended_reason}", "  ", "    ")]
     if plan.calibration:
         lines += render_calibration(plan)
+    if plan.fixed:
+        lines += render_fixed(plan)
     lo, hi = c.gpu_hours_range
     lines += ["", f"Time and cost on {g['id']} ({plan.precision}, MFU {plan.mfu:.0%}; "
                   f"band {c.mfu_band[0]:.0%}-{c.mfu_band[1]:.0%})",
+              f"  FLOPs         {plan.training_flops_per_token:.4g} per token x D "
+              f"{human(plan.tokens)} = {sci(plan.training_flops)} = {plan.ratio_to_6nd:.3f}x "
+              f"6ND (attention {plan.attention_convention}, T = {m.seq_len:,}"
+              f"{', full recomputation' if m.recompute == 'full' else ''})",
               f"  GPU-hours     {hours(c.gpu_hours)}  (range {hours(lo)} - {hours(hi)})",
               f"  wall clock    {hours(c.wall_clock_hours)} h = {c.wall_clock_days:,.1f} days "
               f"on {c.num_gpus} GPU(s)"]
@@ -237,11 +260,8 @@ def render_plan(plan: Any) -> str:
               f"  unsharded model states {gib(m.model_states_bytes_unsharded)} "
               f"({m.bytes_per_param:g} bytes/param); fewest GPUs: "
               f"{m.min_gpus if m.min_gpus is not None else 'none'} ({m.min_gpus_note})",
-              "", f"Shape for {plan.shape_law or plan.recommended} N "
-                  f"({plan.shape_params_count.replace('_', '-')} params {human(plan.shape_params)}, "
-                  f"{plan.shape_error:+.1%})",
-              f"  n_layer {s.n_layer}, d_model {s.d_model}, n_heads {s.n_head}, d_ff {s.d_ff}, "
-              f"n_ctx {s.n_ctx}, vocab {s.vocab_size}",
+              "", _shape_title(plan),
+              wrap(f"{s.describe()} ({plan.shape_source})", "  ", "    "),
               "", f"Batch and learning rate (DeepSeek LLM eq. 1): "
                   f"{human(plan.hyperparameters.batch_tokens)} tokens "
                   f"(~{plan.hyperparameters.batch_sequences:,.0f} sequences), "
@@ -251,3 +271,49 @@ def render_plan(plan: Any) -> str:
         lines += render_cluster(plan.parallel, plan)
     lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
     return "\n".join(lines)
+
+
+def _shape_title(plan: Any) -> str:
+    from budget.render import human
+
+    if plan.fixed:
+        exact = plan.shape.params_total() == plan.fixed.params or plan.shape.is_moe
+        return (f"Model: {plan.shape.name}" if exact else
+                f"Shape for N = {plan.fixed.params:,.0f} (it has {plan.shape.params_total():,}, "
+                f"{plan.shape.params_total() / plan.fixed.params - 1:+.1%}; memory and C use N)")
+    chosen = (plan.shape_law or plan.recommended) if plan.shape_params_count else ""
+    return (f"Shape for {chosen} N ({plan.shape_params_count.replace('_', '-')} params "
+            f"{human(plan.shape_params)}, {plan.shape_error:+.1%})")
+
+
+def render_fixed(plan: Any) -> list[str]:
+    """Your model's N and D read by each law, its compute-optimal alternative, or each law's D."""
+    from budget.render import hours, human, money, sci, table
+
+    f = plan.fixed
+    how = "given" if f.tokens_given else f"{plan.budget.formula.split(', ')[-1]}"
+    lines = ["", wrap(f"Your model: {f.name}, N = {f.params:,.0f}"
+                      f"{' active' if plan.shape.is_moe else ''}, D = {human(f.tokens)} ({how}): "
+                      f"{f.tokens_per_param:.1f} tokens per parameter", "", "  ")]
+    def loss(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+    rows = [[r.law, human(r.params) + ("" if r.params_count == "total" else " (non-emb)"),
+             loss(r.loss), human(r.optimal_params), human(r.optimal_tokens), loss(r.optimal_loss),
+             f"{r.overtraining:.2f}"] for r in f.readings]
+    lines += ["  Each law at your (N, D) against its own compute-optimal (N*, D*) for the same C",
+              table(["law", "N", "loss (N, D)", "N*", "D*", "loss (N*, D*)", "D/D*"], rows),
+              wrap("D/D* > 1: over-trained (more tokens, smaller model than compute-optimal); "
+                   "kaplan's loss is its eq. 1.5 L(N, D)", "  ", "    ")]
+    a = f.alternative
+    lines.append(wrap(f"Compute-optimal alternative ({a.law}) for the same C = {sci(a.compute_flops)}: "
+                      f"N* = {human(a.params)}, D* = {human(a.tokens)} "
+                      f"({a.tokens_per_param:.1f} tokens/param)", "  ", "    "))
+    if f.optimal_tokens:
+        rows = [[o.law, human(o.tokens), f"{o.tokens / f.params:.1f}", sci(o.compute_flops),
+                 hours(o.gpu_hours), money(o.cost_usd)] for o in f.optimal_tokens]
+        lines += [f"  Each law's compute-optimal D for this N (GPU-hours from the real FLOPs on "
+                  f"{plan.gpu['id']} at MFU {plan.mfu:.0%})",
+                  table(["law", "D", "D/N", "C = 6ND", "GPU-hours", "cost"], rows)]
+    if f.note:
+        lines.append(f"  note: {f.note}")
+    return lines

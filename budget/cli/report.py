@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from budget.cli import plan as plan_cli
+from budget.cli.arch_options import ALL_OPTIONS
 from budget.cli.beyond import BEYOND_OPTION_NAMES
 from budget.cli.common import emit, json_option
 from budget.cli.plan import budget_options, build_request, calibrate_options
@@ -15,7 +16,7 @@ from budget.report.proposal import DEFAULT_OUT_DIR
 # The shape and memory options are the plan command's own Option objects, so report and plan
 # cannot drift apart: the same flags give the same plan.
 SHAPE_OPTIONS = ("law", "seq_len", "vocab_size", "micro_batch", "zero_stage", "recompute",
-                 "optimizer") + BEYOND_OPTION_NAMES
+                 "optimizer") + BEYOND_OPTION_NAMES + tuple(k for k in ALL_OPTIONS if k != "vocab")
 
 
 @click.command(name="report")

@@ -48,6 +48,10 @@ def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] 
 @click.option("--threads", type=POSITIVE_INT, help="CPU threads for torch (default: all cores).")
 @click.option("--lr", type=POSITIVE, help="Peak learning rate (default: the preset's).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--family", type=click.Choice(["gpt2", "llama"]), default="gpt2", show_default=True,
+              help="Block to sweep: gpt2 (GELU, LayerNorm, learned positions, tied) or llama "
+                   "(SwiGLU, RMSNorm, rotary, GQA, untied), so the calibrated law fits the "
+                   "family you will train.")
 @click.option("--experiment", default="budget-sweep", show_default=True,
               help="MLflow experiment name.")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
@@ -56,7 +60,8 @@ def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] 
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
 def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, data: str | None,
-            device: str, threads: int | None, lr: float | None, seed: int, experiment: str,
+            device: str, threads: int | None, lr: float | None, seed: int, family: str,
+            experiment: str,
             tracking_uri: str | None, dry_run: bool, quiet: bool, as_json: bool) -> None:
     """Train an IsoFLOP grid of small GPT models on real text, tracked in MLflow.
 
@@ -70,7 +75,7 @@ def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, 
 
     spec = SweepSpec(preset=preset, budgets=budgets, points=points, data=data, device=device,
                      seed=seed, experiment=experiment, tracking_uri=tracking_uri, lr=lr,
-                     threads=threads)
+                     threads=threads, family=family)
     result = plan_sweep(spec) if dry_run else run_sweep(spec, progress=not quiet and not as_json)
     emit(result, as_json, render)
 

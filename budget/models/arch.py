@@ -23,9 +23,12 @@ Counting rules (each checked against a published config in the tests):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from budget.errors import BudgetError
+
+if TYPE_CHECKING:
+    from budget.models.transformer import ModelShape
 
 MLP_KINDS = ("plain", "gated")
 NORMS = ("layernorm", "rmsnorm")
@@ -212,6 +215,36 @@ class Architecture:
     def kv_cache_bytes_per_token(self, bytes_per_value: float = 2.0) -> float:
         """K and V for every layer: 2 x L x kv_heads x head_dim values (GQA/MQA shrink it)."""
         return 2.0 * self.n_layer * self.kv_dim * bytes_per_value
+
+    # ---- added for named models, configs and plans ------------------------------------
+    @classmethod
+    def from_shape(cls, shape: "ModelShape", name: str = "") -> "Architecture":
+        """The GPT-2 block of `budget.models.transformer.ModelShape`: plain GELU MLP, LayerNorm,
+        learned positions, biases, head tied to the token embedding (same counts and FLOPs)."""
+        return cls(shape.n_layer, shape.d_model, shape.n_head, shape.n_head, shape.head_dim,
+                   shape.d_ff, shape.vocab_size, shape.n_ctx, mlp="plain", activation="gelu",
+                   norm="layernorm", positions="learned", tied_embeddings=True, bias="all",
+                   name=name)
+
+    def training_flops_ratio_to_6n(self, seq_len: int | None = None,
+                                   convention: str = DEFAULT_ATTENTION_CONVENTION,
+                                   recompute: bool = False) -> float:
+        """Training FLOPs per token / (6 x active parameters): what 6ND leaves out (or adds)."""
+        return (self.training_flops_per_token(seq_len, convention, recompute)
+                / (6.0 * self.params_active()))
+
+    def describe(self) -> str:
+        """One line: layers, width, heads (KV heads) x head_dim, MLP, norm, positions, head."""
+        kv = f" ({self.n_kv_head} KV)" if self.n_kv_head != self.n_head else ""
+        mlp = ({"silu": "SwiGLU", "gelu": "GeGLU"}.get(self.activation, f"gated {self.activation}")
+               if self.mlp == "gated" else f"{self.activation.upper()} MLP")
+        moe = (f", MoE {self.n_experts} experts top-{self.experts_per_token}"
+               + (f" + {self.n_shared_experts} shared" if self.n_shared_experts else "")
+               if self.is_moe else "")
+        return (f"{self.n_layer} layers, d_model {self.d_model}, {self.n_head} heads{kv} x "
+                f"{self.head_dim}, {mlp} d_ff {self.d_ff}{moe}, {self.norm}, {self.positions} "
+                f"positions, {'tied' if self.tied_embeddings else 'untied'} head, bias "
+                f"{self.bias}, vocab {self.vocab_size}, n_ctx {self.n_ctx}")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = asdict(self)

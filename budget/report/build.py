@@ -94,14 +94,15 @@ def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
     mfu = costing.device_mfu(gpu)[0] if req.mfu_from_catalog else costing.check_mfu(req.mfu)
     band = costing.band_including(mfu, req.mfu_band) if req.mfu_from_catalog else req.mfu_band
     price = req.price_per_hour if keep_price else None
-    probe = plan_memory(replace(req, gpu=gpu.id), plan.shape, gpu)
+    fixed_n = plan.memory.params  # the plan's model-state N (a plan for a given N keeps it)
+    probe = plan_memory(replace(req, gpu=gpu.id), plan.shape, gpu, params=fixed_n)
     n, reason = req.num_gpus, "--num-gpus"
     if probe.min_gpus is None:
         reason = "does not fit at any GPU count"
     elif probe.min_gpus > req.num_gpus:
         n, reason = probe.min_gpus, f"fewest that fit (more than --num-gpus {req.num_gpus})"
-    memory = plan_memory(replace(req, gpu=gpu.id, num_gpus=n), plan.shape, gpu)
-    cost = costing.estimate_cost(plan.compute_flops, gpu, precision=req.precision, mfu=mfu,
+    memory = plan_memory(replace(req, gpu=gpu.id, num_gpus=n), plan.shape, gpu, params=fixed_n)
+    cost = costing.estimate_cost(plan.training_flops, gpu, precision=req.precision, mfu=mfu,
                                  num_gpus=n, price_per_hour=price, mfu_band=band)
     return CompareRow(gpu=gpu_summary(gpu, name, req.precision), num_gpus=n, count_reason=reason,
                       cost=cost, memory=memory, fits=bool(memory.fits))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence, Union
 
 from budget import __version__
+from budget.models.arch import Architecture
 from budget.models.transformer import ModelShape
 from budget.planner import Plan, PlanRequest
 from budget.render import gib, hours, human, money, sci
@@ -58,10 +59,20 @@ def _range(lo: float, hi: float, fmt: Callable[[float | None], str] = hours) -> 
 
 def plan_command(req: PlanRequest, plan: Plan) -> str:
     """The `budget plan` line that reproduces the plan's numbers (the budget given as its C)."""
-    parts = [f"budget plan --flops {plan.compute_flops!r} --gpu {plan.gpu['id']}",
+    budget = f"--flops {plan.compute_flops!r}"
+    if plan.fixed is not None:  # a plan for a given N: the same N and D
+        from budget.models.named import model_names
+
+        model = plan.shape.name if req.model is not None and \
+            plan.shape.name in model_names() else ""  # a config's or a given shape: by its N
+        budget = (f"--model {shlex.quote(model)}" if model else
+                  f"--params {plan.fixed.params!r}") + f" --tokens {plan.fixed.tokens!r}"
+    parts = [f"budget plan {budget} --gpu {plan.gpu['id']}",
              f"--precision {req.precision}" + ("" if req.mfu_from_catalog else f" --mfu {req.mfu!r}"),
              f"--mfu-band {req.mfu_band[0]!r},{req.mfu_band[1]!r} --num-gpus {req.num_gpus}",
-             f"--seq-len {req.seq_len} --vocab {req.vocab_size} --micro-batch {req.micro_batch}",
+             f"--seq-len {req.seq_len} --family {req.family}"
+             + (f" --vocab {req.vocab_size}" if req.vocab_size else "")
+             + f" --micro-batch {req.micro_batch}",
              f"--zero {req.zero_stage} --recompute {req.recompute} --optimizer {req.optimizer}"]
     if req.law:
         parts.append(f"--law {req.law}")
@@ -74,7 +85,7 @@ def plan_command(req: PlanRequest, plan: Plan) -> str:
     return " ".join(parts)
 
 
-def shape_line(shape: ModelShape) -> str:
+def shape_line(shape: ModelShape | Architecture) -> str:
     return (f"n_layer {shape.n_layer}, d_model {shape.d_model}, n_heads {shape.n_head}, "
             f"d_ff {shape.d_ff}, n_ctx {shape.n_ctx}, vocab {shape.vocab_size}")
 
@@ -85,9 +96,13 @@ def summary(report: Report) -> str:
     rec = p.allocation(p.recommended)
     cost = "no catalog price" if c.cost_usd is None or c.cost_usd_range is None else \
         f"{money(c.cost_usd)} ({_range(*c.cost_usd_range, money)})"
-    return (f"Train a {human(rec.params)}-parameter model on {human(rec.tokens)} tokens "
-            f"({rec.tokens_per_param:.1f} tokens/parameter, law '{p.recommended}'). "
-            f"C = {sci(p.compute_flops)} FLOPs takes {hours(c.gpu_hours)} GPU-hours on "
+    what = (f"Train {p.fixed.name} ({human(p.fixed.params)} parameters) on "
+            f"{human(p.fixed.tokens)} tokens ({p.fixed.tokens_per_param:.1f} tokens/parameter). "
+            if p.fixed else
+            f"Train a {human(rec.params)}-parameter model on {human(rec.tokens)} tokens "
+            f"({rec.tokens_per_param:.1f} tokens/parameter, law '{p.recommended}'). ")
+    return (f"{what}C = {sci(p.compute_flops)} FLOPs ({p.ratio_to_6nd:.3f}x in the shape's real "
+            f"training FLOPs) takes {hours(c.gpu_hours)} GPU-hours on "
             f"{p.gpu['name']} at MFU {p.mfu:.0%}: {hours(c.wall_clock_hours)} h "
             f"({c.wall_clock_days:,.1f} days) on {c.num_gpus} GPU(s), costing {cost}.")
 

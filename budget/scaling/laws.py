@@ -99,8 +99,10 @@ KAPLAN_N_EXP = 0.73  # (Kaplan et al. 2020 eq. 6.1, Table 6)
 KAPLAN_C_PER_C_MIN = 2.0  # at B = B_crit, C = 2 C_min (Kaplan et al. 2020 eq. 5.5; eq. 6.7's D = 2 C_min / 6N)
 KAPLAN_C_C_MIN_PF_DAYS = 3.1e8  # L(C_min) = (C_c^min / C_min)^alpha_C^min (Kaplan et al. 2020 eq. 1.3, Table 5)
 KAPLAN_ALPHA_C_MIN = 0.050  # (Kaplan et al. 2020 eq. 1.3, Table 5)
-KAPLAN_N_C, KAPLAN_ALPHA_N = 8.8e13, 0.076  # non-embedding params (Kaplan et al. 2020 eq. 1.1, Table 5)
-KAPLAN_D_C, KAPLAN_ALPHA_D = 5.4e13, 0.095  # tokens (Kaplan et al. 2020 eq. 1.2, Table 5)
+# L(N, D) of eq. 1.5 uses the joint fit of §4.2 Table 2, not the single-variable fits of eq. 1.1/1.2
+# (Table 5: N_c 8.8e13, alpha_N 0.076; D_c 5.4e13, alpha_D 0.095)
+KAPLAN_N_C, KAPLAN_ALPHA_N = 6.4e13, 0.076  # non-embedding params (Kaplan et al. 2020 Table 2)
+KAPLAN_D_C, KAPLAN_ALPHA_D = 1.8e13, 0.103  # tokens (Kaplan et al. 2020 Table 2)
 
 DEEPSEEK_LR_COEF, DEEPSEEK_LR_EXP = 0.3118, -0.1250  # eta_opt = 0.3118 C^-0.1250 (DeepSeek LLM 2024 eq. 1)
 DEEPSEEK_BATCH_COEF, DEEPSEEK_BATCH_EXP = 0.2920, 0.3271  # B_opt = 0.2920 C^0.3271 tokens (eq. 1)
@@ -225,6 +227,7 @@ def parametric(law_id: str, fit: ParametricLaw, title: str, constants_source: st
 
 
 KAPLAN_TABLE5 = "Kaplan et al. 2020 Table 5"
+KAPLAN_TABLE2 = "Kaplan et al. 2020 §4.2 Table 2 (the L(N, D) fit of eq. 1.5)"
 LAWS: dict[str, Law] = {law.id: law for law in (
     parametric("epoch", EPOCH, "Besiroglu et al. 2024 refit of Chinchilla's Approach 3 data",
                "Besiroglu et al. 2024 (raw fitted vector of their notebook)"),
@@ -246,8 +249,8 @@ LAWS: dict[str, Law] = {law.id: law for law in (
          Constant("C / C_min", KAPLAN_C_PER_C_MIN, "Kaplan et al. 2020 eq. 5.5 at B = B_crit"),
          Constant("C_c^min (PF-days)", KAPLAN_C_C_MIN_PF_DAYS, KAPLAN_TABLE5),
          Constant("alpha_C^min", KAPLAN_ALPHA_C_MIN, KAPLAN_TABLE5),
-         Constant("N_c", KAPLAN_N_C, KAPLAN_TABLE5), Constant("alpha_N", KAPLAN_ALPHA_N, KAPLAN_TABLE5),
-         Constant("D_c", KAPLAN_D_C, KAPLAN_TABLE5), Constant("alpha_D", KAPLAN_ALPHA_D, KAPLAN_TABLE5)),
+         Constant("N_c", KAPLAN_N_C, KAPLAN_TABLE2), Constant("alpha_N", KAPLAN_ALPHA_N, KAPLAN_TABLE2),
+         Constant("D_c", KAPLAN_D_C, KAPLAN_TABLE2), Constant("alpha_D", KAPLAN_ALPHA_D, KAPLAN_TABLE2)),
         (KAPLAN_N_EXP, 1.0 - KAPLAN_N_EXP), _kaplan_frontier, kaplan_loss, kaplan_loss_nd,
         note="N is non-embedding, at C_min = C/2 (critical batch); loss is L(C_min) on WebText2 "
              "(eq. 1.3)"),

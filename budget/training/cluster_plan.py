@@ -74,16 +74,9 @@ class ClusterPlan:
                 **summary_fields(self.search)}
 
 
-def arch_from_shape(shape: ModelShape) -> Architecture:
-    """GPT-2 blocks as an Architecture (Architecture.from_shape where the models package has it)."""
-    convert = getattr(Architecture, "from_shape", None)
-    if convert is not None:
-        return convert(shape)  # type: ignore[no-any-return]
-    return Architecture(n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head,
-                        n_kv_head=shape.n_head, head_dim=shape.d_model // shape.n_head,
-                        d_ff=shape.d_ff, vocab_size=shape.vocab_size, n_ctx=shape.n_ctx,
-                        mlp="plain", activation="gelu", norm="layernorm", positions="learned",
-                        tied_embeddings=True, bias="all")
+def arch_from_shape(shape: ModelShape | Architecture) -> Architecture:
+    """Any shape as an Architecture (GPT-2 ModelShape through Architecture.from_shape)."""
+    return shape if isinstance(shape, Architecture) else Architecture.from_shape(shape)
 
 
 def check_goodput(goodput: float) -> float:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from budget.errors import BudgetError
+from budget.models.arch import Architecture
 from budget.models.transformer import ModelShape, params_total
 
 OPTIMIZERS = ("adam", "momentum", "sgd")
@@ -76,13 +77,13 @@ def bytes_per_param(precision: str, optimizer: str) -> tuple[float, float, float
                       f"{', '.join(MIXED_PRECISIONS + FULL_PRECISIONS)}")
 
 
-def activation_bytes(shape: ModelShape, micro_batch: int, seq_len: int, recompute: str,
+def activation_bytes(shape: ModelShape | Architecture, micro_batch: int, seq_len: int, recompute: str,
                      precision: str = "bf16") -> float:
     """Activation memory of one micro-batch (Korthikanti et al. 2022 §4; see module docstring)."""
     if recompute not in RECOMPUTE:
         raise BudgetError(f"recompute {recompute!r} is unknown; choose one of {', '.join(RECOMPUTE)}")
     s, b, h, a = seq_len, micro_batch, shape.d_model, shape.n_head
-    per_layer_kept = 18 * s * b * h + 4 * s * b * shape.d_ff  # 34 sbh when d_ff = 4h
+    per_layer_kept = _kept_per_layer(shape, s, b)  # 34 sbh for GPT-2 blocks (d_ff = 4h)
     scores = 5 * a * s * s * b
     if recompute == "none":
         layers = shape.n_layer * (per_layer_kept + scores)
@@ -95,11 +96,35 @@ def activation_bytes(shape: ModelShape, micro_batch: int, seq_len: int, recomput
     return float(scale * layers + outside)
 
 
-def training_memory(shape: ModelShape, *, micro_batch: int = 1, seq_len: int | None = None,
+def _kept_per_layer(shape: ModelShape | Architecture, s: int, b: int) -> float:
+    """Korthikanti et al. 2022 §4.1 per layer without the scores, 18 sbh + 4 sb d_ff, written
+    for any block: norms' inputs 4sbh, attention input 2sbh + Q 2sb q + K, V 4sb kv + the output
+    projection's input 2sb q + dropout mask sbh (11 sbh when q = kv = h), MLP input 2sbh +
+    dropout mask sbh + 4 sb f (plain: the activation's input and output) or 6 sb f (gated: the
+    two up-projections and their product), times the experts each token visits (top-k + shared)."""
+    h = shape.d_model
+    if not isinstance(shape, Architecture):
+        return 18 * s * b * h + 4 * s * b * shape.d_ff
+    attention = 3 * h + 4 * shape.q_dim + 4 * shape.kv_dim
+    per_f = 6 if shape.mlp == "gated" else 4
+    if shape.is_moe:  # average over dense and MoE layers of the f-wide activations per token
+        moe_f = (shape.experts_per_token * shape.routed_d_ff
+                 + shape.n_shared_experts * shape.shared_d_ff)
+        f = (shape.dense_layers * shape.d_ff + shape.moe_layers * moe_f) / shape.n_layer
+    else:
+        f = shape.d_ff
+    return s * b * (4 * h + attention + 3 * h + per_f * f)
+
+
+def training_memory(shape: ModelShape | Architecture, *, micro_batch: int = 1, seq_len: int | None = None,
                     precision: str = "bf16", optimizer: str = "adam", recompute: str = "selective",
                     zero_stage: int = 0, num_gpus: int = 1, gpu_memory_bytes: float | None = None,
-                    gpu: str | None = None, usable_fraction: float = USABLE_FRACTION) -> MemoryBreakdown:
-    """Per-GPU memory at `num_gpus` and, given a device size, the fewest GPUs that hold it."""
+                    gpu: str | None = None, usable_fraction: float = USABLE_FRACTION,
+                    params: float | None = None) -> MemoryBreakdown:
+    """Per-GPU memory at `num_gpus` and, given a device size, the fewest GPUs that hold it.
+
+    `params` overrides the shape's count for the model states (a plan for a given N keeps N
+    exactly; the shape then only sizes the activations)."""
     if zero_stage not in (0, 1, 2, 3):
         raise BudgetError(f"ZeRO stage {zero_stage!r} must be 0, 1, 2 or 3")
     for name, value in (("micro-batch", micro_batch), ("number of GPUs", num_gpus)):
@@ -108,7 +133,10 @@ def training_memory(shape: ModelShape, *, micro_batch: int = 1, seq_len: int | N
     seq = shape.n_ctx if seq_len is None else seq_len
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
         raise BudgetError(f"sequence length {seq!r} must be a whole number >= 1")
-    n = params_total(shape)
+    if params is not None and (not math.isfinite(params) or params <= 0):
+        raise BudgetError(f"parameter count {params!r} must be a finite number > 0")
+    n = params if params is not None else (
+        shape.params_total() if isinstance(shape, Architecture) else params_total(shape))
     w, g, o = model_state_bytes(n, precision, optimizer)
     acts = activation_bytes(shape, micro_batch, seq, recompute, precision)
     sharded = zero_sharded(w, g, o, zero_stage, num_gpus)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from budget.hardware.catalog import load_catalog
+from budget.models.arch import Architecture
 from budget.models.transformer import DEFAULT_N_CTX, ModelShape
 from budget.training.memory import MemoryBreakdown, training_memory
 
@@ -26,7 +27,7 @@ MICRO_BATCHES_PER_GPU = 4  # memory has no budget: the layout search's batch is 
 class MemoryRequest:
     """What `budget memory` takes, parsed: a shape and how it is trained."""
 
-    shape: ModelShape
+    shape: Architecture | ModelShape
     micro_batch: int = 1
     seq_len: int = DEFAULT_N_CTX
     precision: str = "bf16"
@@ -37,6 +38,8 @@ class MemoryRequest:
     gpu: str | None = None
     catalog_paths: tuple[str, ...] = ()
     cluster: Any = None  # budget.training.cluster_plan.ClusterRequest; None: the default search
+    params: float | None = None  # N for the model states, exactly (the shape sizes activations)
+    model: Any = None  # budget.models.choice.ModelChoice: how the model was given
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,14 @@ class MemoryReport:
     """A MemoryBreakdown, the shape it was computed for, and (with a GPU) the layout search."""
 
     memory: MemoryBreakdown
-    shape: ModelShape
+    shape: Architecture | ModelShape
     layouts: Any = None  # ClusterPlan: the fewest GPUs over all layouts, and the layout on num_gpus
+    model: Any = None  # budget.models.choice.ModelChoice
 
     def to_dict(self) -> dict[str, Any]:
         out = {**self.memory.to_dict(), "shape": self.shape.to_dict()}
+        if self.model is not None:
+            out["model"] = self.model.to_dict()
         if self.layouts is not None:
             s = self.layouts.search
             out["layouts"] = {"fewest_gpus": s.fewest_gpus,
@@ -70,7 +76,8 @@ def memory_report(req: MemoryRequest) -> MemoryReport:
         return training_memory(req.shape, micro_batch=req.micro_batch, seq_len=req.seq_len,
                                precision=req.precision, optimizer=req.optimizer,
                                recompute=recompute, zero_stage=req.zero_stage,
-                               num_gpus=req.num_gpus, gpu_memory_bytes=memory_bytes, gpu=gpu_id)
+                               num_gpus=req.num_gpus, gpu_memory_bytes=memory_bytes, gpu=gpu_id,
+                               params=req.params)
 
     result = at("selective" if req.recompute == "auto" else req.recompute)
     if req.recompute == "auto" and gpu is not None and result.min_gpus is None:
@@ -86,4 +93,4 @@ def memory_report(req: MemoryRequest) -> MemoryReport:
                                optimizer=req.optimizer,
                                batch_source=f"{MICRO_BATCHES_PER_GPU} micro-batches per GPU "
                                             "(memory has no budget)")
-    return MemoryReport(result, req.shape, layouts)
+    return MemoryReport(result, req.shape, layouts, req.model)

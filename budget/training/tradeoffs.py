@@ -19,6 +19,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from budget.models.arch import Architecture
 from budget.models.transformer import ModelShape, params_total
 from budget.serving.quantization import SizeRow, quant_format, size_table
 from budget.training.memory import USABLE_FRACTION, activation_bytes, training_memory
@@ -51,13 +52,14 @@ class Tradeoffs:
         return {**asdict(self), "rows": [r.to_dict() for r in self.rows]}
 
 
-def forward_flops(shape: ModelShape, batch: int, seq_len: int) -> float:
+def forward_flops(shape: ModelShape | Architecture, batch: int, seq_len: int) -> float:
     """2 N b s + 4 L b s^2 d (matmuls plus QK^T and AV, unhalved)."""
-    return 2.0 * params_total(shape) * batch * seq_len + attention_flops(shape, batch, seq_len)
+    return 2.0 * _count(shape) * batch * seq_len + attention_flops(shape, batch, seq_len)
 
 
-def attention_flops(shape: ModelShape, batch: int, seq_len: int) -> float:
-    return 4.0 * shape.n_layer * batch * seq_len**2 * shape.d_model
+def attention_flops(shape: ModelShape | Architecture, batch: int, seq_len: int) -> float:
+    width = shape.q_dim if isinstance(shape, Architecture) else shape.d_model  # query heads x head_dim
+    return 4.0 * shape.n_layer * batch * seq_len**2 * width
 
 
 def sqrt_checkpoint_bytes(shape: ModelShape, micro_batch: int, seq_len: int,
@@ -110,7 +112,7 @@ def memory_tradeoffs(shape: ModelShape, *, micro_batch: int = 1, seq_len: int = 
                     base, 1.0, f"{mixed.bytes_per_param:g} bytes/param, activations halved "
                     "(Micikevicius et al. 2018)"),
     ]
-    return Tradeoffs(float(params_total(shape)), micro_batch, seq_len, K, tuple(rows))
+    return Tradeoffs(_count(shape), micro_batch, seq_len, K, tuple(rows))
 
 
 @dataclass(frozen=True)
@@ -131,14 +133,20 @@ class InferenceWeights:
         return {**asdict(self), "sizes": [s.to_dict() for s in self.sizes]}
 
 
-def inference_weights(shape: ModelShape, precision: str, *, group_size: int | None = None,
-                      gpu_memory_bytes: float | None = None,
-                      gpu: str | None = None) -> InferenceWeights:
-    """N x bits per weight / 8 (budget.serving.quantization), and ceil(weights / usable memory)."""
-    n = float(params_total(shape))
+def inference_weights(shape: ModelShape | Architecture, precision: str, *,
+                      group_size: int | None = None, gpu_memory_bytes: float | None = None,
+                      gpu: str | None = None, params: float | None = None) -> InferenceWeights:
+    """N x bits per weight / 8 (budget.serving.quantization), and ceil(weights / usable memory);
+    `params` (a given N) overrides the shape's count."""
+    n = float(params) if params is not None else _count(shape)
     fmt = quant_format(precision, group_size)
     w = n * fmt.bytes_per_weight
     need = None if gpu_memory_bytes is None else \
         max(1, math.ceil(w / (gpu_memory_bytes * USABLE_FRACTION)))
     return InferenceWeights(n, precision, fmt.bits_per_weight, fmt.layout, w,
                             size_table(n, group_size), gpu, gpu_memory_bytes, need)
+
+
+def _count(shape: ModelShape | Architecture) -> float:
+    """Every stored parameter of either description."""
+    return float(shape.params_total() if isinstance(shape, Architecture) else params_total(shape))

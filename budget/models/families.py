@@ -1,0 +1,142 @@
+"""Model families and the one rule that turns a partial shape (or a size N) into an Architecture.
+
+Families (their defaults; every one can be overridden):
+- `llama` (the default): SwiGLU MLP with d_ff = 8/3 d rounded up to a multiple of 256, RMSNorm,
+  rotary positions, untied head, no biases, 128-dimensional heads, vocabulary 32,000 (Touvron et
+  al. 2023, arXiv:2307.09288 §2.2; meta-llama/llama `model.py` ModelArgs multiple_of=256).
+  Proposed shapes use grouped-query attention with 8 KV heads (Llama 3, Dubey et al. 2024 §3.2).
+- `gpt2`: 4x GELU MLP, LayerNorm, learned positions, tied head, biases everywhere, 64-dimensional
+  heads, GPT-2 BPE vocabulary 50,257 (Radford et al. 2019; Brown et al. 2020 Table 2.1).
+
+The rule for an explicit shape (n_layer and d_model given): heads come from what was given: a
+head count that divides d_model, a head_dim that divides it, both (free head_dim), or neither
+(the family's head_dim, which must then divide d_model). KV heads default to the query heads
+(multi-head attention, as Llama 2 7B/13B); d_ff to the family's rule.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from budget.errors import BudgetError
+from budget.models.arch import Architecture
+from budget.models.transformer import target_aspect_ratio
+
+FAMILIES = ("llama", "gpt2")
+DEFAULT_FAMILY = "llama"
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "llama": {"mlp": "gated", "activation": "silu", "norm": "rmsnorm", "positions": "rotary",
+                  "tied_embeddings": False, "bias": "none"},
+    "gpt2": {"mlp": "plain", "activation": "gelu", "norm": "layernorm", "positions": "learned",
+                 "tied_embeddings": True, "bias": "all"},
+}
+FAMILY_HEAD_DIM = {"llama": 128, "gpt2": 64}  # Llama 2/3 heads; GPT-2 and GPT-3 small..6.7B
+FAMILY_VOCAB = {"llama": 32000, "gpt2": 50257}  # Llama 2 SentencePiece (§2.2); GPT-2 BPE
+LLAMA_FFN_MULTIPLE = 256  # meta-llama/llama model.py: hidden_dim rounded up to multiple_of=256
+GPT2_FFN_MULT = 4  # d_ff = 4 d_model (Vaswani et al. 2017 §3.3; GPT-2/3)
+PROPOSED_KV_HEADS = 8  # GQA with 8 KV heads (Llama 2 70B, Llama 3 all sizes)
+TP_MULTIPLE = 8  # head counts that split over 8-way tensor parallelism (one 8-GPU node)
+WIDTH_STEP = 64  # d_model granularity of proposed shapes
+
+
+def check_family(family: str) -> str:
+    if family not in FAMILIES:
+        raise BudgetError(f"family {family!r} is not one of {', '.join(FAMILIES)}")
+    return family
+
+
+def family_d_ff(family: str, d_model: int) -> int:
+    """llama: 256 ceil(int(8 d / 3) / 256) (11008 at d 4096); gpt2: 4 d."""
+    if check_family(family) == "gpt2":
+        return GPT2_FFN_MULT * d_model
+    hidden = int(2 * 4 * d_model / 3)
+    return LLAMA_FFN_MULTIPLE * -(-hidden // LLAMA_FFN_MULTIPLE)
+
+
+def family_of(arch: Architecture) -> str:
+    """'llama' or 'gpt2' when the block matches that family's defaults, else 'custom'."""
+    for family, defaults in FAMILY_DEFAULTS.items():
+        if all(getattr(arch, k) == v for k, v in defaults.items() if k != "activation"):
+            return family
+    return "custom"
+
+
+def build(family: str, n_layer: int, d_model: int, *, n_head: int | None = None,
+          n_kv_head: int | None = None, head_dim: int | None = None, d_ff: int | None = None,
+          vocab_size: int | None = None, n_ctx: int = 2048, **overrides: Any) -> Architecture:
+    """An Architecture from the given fields and the family's defaults (see the module rule)."""
+    check_family(family)
+    if n_head is None:
+        hd = head_dim or FAMILY_HEAD_DIM[family]
+        if d_model % hd:
+            what = f"head_dim {hd}" if head_dim else f"the {family} family's head_dim {hd}"
+            raise BudgetError(f"d_model {d_model} is not a multiple of {what}; give n_head "
+                              "(--n-head)")
+        n_head = d_model // hd
+    elif head_dim is None and d_model % n_head:
+        raise BudgetError(f"n_head {n_head} does not divide d_model {d_model}; give head_dim too "
+                          "(--head-dim; heads x head_dim need not equal d_model)")
+    hd = head_dim or d_model // n_head
+    fields = {**FAMILY_DEFAULTS[family], **{k: v for k, v in overrides.items() if v is not None}}
+    return Architecture(n_layer, d_model, n_head, n_kv_head or n_head, hd,
+                        family_d_ff(family, d_model) if d_ff is None else d_ff,
+                        FAMILY_VOCAB[family] if vocab_size is None else vocab_size, n_ctx,
+                        **fields)
+
+
+def _proposed_heads(family: str, d_model: int, head_dim: int | None,
+                    tp_multiple: int) -> tuple[int, int, int, bool]:
+    """(n_head, n_kv_head, head_dim, splits over tp_multiple) for a proposed width."""
+    dims = (head_dim,) if head_dim else (128, 64) if family == "llama" else (64, 128)
+    options = [(d_model // hd, hd) for hd in dims if d_model % hd == 0] or [(1, d_model)]
+    heads, hd = next(((h, hd) for h, hd in options if h % tp_multiple == 0), options[0])
+    kv = PROPOSED_KV_HEADS if family == "llama" and heads % PROPOSED_KV_HEADS == 0 else heads
+    return heads, kv, hd, heads % tp_multiple == 0
+
+
+def count_of(arch: Architecture, count: str) -> int:
+    if count == "total":
+        return arch.params_total()
+    if count == "non_embedding":
+        return arch.params_non_embedding()
+    raise BudgetError(f"count={count!r} must be 'total' or 'non_embedding'")
+
+
+def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: str = "total",
+                     n_ctx: int = 2048, vocab_size: int | None = None,
+                     tolerance: float = 0.02, max_layers: int = 256,
+                     max_width: int = 65536, width_step: int = WIDTH_STEP,
+                     head_dim: int | None = None, tp_multiple: int = TP_MULTIPLE,
+                     **overrides: Any) -> Architecture:
+    """The family's shape whose `count` parameters are nearest N.
+
+    Widths step by 64; heads are 128- (llama) or 64-dimensional (gpt2), preferring head counts
+    that are multiples of 8 (8-way tensor parallelism), with 8 KV heads in the llama family.
+    Among shapes within `tolerance` of N: tensor-parallel-friendly first, then the aspect ratio
+    d_model / n_layer nearest `target_aspect_ratio(N)`; else the closest count. Sweeps of tiny
+    models pass a finer `width_step`, their own `head_dim` and `tp_multiple=1`.
+    """
+    check_family(family)
+    if not math.isfinite(n_params) or n_params <= 0:
+        raise BudgetError(f"parameter count {n_params!r} must be a finite number > 0")
+    aspect = target_aspect_ratio(n_params)
+    best: tuple[tuple[Any, ...], Architecture] | None = None
+    for d in range(width_step, max_width + 1, width_step):
+        heads, kv, hd, tp_ok = _proposed_heads(family, d, head_dim, tp_multiple)
+        one = build(family, 1, d, n_head=heads, n_kv_head=kv, head_dim=hd, vocab_size=vocab_size,
+                    n_ctx=n_ctx, **overrides)
+        per_layer = count_of(one.with_(n_layer=2), count) - count_of(one, count)
+        fixed = count_of(one, count) - per_layer
+        if fixed + per_layer > n_params * (1 + tolerance) and best is not None:
+            break  # wider shapes only grow
+        ideal = (n_params - fixed) / per_layer
+        for n_layer in {max(1, min(max_layers, math.floor(ideal))),
+                        max(1, min(max_layers, math.ceil(ideal)))}:
+            err = abs((fixed + n_layer * per_layer) / n_params - 1.0)
+            gap = abs(math.log((d / n_layer) / aspect))
+            key = (0, not tp_ok, gap, err) if err <= tolerance else (1, err, gap, not tp_ok)
+            if best is None or key < best[0]:
+                best = (key, one.with_(n_layer=n_layer))
+    assert best is not None  # the first width is always scored
+    return best[1].with_(name=f"proposed {family}-family shape")
