@@ -48,7 +48,7 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
     """
     from dataclasses import replace
 
-    from budget.report.build import build_report, log_to_mlflow, write_report
+    from budget.report.build import build_report, write_report
 
     store = None
     if experiment is not None:  # open the store first: a bad URI fails before any file is written
@@ -69,8 +69,22 @@ def command(as_json: bool, compare: str | None, out_dir: str, title: str | None,
                           catalog=catalog)
     written = write_report(report, out_dir)
     if store is not None:
-        written = replace(written, mlflow=log_to_mlflow(written, *store))
+        written = replace(written, mlflow=log_report(written, *store))
     emit(written, as_json, render_written)
+
+
+def log_report(written: Any, tracker: Any, experiment_id: str, tracking_uri: str) -> dict[str, str]:
+    """The report folder as artifacts (under `report/`) of a run of its own, through the
+    project's one MLflow writer; its ids."""
+    from budget.report.build import report_metrics, report_params
+    from experiments import names
+    from experiments.tracking import log_folder_run
+
+    plan = written.report.plan
+    return log_folder_run(tracker, experiment_id, written.out_dir,
+                          name=names.report_run_name(plan.compute_flops), role=names.ROLE_REPORT,
+                          params=report_params(written.report), metrics=report_metrics(plan),
+                          artifact_path=names.REPORT_DIR)
 
 
 def calibration(name: str, tracking_uri: str | None, req: Any, catalog: Any) -> Any:
