@@ -139,7 +139,7 @@ def plan_sweep(spec: SweepSpec) -> SweepResult:
     _check_executor(spec)
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device)
+    device = resolve_device(spec.device if spec.executor == "local" else "auto")  # ray: the driver's
     peak = peak_for(device, training_dtype(device))
     grid = _grid(spec, corpus, peak.flops_per_s)
     nodes: list[str | None] = [None] * len(grid)
@@ -168,7 +168,7 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     _check_executor(spec)
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device)
+    device = resolve_device(spec.device if spec.executor == "local" else "auto")  # ray: the driver's
     tracker, exp_id, uri = tr.open_store(spec.tracking_uri, spec.experiment)
     client = tracker.client
     dtype = training_dtype(device)

@@ -234,10 +234,12 @@ def check_server(uri: str) -> None:
 
     if not uri.startswith(("http://", "https://")):
         return
+    plain = redact("", uri)  # /health needs no credentials; urllib cannot parse user:pass@
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=SERVER_TIMEOUT_S) as reply:
+        with urllib.request.urlopen(plain.rstrip("/") + "/health",
+                                    timeout=SERVER_TIMEOUT_S) as reply:
             if reply.status != 200:
-                raise SweepError(f"tracking server {redact('', uri)} answered HTTP {reply.status} at /health")
+                raise SweepError(f"tracking server {plain} answered HTTP {reply.status} at /health")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SweepError(f"tracking server {redact('', uri)} does not answer ({reason}); start "

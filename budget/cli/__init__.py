@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from budget import __version__
-from budget.cli import fit, flops, gpus, memory, plan, report, scale, sweep, ui
+from budget.cli import fit, flops, gpus, memory, plan, report, scale, server, sweep, ui
 from budget.cli.common import BudgetGroup
 
 
@@ -22,5 +22,5 @@ def main() -> None:
     """
 
 
-for _module in (plan, gpus, flops, memory, scale, sweep, fit, report, ui):
+for _module in (plan, gpus, flops, memory, scale, sweep, fit, report, ui, server):
     main.add_command(_module.command)

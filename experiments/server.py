@@ -1,0 +1,373 @@
+"""The team tracking server: `mlflow server` on a PostgreSQL backend with proxied artifacts.
+
+`start_server(ServerConfig(...))` creates (once) a PostgreSQL cluster in `<dir>/pgdata` with
+initdb, listening on a loopback port only (no Unix socket), password-protected (scram-sha-256;
+the generated password lives in `<dir>/pgpass`, mode 0600, handed to libpq as PGPASSFILE so it
+is never on a command line or in a URI), starts it with pg_ctl, creates the `mlflow` database,
+then starts `mlflow server --backend-store-uri postgresql+psycopg2://... --serve-artifacts
+--artifacts-destination <dir>/artifacts` (clients upload artifacts over HTTP: no shared
+filesystem) and waits for /health. PIDs, ports and URIs go to `<dir>/server.json`;
+`stop_server` stops MLflow (its process group, by the PID it recorded) and then PostgreSQL
+(pg_ctl, which signals the postmaster PID in its own pid file), in that order.
+
+initdb refuses to run as root: as root, PostgreSQL runs as the `postgres` user (or `nobody`)
+via runuser, with a data folder that user owns. The URI names psycopg2 explicitly because
+SQLAlchemy 2.1 picks psycopg 3 for a bare `postgresql://`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from experiments.errors import SweepError
+
+STATE_FILE, PGPASS_FILE, PGDATA_DIR, ARTIFACTS_DIR = ("server.json", "pgpass", "pgdata",
+                                                      "artifacts")
+MLFLOW_LOG, POSTGRES_LOG = "mlflow.log", "postgres.log"
+DB_USER, DB_NAME = "budget", "mlflow"
+LOOPBACK = "127.0.0.1"
+HEALTH_TIMEOUT_S = 120.0  # measured healthy in 9-13 s on 2 cores; CI machines are busier
+STOP_TIMEOUT_S = 20.0
+PG_START_TIMEOUT_S = 60
+PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"  # Debian/Ubuntu keep initdb and pg_ctl off PATH
+PG_USERS = ("postgres", "nobody")  # who runs PostgreSQL when we are root
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What `budget server start` was asked for."""
+
+    state_dir: str = "budget-server"
+    host: str = LOOPBACK  # where MLflow listens; PostgreSQL always listens on loopback only
+    port: int = 5000
+    postgres_port: int | None = None  # None: a free loopback port, kept in server.json
+    allowed_hosts: str | None = None  # MLflow's --allowed-hosts (None: localhost + private IPs)
+    artifacts_destination: str | None = None  # None: <state_dir>/artifacts
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """A team server's state: where it answers, what it stores, its process ids."""
+
+    state_dir: str
+    tracking_uri: str
+    backend_store_uri: str  # no password: libpq reads it from PGPASSFILE
+    artifacts_destination: str
+    host: str
+    port: int
+    postgres_port: int
+    mlflow_pid: int | None
+    postgres_pid: int | None
+    healthy: bool
+    allowed_hosts: str | None = None
+    startup_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pg_binary(name: str) -> str:
+    """initdb or pg_ctl: on PATH, else Debian's /usr/lib/postgresql/<version>/bin (newest)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/").glob(PG_BIN_GLOB.lstrip("/")),
+                        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+    for folder in reversed(candidates):
+        if (folder / name).is_file():
+            return str(folder / name)
+    raise SweepError(f"PostgreSQL's {name} is not installed; install it (Debian/Ubuntu: apt-get "
+                     "install postgresql) or put its bin folder on PATH")
+
+
+def pg_user() -> str | None:
+    """The account PostgreSQL runs as: None (ourselves) unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    for name in PG_USERS:
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    raise SweepError("running as root, and neither a 'postgres' nor a 'nobody' user exists for "
+                     "PostgreSQL (initdb refuses root); create one or run as another user")
+
+
+def _as_pg(cmd: list[str]) -> list[str]:
+    user = pg_user()
+    return ["runuser", "-u", user, "--", *cmd] if user else cmd
+
+
+def _own(path: Path) -> None:
+    user = pg_user()
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _run(cmd: list[str], what: str, timeout: float = 120) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SweepError(f"{what} failed: {exc}") from None
+    if done.returncode != 0:
+        tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
+        raise SweepError(f"{what} failed (exit {done.returncode}): {tail}")
+    return done.stdout
+
+
+def _check_reachable(state: Path) -> None:
+    """As root, the PostgreSQL user must be able to walk down to the state folder."""
+    user = pg_user()
+    if not user:
+        return
+    probe = ["runuser", "-u", user, "--", "test", "-x", str(state)]
+    if subprocess.run(probe, check=False).returncode != 0:
+        raise SweepError(f"PostgreSQL runs as '{user}' (initdb refuses root), and '{user}' cannot "
+                         f"reach {state}; give --dir a folder it can reach, e.g. /srv/budget-server")
+
+
+def init_postgres(state: Path, port: int) -> None:
+    """initdb a password-protected cluster in state/pgdata listening on 127.0.0.1:port only."""
+    pgdata, password = state / PGDATA_DIR, secrets.token_urlsafe(24)
+    pgpass = state / PGPASS_FILE
+    pgpass.write_text(f"{LOOPBACK}:{port}:*:{DB_USER}:{password}\n", encoding="utf-8")
+    pgpass.chmod(0o600)
+    pgdata.mkdir(mode=0o700)
+    _own(pgdata)
+    pwfile = pgdata.parent / f".pw-{secrets.token_hex(4)}"
+    pwfile.write_text(password + "\n", encoding="utf-8")
+    pwfile.chmod(0o600)
+    _own(pwfile)
+    try:
+        _run(_as_pg([pg_binary("initdb"), "-D", str(pgdata), "-U", DB_USER, f"--pwfile={pwfile}",
+                     "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-instructions"]),
+             "initdb")
+    finally:
+        pwfile.unlink(missing_ok=True)
+    with (pgdata / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write(f"\n# compute-budget team server: loopback TCP only, no Unix socket\n"
+                   f"listen_addresses = '{LOOPBACK}'\nport = {port}\n"
+                   f"unix_socket_directories = ''\n")
+
+
+def start_postgres(state: Path) -> None:
+    log = state / PGDATA_DIR / POSTGRES_LOG
+    _run(_as_pg([pg_binary("pg_ctl"), "-D", str(state / PGDATA_DIR), "-l", str(log), "-w",
+                 "-t", str(PG_START_TIMEOUT_S), "start"]), "pg_ctl start",
+         timeout=PG_START_TIMEOUT_S + 10)
+
+
+def postgres_pid(state: Path) -> int | None:
+    """The postmaster's PID from its own pid file, when that process is alive."""
+    try:
+        pid = int((state / PGDATA_DIR / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def create_database(state: Path, port: int) -> None:
+    import psycopg2
+
+    os.environ.setdefault("PGPASSFILE", str(state / PGPASS_FILE))
+    conn = psycopg2.connect(host=LOOPBACK, port=port, user=DB_USER, dbname="postgres",
+                            passfile=str(state / PGPASS_FILE))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
+            if cur.fetchone() is None:
+                cur.execute(f"CREATE DATABASE {DB_NAME}")
+    finally:
+        conn.close()
+
+
+def backend_uri(port: int) -> str:
+    """psycopg2 named: SQLAlchemy 2.1's bare postgresql:// means psycopg 3."""
+    return f"postgresql+psycopg2://{DB_USER}@{LOOPBACK}:{port}/{DB_NAME}"
+
+
+def mlflow_command(cfg: ServerConfig, pg_port: int, artifacts: str) -> list[str]:
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri(pg_port),
+           "--serve-artifacts", "--artifacts-destination", artifacts, "--host", cfg.host,
+           "--port", str(cfg.port), "--workers", str(cfg.workers)]
+    if cfg.allowed_hosts:
+        cmd += ["--allowed-hosts", cfg.allowed_hosts]
+    return cmd
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as gone
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as reply:
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _client_url(host: str, port: int) -> str:
+    return f"http://{LOOPBACK if host in ('0.0.0.0', '::') else host}:{port}"
+
+
+def _write_state(state: Path, info: ServerInfo) -> None:
+    (state / STATE_FILE).write_text(json.dumps(info.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def read_state(state_dir: str | Path) -> ServerInfo | None:
+    try:
+        data = json.loads((Path(state_dir) / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return ServerInfo(**data)
+
+
+def start_server(cfg: ServerConfig) -> ServerInfo:
+    """Start PostgreSQL (initdb on first use) and the MLflow server on it; wait for /health."""
+    began = time.monotonic()
+    state = Path(cfg.state_dir).expanduser().resolve()
+    running = server_status(state)
+    if running is not None and running.healthy:
+        return running
+    if not 1 <= cfg.port <= 65535 or not _port_free(cfg.host, cfg.port):
+        raise SweepError(f"--port {cfg.port} is not free on {cfg.host}; choose another port")
+    state.mkdir(parents=True, exist_ok=True)
+    _check_reachable(state)
+    previous = read_state(state)
+    if not (state / PGDATA_DIR / "PG_VERSION").is_file():
+        pg_port = cfg.postgres_port or free_port()
+        init_postgres(state, pg_port)
+    else:  # an existing cluster keeps the port its config and pgpass were written for
+        pg_port = previous.postgres_port if previous else _configured_port(state)
+    if postgres_pid(state) is None:
+        start_postgres(state)
+    create_database(state, pg_port)
+    artifacts = cfg.artifacts_destination or (state / ARTIFACTS_DIR).as_uri()
+    proc = _spawn_mlflow(cfg, state, pg_port, artifacts)
+    url = _client_url(cfg.host, cfg.port)
+    info = ServerInfo(str(state), url, backend_uri(pg_port), artifacts, cfg.host, cfg.port,
+                      pg_port, proc.pid, postgres_pid(state), False, cfg.allowed_hosts)
+    _write_state(state, info)
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            stop_server(state)
+            tail = " ".join((state / MLFLOW_LOG).read_text(errors="replace").strip()
+                            .splitlines()[-1:]) or f"exit code {proc.returncode}"
+            raise SweepError(f"the MLflow server did not start: {tail} (log: {state / MLFLOW_LOG})")
+        if healthy(url):
+            done = ServerInfo(**{**info.to_dict(), "healthy": True,
+                                 "startup_seconds": round(time.monotonic() - began, 1)})
+            _write_state(state, done)
+            return done
+        time.sleep(0.5)
+    stop_server(state)
+    raise SweepError(f"the MLflow server did not answer on {url} within {HEALTH_TIMEOUT_S:.0f} s "
+                     f"(log: {state / MLFLOW_LOG})")
+
+
+def _configured_port(state: Path) -> int:
+    for line in (state / PGPASS_FILE).read_text(encoding="utf-8").splitlines():
+        return int(line.split(":")[1])
+    raise SweepError(f"{state / PGPASS_FILE} is empty; remove {state} and start again")
+
+
+def _spawn_mlflow(cfg: ServerConfig, state: Path, pg_port: int,
+                  artifacts: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PGPASSFILE": str(state / PGPASS_FILE)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = (state / MLFLOW_LOG).open("ab")
+    try:  # its own session: it outlives this command and is stopped as one process group
+        return subprocess.Popen(mlflow_command(cfg, pg_port, artifacts), stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                cwd=state, start_new_session=True)
+    finally:
+        log.close()
+
+
+def server_status(state_dir: str | Path) -> ServerInfo | None:
+    """The recorded server with its processes checked now; None if none was ever started here."""
+    state = Path(state_dir).expanduser().resolve()
+    info = read_state(state)
+    if info is None:
+        return None
+    mlflow_pid = info.mlflow_pid if info.mlflow_pid and _alive(info.mlflow_pid) else None
+    ok = mlflow_pid is not None and healthy(info.tracking_uri)
+    return ServerInfo(**{**info.to_dict(), "mlflow_pid": mlflow_pid,
+                         "postgres_pid": postgres_pid(state), "healthy": ok})
+
+
+def stop_server(state_dir: str | Path) -> ServerInfo | None:
+    """Stop MLflow (SIGTERM to its process group, SIGKILL after STOP_TIMEOUT_S), then PostgreSQL
+    (pg_ctl stop -m fast); None if no server was ever started here."""
+    state = Path(state_dir).expanduser().resolve()
+    info = read_state(state)
+    if info is None:
+        return None
+    if info.mlflow_pid and _alive(info.mlflow_pid):
+        _stop_group(info.mlflow_pid)
+    if postgres_pid(state) is not None:
+        _run(_as_pg([pg_binary("pg_ctl"), "-D", str(state / PGDATA_DIR), "-m", "fast", "-w",
+                     "stop"]), "pg_ctl stop")
+    stopped = ServerInfo(**{**info.to_dict(), "mlflow_pid": None, "postgres_pid": None,
+                            "healthy": False})
+    _write_state(state, stopped)
+    return stopped
+
+
+def _stop_group(pid: int) -> None:
+    """The process group led by `pid` (the MLflow server and its workers)."""
+    for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.2)
