@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 OBJECT_STORE_BYTES = 256 * 1024 * 1024  # tasks pass a config in and a small dict back
 WORKER_ENV = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 STILL_RUNNING = "still RUNNING when the sweep ended: its task never closed it"
+# a basic-auth server's client credentials travel as task arguments (a job's runtime_env is shown
+# on Ray's dashboard) and are set in the worker's environment only for the task
+CREDENTIAL_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
 def connect(address: str | None, *, quiet: bool = True) -> bool:
@@ -140,6 +143,7 @@ def run_points(context: "_RunContext", spec: "SweepSpec", todo: list[tuple[int, 
         resources = task_resources(spec)
         window = max(1, len(node_slots(resources)))
         remote = ray.remote(_train_task).options(max_retries=0, **resources)  # type: ignore[arg-type]
+        credentials = {k: os.environ[k] for k in CREDENTIAL_ENV if os.environ.get(k)}
         queue = deque(todo)
         pending: dict[Any, tuple[int, Any, str]] = {}
         results: dict[int, PointResult] = {}
@@ -150,7 +154,8 @@ def run_points(context: "_RunContext", spec: "SweepSpec", todo: list[tuple[int, 
                     run_id = context.open(point, h, f"{i}/{total}", "ray")
                     opened.append(run_id)
                     ref = remote.remote(_absolute(tracker.uri), run_id, asdict(point.config), spec.data,
-                                        spec.device, int(resources["num_cpus"]), context.train)
+                                        spec.device, int(resources["num_cpus"]), context.train,
+                                        credentials)
                     pending[ref] = (i, point, run_id)
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
@@ -216,9 +221,10 @@ def _corpus(data: str | None) -> Any:
 
 
 def _train_task(uri: str, run_id: str, config: dict[str, Any], data: str | None, device: str,
-                threads: int, train: Any) -> dict[str, Any]:
+                threads: int, train: Any, credentials: dict[str, str]) -> dict[str, Any]:
     """One point in a Ray worker: train into the driver's run `run_id`; the outcome as a dict."""
     os.environ.update(WORKER_ENV)
+    os.environ.update(credentials)
     import ray
     import torch
 

@@ -38,6 +38,10 @@ from experiments.errors import SweepError
 STATE_FILE, PGPASS_FILE, PGDATA_DIR, ARTIFACTS_DIR = ("server.json", "pgpass", "pgdata",
                                                       "artifacts")
 MLFLOW_LOG, POSTGRES_LOG = "mlflow.log", "postgres.log"
+AUTH_INI, AUTH_DB, ADMIN_PASSWORD_FILE = "basic_auth.ini", "basic_auth.db", "admin-password"
+AUTH_CACHE_TTL_S = 60
+FLASK_SECRET_FILE = "flask-secret"  # basic-auth's CSRF key, the same across restarts
+ADMIN_USER = "admin"
 DB_USER, DB_NAME = "budget", "mlflow"
 LOOPBACK = "127.0.0.1"
 HEALTH_TIMEOUT_S = 120.0  # measured healthy in 9-13 s on 2 cores; CI machines are busier
@@ -58,6 +62,7 @@ class ServerConfig:
     allowed_hosts: str | None = None  # MLflow's --allowed-hosts (None: localhost + private IPs)
     artifacts_destination: str | None = None  # None: <state_dir>/artifacts
     workers: int = 1
+    basic_auth: bool = False  # MLflow's basic-auth app; the admin password in <dir>/admin-password
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class ServerInfo:
     healthy: bool
     allowed_hosts: str | None = None
     startup_seconds: float | None = None
+    basic_auth: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -225,7 +231,33 @@ def mlflow_command(cfg: ServerConfig, pg_port: int, artifacts: str) -> list[str]
            "--port", str(cfg.port), "--workers", str(cfg.workers)]
     if cfg.allowed_hosts:
         cmd += ["--allowed-hosts", cfg.allowed_hosts]
+    if cfg.basic_auth:
+        cmd += ["--app-name", "basic-auth"]
     return cmd
+
+
+def _secret(path: Path) -> str:
+    """A random secret kept in `path` (mode 0600), made on first use."""
+    if not path.is_file():
+        path.write_text(secrets.token_urlsafe(18) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def write_auth_config(state: Path) -> dict[str, str]:
+    """MLflow's basic-auth config (users in a sqlite file beside it, READ for everyone else);
+    the environment the server needs: the admin password and the CSRF key (made once, 0600)."""
+    (state / AUTH_INI).write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{state / AUTH_DB}\nadmin_username = {ADMIN_USER}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        # a PBKDF2 check per request made every logged batch slow; a changed password now
+        # takes up to this long to reach the other workers
+        f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL_S}\n",
+        encoding="utf-8")
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(state / AUTH_INI),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": _secret(state / ADMIN_PASSWORD_FILE),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret(state / FLASK_SECRET_FILE)}
 
 
 def _alive(pid: int) -> bool:
@@ -290,14 +322,14 @@ def start_server(cfg: ServerConfig) -> ServerInfo:
     proc = _spawn_mlflow(cfg, state, pg_port, artifacts)
     url = _client_url(cfg.host, cfg.port)
     info = ServerInfo(str(state), url, backend_uri(pg_port), artifacts, cfg.host, cfg.port,
-                      pg_port, proc.pid, postgres_pid(state), False, cfg.allowed_hosts)
+                      pg_port, proc.pid, postgres_pid(state), False, cfg.allowed_hosts,
+                      basic_auth=cfg.basic_auth)
     _write_state(state, info)
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             stop_server(state)
-            tail = " ".join((state / MLFLOW_LOG).read_text(errors="replace").strip()
-                            .splitlines()[-1:]) or f"exit code {proc.returncode}"
+            tail = _log_error(state / MLFLOW_LOG) or f"exit code {proc.returncode}"
             raise SweepError(f"the MLflow server did not start: {tail} (log: {state / MLFLOW_LOG})")
         if healthy(url):
             done = ServerInfo(**{**info.to_dict(), "healthy": True,
@@ -310,6 +342,13 @@ def start_server(cfg: ServerConfig) -> ServerInfo:
                      f"(log: {state / MLFLOW_LOG})")
 
 
+def _log_error(log: Path) -> str:
+    """The last line of the log naming an error (else its last line)."""
+    lines = log.read_text(errors="replace").strip().splitlines()
+    errors = [line for line in lines if "Error" in line or "Exception" in line]
+    return (errors or lines or [""])[-1].strip()
+
+
 def _configured_port(state: Path) -> int:
     for line in (state / PGPASS_FILE).read_text(encoding="utf-8").splitlines():
         return int(line.split(":")[1])
@@ -320,6 +359,11 @@ def _spawn_mlflow(cfg: ServerConfig, state: Path, pg_port: int,
                   artifacts: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PGPASSFILE": str(state / PGPASS_FILE)}
     env.pop("MLFLOW_TRACKING_URI", None)
+    # MLflow 3's job runner (GenAI scorers, trace roll-ups) starts eight more Python processes
+    # beside the server; training runs never use it
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    if cfg.basic_auth:  # by environment, never on a command line
+        env.update(write_auth_config(state))
     log = (state / MLFLOW_LOG).open("ab")
     try:  # its own session: it outlives this command and is stopped as one process group
         return subprocess.Popen(mlflow_command(cfg, pg_port, artifacts), stdout=log,
@@ -350,9 +394,11 @@ def stop_server(state_dir: str | Path) -> ServerInfo | None:
         return None
     if info.mlflow_pid and _alive(info.mlflow_pid):
         _stop_group(info.mlflow_pid)
-    if postgres_pid(state) is not None:
+    postmaster = postgres_pid(state)
+    if postmaster is not None:
         _run(_as_pg([pg_binary("pg_ctl"), "-D", str(state / PGDATA_DIR), "-m", "fast", "-w",
                      "stop"]), "pg_ctl stop")
+        _wait_gone(lambda: _running(postmaster), STOP_TIMEOUT_S)  # its pid file goes first
     stopped = ServerInfo(**{**info.to_dict(), "mlflow_pid": None, "postgres_pid": None,
                             "healthy": False})
     _write_state(state, stopped)
@@ -360,14 +406,50 @@ def stop_server(state_dir: str | Path) -> ServerInfo | None:
 
 
 def _stop_group(pid: int) -> None:
-    """The process group led by `pid` (the MLflow server and its workers)."""
+    """The process group led by `pid` (the MLflow server, uvicorn and their workers): SIGTERM,
+    then SIGKILL to what is left after STOP_TIMEOUT_S."""
     for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return
-            time.sleep(0.2)
+        _alive(pid)  # reap our own child
+        if _wait_gone(lambda: _group_running(pid), wait):
+            return
+
+
+def _wait_gone(running: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not running():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _proc_stat(pid: str) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+    except (OSError, IndexError):
+        return None
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie has exited; only its parent can reap it)."""
+    fields = _proc_stat(str(pid))
+    if fields is None:
+        return _alive(pid) if not Path("/proc/self").exists() else False
+    return fields[0] != "Z" and _alive(pid)
+
+
+def _group_running(pgid: int) -> bool:
+    """Any non-zombie process of process group `pgid` left (Linux /proc; else the leader)."""
+    if not Path("/proc/self").exists():
+        return _alive(pgid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _proc_stat(entry.name)
+            if fields and fields[2] == str(pgid) and fields[0] != "Z":
+                return True
+    return False

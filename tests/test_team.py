@@ -21,6 +21,8 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from budget.cli import main  # noqa: E402
 from experiments import names  # noqa: E402
 from experiments.server import (  # noqa: E402
+    ADMIN_PASSWORD_FILE,
+    ADMIN_USER,
     PGPASS_FILE,
     ServerConfig,
     free_port,
@@ -33,7 +35,6 @@ from experiments.sweep import SweepSpec, plan_sweep, run_sweep  # noqa: E402
 from experiments.train import train_run  # noqa: E402
 
 pytestmark = pytest.mark.slow
-SECRET = "s3cr3t-never-logged"
 
 
 def _alive(pid):
@@ -50,13 +51,23 @@ def _alive(pid):
 
 @pytest.fixture(scope="module")
 def server():
+    """The team server with MLflow's basic-auth on; clients sign in as its admin."""
     # under /tmp, world-traversable: as root, PostgreSQL runs as the postgres user
     base = Path(tempfile.mkdtemp(prefix="budget-team-", dir="/tmp"))
     base.chmod(0o755)
-    info = start_server(ServerConfig(state_dir=str(base / "srv"), port=free_port()))
+    info = start_server(ServerConfig(state_dir=str(base / "srv"), port=free_port(),
+                                     basic_auth=True))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_USERNAME", ADMIN_USER)
+    mp.setenv("MLFLOW_TRACKING_PASSWORD", admin_password(info))
     yield info
+    mp.undo()
     stop_server(info.state_dir)
     shutil.rmtree(base, ignore_errors=True)
+
+
+def admin_password(info):
+    return (Path(info.state_dir) / ADMIN_PASSWORD_FILE).read_text().strip()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +83,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def swept(server, cluster):
-    uri = server.tracking_uri.replace("http://", f"http://alice:{SECRET}@")
+    uri = server.tracking_uri.replace("http://", f"http://{ADMIN_USER}:{admin_password(server)}@")
     spec = SweepSpec(preset="smoke", budgets=(3e9, 6e9), points=2, experiment="team",
                      tracking_uri=uri, threads=1, executor="ray")
     return spec, run_sweep(spec, progress=False)
@@ -147,15 +158,25 @@ def test_sweep_over_ray_lands_every_run_with_metrics_and_artifacts(server, swept
     assert len(stored) == 4  # the server wrote them to its --artifacts-destination
 
 
-def test_no_credential_is_ever_logged(server, swept):
+def test_basic_auth_guards_the_server_and_no_credential_is_ever_logged(server, swept):
+    import urllib.error
+    import urllib.request
+
     _, result = swept
+    with pytest.raises(urllib.error.HTTPError) as denied:  # no credentials: 401
+        urllib.request.urlopen(f"{server.tracking_uri}/api/2.0/mlflow/experiments/search"
+                               "?max_results=1", timeout=10)
+    assert denied.value.code == 401
+    secret = admin_password(server)
     client = MlflowClient(server.tracking_uri)
     exp = client.get_experiment_by_name("team")
     runs = client.search_runs([exp.experiment_id])
-    assert runs
+    assert len(runs) == 5  # the parent and its 4 points
     for run in runs:
         values = list(run.data.params.values()) + list(run.data.tags.values())
-        assert not [v for v in values if SECRET in v]
+        assert not [v for v in values if secret in v]
+    assert secret not in (Path(server.state_dir) / "server.json").read_text()
+    assert secret not in Path(f"/proc/{server.mlflow_pid}/cmdline").read_bytes().decode()
     assert json.loads(client.get_run(result.parent_run_id).data.params["sweep.tracking_uri"]) \
         == server.tracking_uri
 

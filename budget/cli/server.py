@@ -41,10 +41,13 @@ def command() -> None:
               help="Where the server stores artifacts (default: DIR/artifacts; s3://... works).")
 @click.option("--workers", type=POSITIVE_INT, default=1, show_default=True,
               help="MLflow server worker processes.")
+@click.option("--basic-auth", is_flag=True,
+              help="MLflow's basic-auth app: sign-in required, READ by default; user 'admin' "
+                   "with the password in DIR/admin-password.")
 @json_option
 def start(state_dir: str, host: str, port: int, postgres_port: int | None,
           allowed_hosts: str | None, artifacts_destination: str | None, workers: int,
-          as_json: bool) -> None:
+          basic_auth: bool, as_json: bool) -> None:
     """Start PostgreSQL (created on first start) and the MLflow server; wait until healthy.
 
     Example: budget server start --dir /srv/budget-server --port 5000
@@ -52,14 +55,16 @@ def start(state_dir: str, host: str, port: int, postgres_port: int | None,
     require_extra("team", "mlflow", "psycopg2")
     from experiments.server import ServerConfig, start_server
 
-    if host not in LOOPBACK_HOSTS:
+    if basic_auth:
+        require_extra("team", "flask_wtf")  # mlflow[auth]
+    if host not in LOOPBACK_HOSTS and not basic_auth:
         click.echo(f"Warning: --host {host} serves the tracking server beyond this machine; "
                    "anyone who reaches it can read and write runs unless basic-auth or a proxy "
                    "guards it (README: team server, security)", err=True)
     info = start_server(ServerConfig(state_dir=state_dir, host=host, port=port,
                                      postgres_port=postgres_port, allowed_hosts=allowed_hosts,
                                      artifacts_destination=artifacts_destination,
-                                     workers=workers))
+                                     workers=workers, basic_auth=basic_auth))
     emit(info, as_json, render)
 
 
@@ -103,6 +108,8 @@ def render(info: Any) -> str:
         f"PostgreSQL     127.0.0.1:{info.postgres_port}  (pid {info.postgres_pid or '-'}; "
         f"backend {info.backend_store_uri}, password in {info.state_dir}/pgpass)",
         f"artifacts      {info.artifacts_destination} (proxied: clients upload over HTTP)",
+        *([f"basic-auth     on: user admin, password in {info.state_dir}/admin-password; clients "
+           "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"] if info.basic_auth else []),
         *([f"started in     {info.startup_seconds:.1f} s"] if info.startup_seconds else []),
         *([f"use it         export MLFLOW_TRACKING_URI={info.tracking_uri}"] if info.healthy else []),
     ])
