@@ -14,7 +14,8 @@ heartbeat. At most as many tasks are in flight as the cluster has slots, so a ru
 only while a task trains it.
 
 Ray 2.60 pitfalls handled: a driver joining a cluster with token auth needs RAY_AUTH_MODE=token
-beside RAY_AUTH_TOKEN (set here when only the token is given); the in-process cluster gets an
+beside RAY_AUTH_TOKEN, set before `ray` is imported (done here when only the token is given;
+measured: set after the import, the same token is refused); the in-process cluster gets an
 explicit object store size (Ray's default takes 30% of RAM and warns on a small /dev/shm);
 MLflow's "View run" lines are suppressed in workers.
 """
@@ -46,13 +47,31 @@ STILL_RUNNING = "still RUNNING when the sweep ended: its task never closed it"
 CREDENTIAL_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
+def auth_env() -> None:
+    """RAY_AUTH_MODE=token when only RAY_AUTH_TOKEN(_PATH) is given: Ray sends the token only in
+    token mode, and reads the mode when `ray` is imported, so this runs before that import."""
+    import sys
+
+    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        return
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if "ray" in sys.modules:
+        raise SweepError("RAY_AUTH_TOKEN is set but RAY_AUTH_MODE is not, and Ray is already "
+                         "imported; export RAY_AUTH_MODE=token before starting")
+    os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def connect(address: str | None, *, quiet: bool = True) -> bool:
     """Join the cluster at `address` (or RAY_ADDRESS), else start an in-process one on this
     machine's cores; True when this call started Ray (the caller shuts it down)."""
+    import sys
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        return False
+    auth_env()
     import ray
 
-    if ray.is_initialized():
-        return False
     address = address or os.environ.get("RAY_ADDRESS") or None
     common: dict[str, Any] = {"log_to_driver": not quiet, "logging_level": logging.WARNING,
                               "runtime_env": {"env_vars": dict(WORKER_ENV)}}
@@ -60,8 +79,10 @@ def connect(address: str | None, *, quiet: bool = True) -> bool:
         ray.init(num_cpus=os.cpu_count() or 1, object_store_memory=OBJECT_STORE_BYTES,
                  include_dashboard=False, **common)
         return True
-    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
-        os.environ.setdefault("RAY_AUTH_MODE", "token")  # the token alone is not used
+    # the driver's own budget, experiments and fits packages travel to every node (Ray caches
+    # them by content), so workers run the code that designed the grid; torch and mlflow must
+    # be installed there
+    common["runtime_env"]["py_modules"] = _own_packages()
     try:
         ray.init(address=address, **common)
     except Exception as exc:  # ConnectionError, auth failures, version mismatches
@@ -70,6 +91,14 @@ def connect(address: str | None, *, quiet: bool = True) -> bool:
                          "cluster with token auth needs RAY_AUTH_TOKEN (and RAY_AUTH_MODE=token)"
                          ) from None
     return True
+
+
+def _own_packages() -> list[Any]:
+    import budget
+    import experiments
+    import fits
+
+    return [budget, experiments, fits]
 
 
 def task_resources(spec: "SweepSpec") -> dict[str, float]:
@@ -101,9 +130,9 @@ def node_slots(resources: dict[str, float]) -> list[str]:
 def expected_nodes(spec: "SweepSpec", grid: list[Any]) -> list[str]:
     """For --dry-run: which node each point is expected to run on, by list scheduling the
     estimated times over the cluster's slots in grid order (Ray decides at run time)."""
+    started = connect(spec.ray_address)
     import ray
 
-    started = connect(spec.ray_address)
     try:
         resources = task_resources(spec)
         slots = node_slots(resources)
@@ -134,9 +163,9 @@ def _check_store(uri: str) -> None:
 def run_points(context: "_RunContext", spec: "SweepSpec", todo: list[tuple[int, Any, str]],
                total: int) -> dict[int, "PointResult"]:
     """Train the points `todo` (index, point, config hash) as Ray tasks; index -> result."""
+    started = connect(spec.ray_address, quiet=not context.progress)
     import ray
 
-    started = connect(spec.ray_address, quiet=not context.progress)
     tracker, opened = context.tracker, []
     try:
         _check_store(tracker.uri)

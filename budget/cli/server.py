@@ -110,6 +110,7 @@ def render(info: Any) -> str:
         f"artifacts      {info.artifacts_destination} (proxied: clients upload over HTTP)",
         *([f"basic-auth     on: user admin, password in {info.state_dir}/admin-password; clients "
            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"] if info.basic_auth else []),
-        *([f"started in     {info.startup_seconds:.1f} s"] if info.startup_seconds else []),
+        *([f"started in     {info.startup_seconds:.1f} s"] if info.healthy and info.startup_seconds
+          else []),
         *([f"use it         export MLFLOW_TRACKING_URI={info.tracking_uri}"] if info.healthy else []),
     ])
