@@ -134,7 +134,10 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def _port_free(host: str, port: int) -> bool:
+    """Nothing listens there; SO_REUSEADDR as uvicorn sets it, so the TIME_WAIT connections a
+    server stopped a moment ago leaves behind do not count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -220,3 +220,10 @@ def test_stop_stops_mlflow_then_postgres_by_pid(server, swept):
     assert not _alive(before.mlflow_pid) and not _alive(before.postgres_pid)
     assert not healthy(server.tracking_uri)
     assert not server_status(server.state_dir).healthy
+    # a second start on the folder reuses the cluster, its port and its runs
+    again = start_server(ServerConfig(state_dir=server.state_dir, port=server.port,
+                                      basic_auth=True))
+    assert again.healthy and again.postgres_port == server.postgres_port
+    assert MlflowClient(again.tracking_uri).get_run(swept[1].parent_run_id).info.status == "FINISHED"
+    stop_server(server.state_dir)
+    assert not healthy(server.tracking_uri)
