@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from experiments.sweep import PointResult, SweepSpec, _RunContext
 
 OBJECT_STORE_BYTES = 256 * 1024 * 1024  # tasks pass a config in and a small dict back
+WAIT_S = 1.0
 WORKER_ENV = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 STILL_RUNNING = "still RUNNING when the sweep ended: its task never closed it"
 # a basic-auth server's client credentials travel as task arguments (a job's runtime_env is shown
@@ -186,7 +187,8 @@ def run_points(context: "_RunContext", spec: "SweepSpec", todo: list[tuple[int, 
                                         spec.device, int(resources["num_cpus"]), context.train,
                                         credentials)
                     pending[ref] = (i, point, run_id)
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                # a timeout so Ctrl-C and SIGTERM reach Python between waits
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
                 for ref in ready:
                     i, point, run_id = pending.pop(ref)
                     results[i] = _collect(ref, context, point, run_id, f"{i}/{total}")

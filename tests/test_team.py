@@ -212,6 +212,38 @@ def test_a_killed_worker_ends_its_run_failed_never_running(server, cluster):
     assert client.get_run(again.runs[1].run_id).data.tags[names.ATTEMPT] == "2"
 
 
+def test_an_interrupted_driver_leaves_no_run_running(server, cluster):
+    """SIGTERM to the driver while a task trains (what `kill` or a closing terminal does): the
+    task is cancelled, its run and the parent end KILLED, nothing stays RUNNING."""
+    import threading
+    import time
+
+    def slow(config, *args, **kwargs):
+        time.sleep(60)
+
+    client = MlflowClient(server.tracking_uri)
+
+    def interrupt_when_training():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            exp = client.get_experiment_by_name("team-ctrl-c")
+            if exp and client.search_runs([exp.experiment_id], f"tags.`{names.NODE}` != ''"):
+                break  # a task has started training
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    spec = SweepSpec(preset="smoke", budgets=(2e9,), points=1, experiment="team-ctrl-c",
+                     tracking_uri=server.tracking_uri, threads=1, executor="ray")
+    threading.Thread(target=interrupt_when_training, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, progress=False, train=slow)
+    exp = client.get_experiment_by_name("team-ctrl-c")
+    runs = client.search_runs([exp.experiment_id])
+    assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]  # the point, the parent
+    point = next(r for r in runs if r.data.tags.get(names.ROLE) == names.ROLE_POINT)
+    assert point.data.tags[names.FAILURE].startswith("interrupted")
+
+
 def test_stop_stops_mlflow_then_postgres_by_pid(server, swept):
     before = server_status(server.state_dir)
     assert before.mlflow_pid and before.postgres_pid
