@@ -18,7 +18,13 @@ from typing import Any, Callable
 
 from experiments import names
 from experiments.errors import SweepError
-from experiments.tracking import ROLE, Tracker, find_runs, open_reader, resolve_tracking_uri
+from experiments.tracking import (
+    ROLE,
+    Tracker,
+    find_runs,
+    open_reader,
+    resolve_tracking_uri,
+)
 
 FIT_ROLE = names.ROLE_FIT
 SWEEP_PARENTS_TAG = names.SWEEP_PARENTS
