@@ -94,3 +94,14 @@ def test_end_run_prints_nothing_on_stdout(tmp_path, capfd):
     run = tracker.create_run(exp, "q", {})
     tracker.end_run(run)
     assert capfd.readouterr().out == ""
+
+
+def test_ray_address_without_the_ray_executor_is_one_line():
+    from click.testing import CliRunner
+
+    from budget.cli import main
+
+    result = CliRunner().invoke(main, ["sweep", "--preset", "smoke", "--ray-address", "h:6379",
+                                       "--dry-run"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --ray-address h:6379 needs --executor ray"

@@ -66,6 +66,8 @@ def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, 
     Example: budget sweep --preset smoke --budgets 1e10,3e10 --points 3
     """
     require_extra("sweep", "torch", "mlflow")
+    if ray_address and executor != "ray":
+        raise click.UsageError(f"--ray-address {ray_address} needs --executor ray")
     if executor == "ray":
         require_extra("team", "ray")
     from experiments.sweep import SweepSpec, plan_sweep, run_sweep
