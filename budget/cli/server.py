@@ -38,7 +38,7 @@ def command() -> None:
               help="MLflow's allowed Host headers; replaces its default (localhost and private "
                    "addresses). Give the name clients use when serving beyond them.")
 @click.option("--artifacts-destination", metavar="URI",
-              help="Where the server stores artifacts (default: DIR/artifacts; s3://... works).")
+              help="Where the server stores artifacts (default: DIR/artifacts; any MLflow artifact URI, e.g. s3://bucket/path with boto3 installed).")
 @click.option("--workers", type=POSITIVE_INT, default=1, show_default=True,
               help="MLflow server worker processes.")
 @click.option("--basic-auth", is_flag=True,
