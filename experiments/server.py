@@ -10,18 +10,15 @@ filesystem) and waits for /health. PIDs, ports and URIs go to `<dir>/server.json
 `stop_server` stops MLflow (its process group, by the PID it recorded) and then PostgreSQL
 (pg_ctl, which signals the postmaster PID in its own pid file), in that order.
 
-initdb refuses to run as root: as root, PostgreSQL runs as the `postgres` user (or `nobody`)
-via runuser, with a data folder that user owns. The URI names psycopg2 explicitly because
-SQLAlchemy 2.1 picks psycopg 3 for a bare `postgresql://`.
+The PostgreSQL side (initdb as a non-root user, the pgpass file, the psycopg2 URI) lives in
+`experiments.postgres`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pwd
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,21 +31,29 @@ from pathlib import Path
 from typing import Any
 
 from experiments.errors import SweepError
+from experiments.postgres import (
+    LOOPBACK,
+    PGDATA_DIR,
+    PGPASS_FILE,
+    alive,
+    backend_uri,
+    check_reachable,
+    configured_port,
+    create_database,
+    init_postgres,
+    postgres_pid,
+    proc_stat,
+    start_postgres,
+    stop_postgres,
+)
 
-STATE_FILE, PGPASS_FILE, PGDATA_DIR, ARTIFACTS_DIR = ("server.json", "pgpass", "pgdata",
-                                                      "artifacts")
-MLFLOW_LOG, POSTGRES_LOG = "mlflow.log", "postgres.log"
+STATE_FILE, ARTIFACTS_DIR, MLFLOW_LOG = "server.json", "artifacts", "mlflow.log"
 AUTH_INI, AUTH_DB, ADMIN_PASSWORD_FILE = "basic_auth.ini", "basic_auth.db", "admin-password"
 AUTH_CACHE_TTL_S = 60
 FLASK_SECRET_FILE = "flask-secret"  # basic-auth's CSRF key, the same across restarts
 ADMIN_USER = "admin"
-DB_USER, DB_NAME = "budget", "mlflow"
-LOOPBACK = "127.0.0.1"
 HEALTH_TIMEOUT_S = 120.0  # measured healthy in 9-13 s on 2 cores; CI machines are busier
 STOP_TIMEOUT_S = 20.0
-PG_START_TIMEOUT_S = 60
-PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"  # Debian/Ubuntu keep initdb and pg_ctl off PATH
-PG_USERS = ("postgres", "nobody")  # who runs PostgreSQL when we are root
 
 
 @dataclass(frozen=True)
@@ -87,46 +92,6 @@ class ServerInfo:
         return asdict(self)
 
 
-def pg_binary(name: str) -> str:
-    """initdb or pg_ctl: on PATH, else Debian's /usr/lib/postgresql/<version>/bin (newest)."""
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(Path("/").glob(PG_BIN_GLOB.lstrip("/")),
-                        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
-    for folder in reversed(candidates):
-        if (folder / name).is_file():
-            return str(folder / name)
-    raise SweepError(f"PostgreSQL's {name} is not installed; install it (Debian/Ubuntu: apt-get "
-                     "install postgresql) or put its bin folder on PATH")
-
-
-def pg_user() -> str | None:
-    """The account PostgreSQL runs as: None (ourselves) unless we are root."""
-    if os.geteuid() != 0:
-        return None
-    for name in PG_USERS:
-        try:
-            pwd.getpwnam(name)
-            return name
-        except KeyError:
-            continue
-    raise SweepError("running as root, and neither a 'postgres' nor a 'nobody' user exists for "
-                     "PostgreSQL (initdb refuses root); create one or run as another user")
-
-
-def _as_pg(cmd: list[str]) -> list[str]:
-    user = pg_user()
-    return ["runuser", "-u", user, "--", *cmd] if user else cmd
-
-
-def _own(path: Path) -> None:
-    user = pg_user()
-    if user:
-        entry = pwd.getpwnam(user)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-
-
 def free_port(host: str = LOOPBACK) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -143,89 +108,6 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _run(cmd: list[str], what: str, timeout: float = 120) -> str:
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SweepError(f"{what} failed: {exc}") from None
-    if done.returncode != 0:
-        tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
-        raise SweepError(f"{what} failed (exit {done.returncode}): {tail}")
-    return done.stdout
-
-
-def _check_reachable(state: Path) -> None:
-    """As root, the PostgreSQL user must be able to walk down to the state folder."""
-    user = pg_user()
-    if not user:
-        return
-    probe = ["runuser", "-u", user, "--", "test", "-x", str(state)]
-    if subprocess.run(probe, check=False).returncode != 0:
-        raise SweepError(f"PostgreSQL runs as '{user}' (initdb refuses root), and '{user}' cannot "
-                         f"reach {state}; give --dir a folder it can reach, e.g. /srv/budget-server")
-
-
-def init_postgres(state: Path, port: int) -> None:
-    """initdb a password-protected cluster in state/pgdata listening on 127.0.0.1:port only."""
-    pgdata, password = state / PGDATA_DIR, secrets.token_urlsafe(24)
-    pgpass = state / PGPASS_FILE
-    pgpass.write_text(f"{LOOPBACK}:{port}:*:{DB_USER}:{password}\n", encoding="utf-8")
-    pgpass.chmod(0o600)
-    pgdata.mkdir(mode=0o700)
-    _own(pgdata)
-    pwfile = pgdata.parent / f".pw-{secrets.token_hex(4)}"
-    pwfile.write_text(password + "\n", encoding="utf-8")
-    pwfile.chmod(0o600)
-    _own(pwfile)
-    try:
-        _run(_as_pg([pg_binary("initdb"), "-D", str(pgdata), "-U", DB_USER, f"--pwfile={pwfile}",
-                     "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-instructions"]),
-             "initdb")
-    finally:
-        pwfile.unlink(missing_ok=True)
-    with (pgdata / "postgresql.conf").open("a", encoding="utf-8") as conf:
-        conf.write(f"\n# compute-budget team server: loopback TCP only, no Unix socket\n"
-                   f"listen_addresses = '{LOOPBACK}'\nport = {port}\n"
-                   f"unix_socket_directories = ''\n")
-
-
-def start_postgres(state: Path) -> None:
-    log = state / PGDATA_DIR / POSTGRES_LOG
-    _run(_as_pg([pg_binary("pg_ctl"), "-D", str(state / PGDATA_DIR), "-l", str(log), "-w",
-                 "-t", str(PG_START_TIMEOUT_S), "start"]), "pg_ctl start",
-         timeout=PG_START_TIMEOUT_S + 10)
-
-
-def postgres_pid(state: Path) -> int | None:
-    """The postmaster's PID from its own pid file, when that process is alive."""
-    try:
-        pid = int((state / PGDATA_DIR / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if _alive(pid) else None
-
-
-def create_database(state: Path, port: int) -> None:
-    import psycopg2
-
-    os.environ.setdefault("PGPASSFILE", str(state / PGPASS_FILE))
-    conn = psycopg2.connect(host=LOOPBACK, port=port, user=DB_USER, dbname="postgres",
-                            passfile=str(state / PGPASS_FILE))
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
-            if cur.fetchone() is None:
-                cur.execute(f"CREATE DATABASE {DB_NAME}")
-    finally:
-        conn.close()
-
-
-def backend_uri(port: int) -> str:
-    """psycopg2 named: SQLAlchemy 2.1's bare postgresql:// means psycopg 3."""
-    return f"postgresql+psycopg2://{DB_USER}@{LOOPBACK}:{port}/{DB_NAME}"
 
 
 def mlflow_command(cfg: ServerConfig, pg_port: int, artifacts: str) -> list[str]:
@@ -263,20 +145,6 @@ def write_auth_config(state: Path) -> dict[str, str]:
             "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret(state / FLASK_SECRET_FILE)}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as gone
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
 def healthy(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=timeout) as reply:
@@ -311,13 +179,13 @@ def start_server(cfg: ServerConfig) -> ServerInfo:
     if not 1 <= cfg.port <= 65535 or not _port_free(cfg.host, cfg.port):
         raise SweepError(f"--port {cfg.port} is not free on {cfg.host}; choose another port")
     state.mkdir(parents=True, exist_ok=True)
-    _check_reachable(state)
+    check_reachable(state)
     previous = read_state(state)
     if not (state / PGDATA_DIR / "PG_VERSION").is_file():
         pg_port = cfg.postgres_port or free_port()
         init_postgres(state, pg_port)
     else:  # an existing cluster keeps the port its config and pgpass were written for
-        pg_port = previous.postgres_port if previous else _configured_port(state)
+        pg_port = previous.postgres_port if previous else configured_port(state)
     if postgres_pid(state) is None:
         start_postgres(state)
     create_database(state, pg_port)
@@ -352,12 +220,6 @@ def _log_error(log: Path) -> str:
     return (errors or lines or [""])[-1].strip()
 
 
-def _configured_port(state: Path) -> int:
-    for line in (state / PGPASS_FILE).read_text(encoding="utf-8").splitlines():
-        return int(line.split(":")[1])
-    raise SweepError(f"{state / PGPASS_FILE} is empty; remove {state} and start again")
-
-
 def _spawn_mlflow(cfg: ServerConfig, state: Path, pg_port: int,
                   artifacts: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PGPASSFILE": str(state / PGPASS_FILE)}
@@ -382,7 +244,7 @@ def server_status(state_dir: str | Path) -> ServerInfo | None:
     info = read_state(state)
     if info is None:
         return None
-    mlflow_pid = info.mlflow_pid if info.mlflow_pid and _alive(info.mlflow_pid) else None
+    mlflow_pid = info.mlflow_pid if info.mlflow_pid and alive(info.mlflow_pid) else None
     ok = mlflow_pid is not None and healthy(info.tracking_uri)
     return ServerInfo(**{**info.to_dict(), "mlflow_pid": mlflow_pid,
                          "postgres_pid": postgres_pid(state), "healthy": ok})
@@ -395,13 +257,9 @@ def stop_server(state_dir: str | Path) -> ServerInfo | None:
     info = read_state(state)
     if info is None:
         return None
-    if info.mlflow_pid and _alive(info.mlflow_pid):
+    if info.mlflow_pid and alive(info.mlflow_pid):
         _stop_group(info.mlflow_pid)
-    postmaster = postgres_pid(state)
-    if postmaster is not None:
-        _run(_as_pg([pg_binary("pg_ctl"), "-D", str(state / PGDATA_DIR), "-m", "fast", "-w",
-                     "stop"]), "pg_ctl stop")
-        _wait_gone(lambda: _running(postmaster), STOP_TIMEOUT_S)  # its pid file goes first
+    stop_postgres(state)
     stopped = ServerInfo(**{**info.to_dict(), "mlflow_pid": None, "postgres_pid": None,
                             "healthy": False})
     _write_state(state, stopped)
@@ -416,8 +274,8 @@ def _stop_group(pid: int) -> None:
             os.killpg(pid, sig)
         except ProcessLookupError:
             return
-        _alive(pid)  # reap our own child
-        if _wait_gone(lambda: _group_running(pid), wait):
+        alive(pid)  # reap our own child
+        if _wait_gone(lambda: _grouprunning(pid), wait):
             return
 
 
@@ -430,29 +288,13 @@ def _wait_gone(running: Any, timeout: float) -> bool:
     return False
 
 
-def _proc_stat(pid: str) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            return f.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
-    except (OSError, IndexError):
-        return None
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (a zombie has exited; only its parent can reap it)."""
-    fields = _proc_stat(str(pid))
-    if fields is None:
-        return _alive(pid) if not Path("/proc/self").exists() else False
-    return fields[0] != "Z" and _alive(pid)
-
-
-def _group_running(pgid: int) -> bool:
+def _grouprunning(pgid: int) -> bool:
     """Any non-zombie process of process group `pgid` left (Linux /proc; else the leader)."""
     if not Path("/proc/self").exists():
-        return _alive(pgid)
+        return alive(pgid)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            fields = _proc_stat(entry.name)
+            fields = proc_stat(entry.name)
             if fields and fields[2] == str(pgid) and fields[0] != "Z":
                 return True
     return False
