@@ -92,6 +92,20 @@ def open_report_store(tracking_uri: str | None, experiment: str) -> tuple[Any, s
                           f"{exc.strerror or exc}") from None
 
 
+def log_report(written: Any, tracker: Any, experiment_id: str, tracking_uri: str) -> dict[str, str]:
+    """The report folder as artifacts (under `report/`) of a run of its own, through the
+    project's one MLflow writer (experiments.tracking); its ids."""
+    from budget.report.build import report_metrics, report_params
+    from experiments import names
+    from experiments.tracking import log_folder_run
+
+    plan = written.report.plan
+    return log_folder_run(tracker, experiment_id, written.out_dir,
+                          name=names.report_run_name(plan.compute_flops), role=names.ROLE_REPORT,
+                          params=report_params(written.report), metrics=report_metrics(plan),
+                          artifact_path=names.REPORT_DIR)
+
+
 def calibration_figures(loaded: LoadedCalibration) -> dict[str, bytes]:
     """PNG bytes (file stem -> bytes) of the figures logged with the fit run; none for a file."""
     if loaded.run_id is None:

@@ -1,4 +1,6 @@
 """Real training sweeps: corpus (`data`), GPT model (`model`), training loop with MFU (`train`,
-`hardware`), IsoFLOP grid (`design`), MLflow runner and readers (`sweep`, `tracking`), plots and
-the MLflow UI (`plots`, `ui`). torch and mlflow come from the `[sweep]` extra.
+`hardware`), IsoFLOP grid (`design`), the sweep runner (`sweep`; one point as one run: `points`;
+points as Ray tasks: `ray_exec`), the one MLflow writer and the readers (`tracking`; every run, tag
+and metric name: `names`), plots and the MLflow UI (`plots`, `ui`), the team server on PostgreSQL
+(`server`, `postgres`). torch and mlflow come from the `[sweep]` extra; ray and psycopg2 from `[team]`.
 """

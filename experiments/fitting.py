@@ -16,12 +16,19 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
+from experiments import names
 from experiments.errors import SweepError
-from experiments.tracking import ROLE, find_runs, open_reader, resolve_tracking_uri
+from experiments.tracking import (
+    ROLE,
+    Tracker,
+    find_runs,
+    open_reader,
+    resolve_tracking_uri,
+)
 
-FIT_ROLE = "fit"
-SWEEP_PARENTS_TAG = "budget.sweep_parents"
-FIT_JSON = "fit.json"
+FIT_ROLE = names.ROLE_FIT
+SWEEP_PARENTS_TAG = names.SWEEP_PARENTS
+FIT_JSON = names.FIT_JSON
 MIN_RUNS = 6  # Approach 3 needs >= 6 runs over >= 3 sizes (fits.approach3)
 MIN_BUDGETS = 2  # Approach 2 needs >= 2 budgets with an interior minimum (fits.approach2)
 LITERATURE_REFERENCES = ("epoch", "chinchilla", "kaplan")
@@ -74,11 +81,11 @@ def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tup
     client, uri = open_reader(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        from experiments.names import unknown_experiment
+        from experiments.unknown_experiment import unknown_experiment
 
         raise unknown_experiment(client, experiment, uri)
     points = sweep_runs_frame(experiment, uri)
-    parents = tuple(sorted({client.get_run(r).data.tags.get("mlflow.parentRunId", "")
+    parents = tuple(sorted({client.get_run(r).data.tags.get(names.PARENT_RUN, "")
                             for r in points["run_id"]} - {""}))
     curves = sweep_curves_frame(experiment, uri) if len(points) else None
     return points, curves, parents, found.experiment_id
@@ -193,25 +200,28 @@ def literature_references(budgets: tuple[float, ...], target: float | None) -> d
 
 def log_fit(result: ExperimentFit) -> ExperimentFit:
     """Log the fit as its own run in the experiment: metrics, params, fit.json and figures."""
-    import mlflow
-
     from fits.plots import report_figures
 
     refs = literature_references(result.budgets_flops, result.report.target_flops)
-    mlflow.set_tracking_uri(result.tracking_uri)
-    with mlflow.start_run(experiment_id=result.experiment_id, run_name="fit") as run:
-        mlflow.set_tags({ROLE: FIT_ROLE, SWEEP_PARENTS_TAG: ",".join(result.sweep_parents),
-                         "mlflow.note.content": _note(result)})
-        mlflow.log_params({"approaches": ",".join(sorted(result.report.results)),
-                           "bootstrap": result.report.bootstrap, "seed": result.report.seed,
-                           "level": result.report.level, "runs": result.n_runs,
-                           "budgets": len(result.budgets_flops),
-                           "target_flops": result.report.target_flops})
-        mlflow.log_metrics(fit_metrics(result))
+    tracker = Tracker(result.tracking_uri)
+    run_id = tracker.create_run(result.experiment_id, names.FIT_RUN, {
+        ROLE: FIT_ROLE, SWEEP_PARENTS_TAG: ",".join(result.sweep_parents),
+        names.NOTE: _note(result)})
+    try:
+        tracker.log_params(run_id, {
+            "approaches": ",".join(sorted(result.report.results)),
+            "bootstrap": result.report.bootstrap, "seed": result.report.seed,
+            "level": result.report.level, "runs": result.n_runs,
+            "budgets": len(result.budgets_flops), "target_flops": result.report.target_flops})
+        tracker.log_metrics(run_id, fit_metrics(result))
         for name, fig in report_figures(result.report, refs).items():
-            mlflow.log_figure(fig, f"plots/{name}.png")
-        done = replace(result, fit_run_id=run.info.run_id)
-        mlflow.log_dict(done.to_dict(), FIT_JSON)
+            tracker.log_figure(run_id, fig, f"{names.FIT_PLOTS}/{name}.png")
+        done = replace(result, fit_run_id=run_id)
+        tracker.log_dict(run_id, done.to_dict(), FIT_JSON)
+    except BaseException as exc:
+        tracker.fail_run(run_id, " ".join(f"{type(exc).__name__}: {exc}".split())[:4000])
+        raise
+    tracker.end_run(run_id)
     return done
 
 
@@ -247,7 +257,7 @@ def fit_figures(fit_run_id: str, tracking_uri: str | None = None) -> dict[str, b
 
     client, _ = open_reader(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        local = Path(client.download_artifacts(fit_run_id, "plots", tmp))
+        local = Path(client.download_artifacts(fit_run_id, names.FIT_PLOTS, tmp))
         return {p.stem: p.read_bytes() for p in sorted(local.glob("*.png"))}
 
 
@@ -263,7 +273,7 @@ def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[s
     client, uri = open_reader(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        from experiments.names import unknown_experiment
+        from experiments.unknown_experiment import unknown_experiment
 
         raise unknown_experiment(client, experiment, uri)
     runs = find_runs(client, exp.experiment_id,

@@ -4,6 +4,9 @@
 hash already FINISHED in the experiment, trains the rest (`experiments.train.train_run`), records
 a failing point as FAILED with its reason and goes on, marks the current runs KILLED on Ctrl-C,
 and logs an IsoFLOP plot to the parent. `plan_sweep(spec)` is the `--dry-run` grid.
+Points train in this process (`executor="local"`) or as Ray tasks (`executor="ray"`,
+`experiments.ray_exec`); either way the driver creates each child run (`experiments.points`)
+and every write goes through `experiments.tracking.Tracker`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,11 +26,13 @@ from typing import Any, Callable, Iterator
 import click
 
 from budget import __version__
+from experiments import names
 from experiments import tracking as tr
 from experiments.design import SweepPoint, design_sweep, get_preset, with_overrides
+from experiments.errors import SweepError
 
 TrainFn = Callable[..., Any]
-METRIC_FLUSH = 100  # steps buffered between MLflow log_batch calls
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class SweepSpec:
     lr: float | None = None  # None: the preset's
     threads: int | None = None  # torch CPU threads; None: torch's default (all cores)
     family: str = "gpt2"  # "llama": sweep the Llama-style block (experiments.llama)
+    executor: str = "local"  # local, or ray (each point a Ray task; experiments.ray_exec)
+    ray_address: str | None = None  # None: RAY_ADDRESS, else an in-process cluster
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +73,7 @@ class PointResult:
     n_layer: int = 0
     d_model: int = 0
     estimated_seconds: float | None = None
+    node: str | None = None  # Ray: the node that trained it (dry run: the one expected to)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,20 +137,25 @@ def plan_sweep(spec: SweepSpec) -> SweepResult:
     )
 
     get_preset(spec.preset)
+    _check_executor(spec)
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device)
+    device = resolve_device(spec.device if spec.executor == "local" else "auto")  # ray: the driver's
     peak = peak_for(device, training_dtype(device))
     grid = _grid(spec, corpus, peak.flops_per_s)
-    runs = [_point(p, run_id=None, status="PLANNED", val_loss=None) for p in grid]
+    nodes: list[str | None] = [None] * len(grid)
+    if spec.executor == "ray":
+        from experiments.ray_exec import expected_nodes
+
+        nodes = list(expected_nodes(spec, grid))
+    runs = [_point(p, run_id=None, status="PLANNED", val_loss=None, node=n)
+            for p, n in zip(grid, nodes)]
     return SweepResult(spec.experiment, None, None, tr.resolve_tracking_uri(spec.tracking_uri),
                        True, runs, str(device), peak.flops_per_s)
 
 
 def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None = None) -> SweepResult:
     """Train the grid into MLflow (see the module docstring); `train` defaults to train_run."""
-    import mlflow
-
     from experiments.data import load_corpus
     from experiments.hardware import (
         peak_for,
@@ -152,34 +166,59 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     from experiments.train import train_run
 
     get_preset(spec.preset)
+    _check_executor(spec)
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device)
-    client, exp_id, uri = tr.open_store(spec.tracking_uri, spec.experiment)
+    device = resolve_device(spec.device if spec.executor == "local" else "auto")  # ray: the driver's
+    tracker, exp_id, uri = tr.open_store(spec.tracking_uri, spec.experiment)
+    client = tracker.client
     dtype = training_dtype(device)
     peak = peak_for(device, dtype)
     grid = _grid(spec, corpus, peak.flops_per_s)
     hashes = [tr.config_hash(p.config.to_dict()) for p in grid]
     done = tr.finished_points(client, exp_id)
-    parent = _parent_run(client, exp_id, tr.sweep_hash(hashes, spec.preset), spec)
-    context = _RunContext(client, corpus, device, dtype, peak, train or train_run, progress)
-    results: list[PointResult] = []
-    with _sigterm_as_interrupt(), mlflow.start_run(run_id=parent, experiment_id=exp_id, log_system_metrics=False):
-        mlflow.log_input(_dataset(corpus), context="training")
-        remaining = sum(p.estimated_seconds for p, h in zip(grid, hashes) if h not in done)
-        for i, (point, h) in enumerate(zip(grid, hashes), 1):
-            if h in done:
-                run = done[h]
-                results.append(_point(point, run_id=run.info.run_id, status="FINISHED",
-                                      val_loss=run.data.metrics.get("final_val_loss"),
-                                      skipped=True))
-                continue
-            _announce(progress, i, len(grid), point, remaining)
-            results.append(context.run_point(point, h, exp_id, f"[{i}/{len(grid)}]"))
-            remaining -= point.estimated_seconds
-        _finish_parent(results, spec)
-    return SweepResult(spec.experiment, exp_id, parent, uri, False, results, str(device),
-                       peak.flops_per_s)
+    parent = _parent_run(tracker, exp_id, tr.sweep_hash(hashes, spec.preset), spec)
+    context = _RunContext(tracker, exp_id, parent, corpus, device, dtype, peak,
+                          train or train_run, progress)
+    results: dict[int, PointResult] = {}
+    try:
+        with _sigterm_as_interrupt():
+            tracker.log_dataset(parent, _dataset(corpus))
+            todo = []
+            for i, (point, h) in enumerate(zip(grid, hashes), 1):
+                if h in done:
+                    run = done[h]
+                    results[i] = _point(point, run_id=run.info.run_id, status="FINISHED",
+                                        val_loss=run.data.metrics.get(names.FINAL_VAL_LOSS),
+                                        skipped=True)
+                else:
+                    todo.append((i, point, h))
+            if spec.executor == "ray":
+                from experiments.ray_exec import run_points
+
+                results.update(run_points(context, spec, todo, len(grid)))
+            else:
+                remaining = sum(p.estimated_seconds for _, p, _ in todo)
+                for i, point, h in todo:
+                    _announce(progress, i, len(grid), point, remaining)
+                    results[i] = context.run_point(point, h, f"{i}/{len(grid)}")
+                    remaining -= point.estimated_seconds
+            ordered = [results[i] for i in sorted(results)]
+            _finish_parent(tracker, parent, ordered, spec)
+    except KeyboardInterrupt:
+        tracker.fail_run(parent, "interrupted (KeyboardInterrupt)", status="KILLED")
+        raise
+    except BaseException as exc:
+        tracker.fail_run(parent, failure_reason(exc))
+        raise
+    tracker.end_run(parent)
+    return SweepResult(spec.experiment, exp_id, parent, tr.redact("", uri), False, ordered,
+                       str(device), peak.flops_per_s)
+
+
+def _check_executor(spec: SweepSpec) -> None:
+    if spec.executor not in EXECUTORS:
+        raise SweepError(f"--executor {spec.executor!r} is not one of {', '.join(EXECUTORS)}")
 
 
 @contextmanager
@@ -205,27 +244,29 @@ def _announce(progress: bool, i: int, n: int, point: SweepPoint, remaining: floa
                    f"(sweep ETA ~{remaining / 60:.1f} min)", err=True)
 
 
-def _parent_run(client: Any, exp_id: str, sweep_hash: str, spec: SweepSpec) -> str:
+def _parent_run(tracker: tr.Tracker, exp_id: str, sweep_hash: str, spec: SweepSpec) -> str:
     """The parent run of this exact sweep if one exists (resume), else a new one."""
+    client = tracker.client
     found = tr.find_runs(client, exp_id, f"tags.`{tr.SWEEP_HASH}` = '{sweep_hash}' and "
                                          f"tags.`{tr.ROLE}` = 'sweep'")
     if found:
         parent = str(found[0].info.run_id)
-        _close_stale_children(client, exp_id, parent)
+        _close_stale_children(tracker, exp_id, parent)
+        tracker.reopen(parent)  # resumed: it runs again until it ends
         return parent
-    run = client.create_run(exp_id, run_name=f"sweep-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
-                            tags={tr.ROLE: "sweep", tr.SWEEP_HASH: sweep_hash})
-    for key, value in spec.to_dict().items():
-        client.log_param(run.info.run_id, f"sweep.{key}", json.dumps(value))
-    return str(run.info.run_id)
+    run_id = tracker.create_run(exp_id, f"sweep-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                {tr.ROLE: names.ROLE_SWEEP, tr.SWEEP_HASH: sweep_hash})
+    tracker.log_params(run_id, {f"{names.SWEEP_PARAM_PREFIX}{key}": json.dumps(value)
+                                for key, value in spec.to_dict().items()})
+    return run_id
 
 
-def _close_stale_children(client: Any, exp_id: str, parent: str) -> None:
+def _close_stale_children(tracker: tr.Tracker, exp_id: str, parent: str) -> None:
     """Points left RUNNING by a process that died (kill -9, power loss) become KILLED."""
-    for run in tr.find_runs(client, exp_id, f"tags.mlflow.parentRunId = '{parent}' and "
-                                           "attributes.status = 'RUNNING'"):
-        client.set_tag(run.info.run_id, tr.FAILURE, "stale: its process ended without closing it")
-        client.set_terminated(run.info.run_id, status="KILLED")
+    stale = tr.find_runs(tracker.client, exp_id, f"tags.`{names.PARENT_RUN}` = '{parent}' and "
+                                                 "attributes.status = 'RUNNING'")
+    tr.close_running(tracker, [r.info.run_id for r in stale],
+                     "stale: its process ended without closing it")
 
 
 def _dataset(corpus: Any) -> Any:
@@ -247,109 +288,58 @@ def _dataset(corpus: Any) -> Any:
                        digest=corpus.digest[:16])
 
 
-def _finish_parent(results: list[PointResult], spec: SweepSpec) -> None:
-    import mlflow
-
+def _finish_parent(tracker: tr.Tracker, parent: str, results: list[PointResult],
+                   spec: SweepSpec) -> None:
     finished = [r for r in results if r.status == "FINISHED" and r.val_loss is not None]
-    mlflow.set_tags({"budget.points_finished": str(len(finished)),
-                     "budget.points_failed": str(sum(r.status == "FAILED" for r in results))})
+    tracker.set_tags(parent, {names.POINTS_FINISHED: str(len(finished)),
+                              names.POINTS_FAILED: str(sum(r.status == "FAILED" for r in results))})
     if finished:
         from experiments.plots import isoflop_png
 
         with tempfile.TemporaryDirectory() as tmp:
             path = isoflop_png([(r.flops, r.params, float(r.val_loss)) for r in finished  # type: ignore[arg-type]
-                                ], Path(tmp) / "isoflop.png",
+                                ], Path(tmp) / names.ISOFLOP_PNG,
                                title=f"IsoFLOP curves ({spec.experiment})")
-            mlflow.log_artifact(str(path))
+            tracker.log_artifact(parent, path)
 
 
 class _RunContext:
-    """Everything a child run needs, so `run_point` reads top-down."""
+    """Everything a child run needs, so `run_point` reads top-down; the Ray executor uses
+    `open` on the driver and hands the run id to its task."""
 
-    def __init__(self, client: Any, corpus: Any, device: Any, dtype: Any, peak: Any,
-                 train: TrainFn, progress: bool) -> None:
-        self.client, self.corpus, self.device, self.dtype = client, corpus, device, dtype
-        self.peak, self.train, self.progress = peak, train, progress
+    def __init__(self, tracker: tr.Tracker, exp_id: str, parent: str, corpus: Any, device: Any,
+                 dtype: Any, peak: Any, train: TrainFn, progress: bool) -> None:
+        self.tracker, self.exp_id, self.parent = tracker, exp_id, parent
+        self.corpus, self.device, self.dtype, self.peak = corpus, device, dtype, peak
+        self.train, self.progress = train, progress
+        earlier = tr.find_runs(tracker.client, exp_id, f"tags.`{names.PARENT_RUN}` = '{parent}'")
+        self.attempts = Counter(r.data.tags.get(names.CONFIG_HASH, "") for r in earlier)
 
-    def run_point(self, point: SweepPoint, h: str, exp_id: str, label: str) -> PointResult:
-        import mlflow
+    def open(self, point: SweepPoint, h: str, index: str, executor: str) -> str:
+        """The point's child run, created here (parent, point index, attempt, config hash)."""
+        from experiments.points import open_point
 
-        from experiments.errors import TrainingFailed
+        self.attempts[h] += 1
+        return open_point(self.tracker, self.exp_id, self.parent, point, h, index=index,
+                          attempt=self.attempts[h], executor=executor,
+                          dataset=_dataset(self.corpus))
 
-        c = point.config
-        name = f"C={c.flops_budget:.0e} N={c.params}"
-        with mlflow.start_run(run_name=name, nested=True, experiment_id=exp_id) as run:
-            run_id = run.info.run_id
-            mlflow.set_tags({tr.ROLE: "point", tr.CONFIG_HASH: h, "budget.device": str(self.device),
-                             "budget.dtype": str(self.dtype).replace("torch.", ""),
-                             "budget.peak_source": self.peak.source,
-                             "budget.peak_flops_per_s": f"{self.peak.flops_per_s:.4g}"})
-            mlflow.log_params(c.to_dict())
-            mlflow.log_input(_dataset(self.corpus), context="training")
-            mlflow.log_dict(c.to_dict(), "config.json")
-            sink = _MetricSink(self.client, run_id)
-            try:
-                result = self.train(c, self.corpus, device=self.device, dtype=self.dtype,
-                                    peak=self.peak, on_metrics=sink.add, progress=self.progress)
-            except KeyboardInterrupt:
-                sink.flush()
-                mlflow.set_tag(tr.FAILURE, "interrupted (KeyboardInterrupt)")
-                mlflow.end_run(status="KILLED")
-                mlflow.end_run(status="KILLED")  # the parent
-                raise
-            except (TrainingFailed, Exception) as exc:  # any failure: record it and go on
-                sink.flush()
-                reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:4000]
-                mlflow.set_tag(tr.FAILURE, reason)
-                mlflow.end_run(status="FAILED")
-                if self.progress:
-                    click.echo(f"  point FAILED: {reason}", err=True)
-                return _point(point, run_id=run_id, status="FAILED", val_loss=None, reason=reason)
-            sink.flush()
-            mlflow.log_metrics({"tokens": result.tokens, "flops_model": result.flops,
-                                "flops_6nd": 6.0 * c.params * result.tokens,
-                                "seconds": result.seconds, "final_mfu": result.mfu})
-            self._log_curve(result, sink, name)
-        return _point(point, run_id=run_id, status="FINISHED", val_loss=result.val_loss)
+    def run_point(self, point: SweepPoint, h: str, index: str) -> PointResult:
+        from experiments.points import train_point
 
-    def _log_curve(self, result: Any, sink: "_MetricSink", name: str) -> None:
-        import mlflow
+        run_id = self.open(point, h, index, "local")
+        out = train_point(self.tracker, run_id, point.config, self.corpus, device=self.device,
+                          dtype=self.dtype, peak=self.peak, train=self.train,
+                          progress=self.progress, on_failure=self._say_failed)
+        return _point(point, run_id=run_id, status=out.status, val_loss=out.val_loss,
+                      reason=out.reason)
 
-        from experiments.plots import loss_curve_png
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = loss_curve_png(result.curve, sink.val_points, name, Path(tmp) / "loss_curve.png")
-            mlflow.log_artifact(str(path))
+    def _say_failed(self, reason: str) -> None:
+        if self.progress:
+            click.echo(f"  point FAILED: {reason}", err=True)
 
 
-class _MetricSink:
-    """Buffers per-step metrics and writes them with MLflow's log_batch."""
+def failure_reason(exc: BaseException) -> str:
+    from experiments.points import failure_reason as reason
 
-    def __init__(self, client: Any, run_id: str) -> None:
-        self.client, self.run_id = client, run_id
-        self.buffer: list[Any] = []
-        self.val_points: list[tuple[float, float]] = []
-        self.steps = 0
-
-    def add(self, step: int, metrics: dict[str, float]) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        self.buffer.extend(Metric(k, float(v), now, step) for k, v in metrics.items())
-        if "val_loss" in metrics and "tokens_seen" in metrics:
-            self.val_points.append((metrics["tokens_seen"], metrics["val_loss"]))
-        elif "final_val_loss" in metrics and self.val_points is not None:
-            self.val_points.append((self._last_tokens(), metrics["final_val_loss"]))
-        if "tokens_seen" in metrics:
-            self._tokens = metrics["tokens_seen"]
-        self.steps += 1
-        if self.steps % METRIC_FLUSH == 0:
-            self.flush()
-
-    def _last_tokens(self) -> float:
-        return float(getattr(self, "_tokens", 0.0))
-
-    def flush(self) -> None:
-        for start in range(0, len(self.buffer), 1000):  # log_batch takes <= 1000 metrics
-            self.client.log_batch(self.run_id, metrics=self.buffer[start:start + 1000])
-        self.buffer = []
+    return reason(exc)

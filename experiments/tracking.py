@@ -1,10 +1,17 @@
-"""MLflow store set-up and the readers that `budget fit --experiment` uses.
+"""The one MLflow writer (`Tracker`), store set-up, and the readers `budget fit --experiment` uses.
+
+Everything the project writes to MLflow goes through `Tracker`, a thin wrapper around one
+`MlflowClient` bound to one tracking URI: no fluent API (`mlflow.start_run`, `mlflow.log_*`) and
+no global tracking URI (`mlflow.set_tracking_uri`) anywhere, so two stores in one process cannot
+mix (the `./mlflow.db` bug of e282dfa) and a Ray task writes to exactly the run the driver made
+for it. Run, tag, metric and artifact names live in `experiments.names`.
 
 Store: `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else the embedded default
 `sqlite:///mlflow.db` in the working directory, with artifacts in `./mlartifacts`. The
 experiment is created once, before any training (concurrent first creation of a sqlite store
 fails). Runs carry tags `budget.role` (`sweep` for a parent, `point` for a child),
-`budget.config_hash` and `budget.sweep_hash`.
+`budget.config_hash` and `budget.sweep_hash`. No credential is ever written: params and tags
+pass through `redact` (user:password@ in a URI, keys naming a password, token or secret).
 
 Readers (for issue 5):
 - `sweep_runs_frame(experiment, tracking_uri=None)`: one row per FINISHED point (latest run per
@@ -19,12 +26,17 @@ Readers (for issue 5):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
+import re
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from experiments import names
 from experiments.errors import SweepError
 
 if TYPE_CHECKING:
@@ -33,16 +45,31 @@ if TYPE_CHECKING:
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # MLflow 3's own default store, in the CWD
 ARTIFACT_DIR = "mlartifacts"
-ROLE, CONFIG_HASH, SWEEP_HASH, FAILURE = ("budget.role", "budget.config_hash",
-                                          "budget.sweep_hash", "budget.failure_reason")
-# MLflow 3's UI opens an experiment of this kind on its "Model training" pages, not GenAI's
-EXPERIMENT_KIND, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
+# kept importable here for the callers that read them from tracking
+ROLE, CONFIG_HASH, SWEEP_HASH, FAILURE = names.ROLE, names.CONFIG_HASH, names.SWEEP_HASH, \
+    names.FAILURE
+EXPERIMENT_KIND, TRAINING_KIND = names.EXPERIMENT_KIND, names.TRAINING_KIND
 HASH_EXCLUDE = ("code_version",)  # fields that do not change what a point measures
+BATCH_LIMIT = 1000  # MLflow's log_batch takes at most 1000 metrics (100 params) per call
+PARAM_BATCH = 100
+# keys whose values are secrets (eval_tokens is not one: only auth/access/bearer tokens)
+SECRET_KEY = re.compile(r"passw(or)?d|secret|credential|(api|access|private)[_-]?key|"
+                        r"(auth|access|bearer|refresh)[_-]?token", re.IGNORECASE)
+URI_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+REDACTED = "[redacted]"
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     """--tracking-uri, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the CWD."""
     return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def redact(key: str, value: str) -> str:
+    """A param or tag value with any credential removed: the value of a key that names a
+    password, token or secret, and the user:password@ part of a URI (http://u:p@host -> http://host)."""
+    if SECRET_KEY.search(key):
+        return REDACTED
+    return URI_USERINFO.sub(lambda m: m.group("scheme"), value)
 
 
 def artifact_root(uri: str) -> str | None:
@@ -53,18 +80,104 @@ def artifact_root(uri: str) -> str | None:
     return (db.parent / ARTIFACT_DIR).as_uri()
 
 
-def open_store(tracking_uri: str | None, experiment: str) -> tuple["MlflowClient", str, str]:
-    """Point MLflow at the store, create the experiment once; return (client, id, uri)."""
-    import mlflow
+class Tracker:
+    """The one MLflow writer: an MlflowClient on one store, every write of the project.
+
+    Values are written as MLflow stores them (params and tags as strings) after `redact`;
+    metrics go in batches; a run ends with `end_run(run_id, status)`. MLflow's "View run ... at"
+    lines (printed on stdout when a run against a server ends) are swallowed, so `--json` output
+    and Ray workers' logs stay clean.
+    """
+
+    def __init__(self, tracking_uri: str, client: "MlflowClient | None" = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.uri = tracking_uri
+        self.client = client or MlflowClient(tracking_uri=tracking_uri)
+
+    def create_run(self, experiment_id: str, name: str, tags: Mapping[str, str],
+                   parent: str | None = None) -> str:
+        """A new RUNNING run (a child of `parent` when given); its id."""
+        all_tags = {k: redact(k, str(v)) for k, v in tags.items()}
+        if parent:
+            all_tags[names.PARENT_RUN] = parent
+        return str(self.client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id)
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, redact(k, v if isinstance(v, str) else str(v))) for k, v in params.items()]
+        for start in range(0, len(items), PARAM_BATCH):
+            self.client.log_batch(run_id, params=items[start:start + PARAM_BATCH])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, redact(k, str(v))) for k, v in tags.items()]
+        for start in range(0, len(items), PARAM_BATCH):
+            self.client.log_batch(run_id, tags=items[start:start + PARAM_BATCH])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.log_metric_batch(run_id, [Metric(k, float(v), now, step) for k, v in metrics.items()])
+
+    def log_metric_batch(self, run_id: str, metrics: list[Any]) -> None:
+        """mlflow.entities.Metric objects, in batches of at most 1000."""
+        for start in range(0, len(metrics), BATCH_LIMIT):
+            self.client.log_batch(run_id, metrics=metrics[start:start + BATCH_LIMIT])
+
+    def log_dict(self, run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
+        self.client.log_dict(run_id, dict(data), artifact_file)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(run_id, figure, artifact_file)
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_artifacts(self, run_id: str, folder: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
+
+    def log_dataset(self, run_id: str, dataset: Any, context: str = "training") -> None:
+        """An mlflow.data Dataset as the run's input (what mlflow.log_input does, by client)."""
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        entry = DatasetInput(dataset=dataset._to_mlflow_entity(),
+                             tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
+        self.client.log_inputs(run_id, datasets=[entry])
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        """FINISHED, FAILED or KILLED; MLflow's "View run" lines go nowhere."""
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.client.set_terminated(run_id, status=status)
+
+    def reopen(self, run_id: str) -> None:
+        """A finished run RUNNING again (a resumed sweep's parent)."""
+        self.client.update_run(run_id, status="RUNNING")
+
+    def fail_run(self, run_id: str, reason: str, status: str = "FAILED") -> None:
+        """Record why (tag budget.failure_reason) and end the run FAILED (or KILLED)."""
+        self.set_tags(run_id, {names.FAILURE: reason})
+        self.end_run(run_id, status)
+
+    def status(self, run_id: str) -> str:
+        return str(self.client.get_run(run_id).info.status)
+
+
+def open_store(tracking_uri: str | None, experiment: str) -> tuple[Tracker, str, str]:
+    """A Tracker on the store, the experiment created once; return (tracker, id, uri)."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
     if not experiment or not experiment.strip():
         raise SweepError("--experiment is empty; give an experiment name")
     uri = resolve_tracking_uri(tracking_uri)
+    check_server(uri)
     try:  # any failure to open or create the store is the user's URI (a bad path, no server)
-        mlflow.set_tracking_uri(uri)
-        client = MlflowClient(tracking_uri=uri)
+        tracker = Tracker(uri)
+        client = tracker.client
         found = client.get_experiment_by_name(experiment)
         if found is None:
             exp_id = client.create_experiment(experiment, artifact_location=artifact_root(uri),
@@ -75,8 +188,8 @@ def open_store(tracking_uri: str | None, experiment: str) -> tuple["MlflowClient
                 client.set_experiment_tag(exp_id, EXPERIMENT_KIND, TRAINING_KIND)
     except (MlflowException, OSError, Exception) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise SweepError(f"tracking store {uri!r} is not usable: {first}") from exc
-    return client, exp_id, uri
+        raise SweepError(f"tracking store {redact('', uri)!r} is not usable: {first}") from exc
+    return tracker, exp_id, uri
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -105,7 +218,7 @@ def find_runs(client: "MlflowClient", exp_id: str, filter_string: str) -> list[A
 def finished_points(client: "MlflowClient", exp_id: str) -> dict[str, Any]:
     """Latest FINISHED point run per config hash."""
     out: dict[str, Any] = {}
-    for run in find_runs(client, exp_id, f"tags.`{ROLE}` = 'point' and "
+    for run in find_runs(client, exp_id, f"tags.`{ROLE}` = '{names.ROLE_POINT}' and "
                                          "attributes.status = 'FINISHED'"):
         out.setdefault(run.data.tags.get(CONFIG_HASH, run.info.run_id), run)
     return out
@@ -121,14 +234,16 @@ def check_server(uri: str) -> None:
 
     if not uri.startswith(("http://", "https://")):
         return
+    plain = redact("", uri)  # /health needs no credentials; urllib cannot parse user:pass@
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=SERVER_TIMEOUT_S) as reply:
+        with urllib.request.urlopen(plain.rstrip("/") + "/health",
+                                    timeout=SERVER_TIMEOUT_S) as reply:
             if reply.status != 200:
-                raise SweepError(f"tracking server {uri} answered HTTP {reply.status} at /health")
+                raise SweepError(f"tracking server {plain} answered HTTP {reply.status} at /health")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SweepError(f"tracking server {uri} does not answer ({reason}); start it "
-                         "(budget ui / mlflow server) or fix --tracking-uri") from None
+        raise SweepError(f"tracking server {redact('', uri)} does not answer ({reason}); start "
+                         "it (budget server start, budget ui) or fix --tracking-uri") from None
 
 
 def open_reader(tracking_uri: str | None) -> tuple["MlflowClient", str]:
@@ -147,16 +262,16 @@ def open_reader(tracking_uri: str | None) -> tuple["MlflowClient", str]:
         return MlflowClient(tracking_uri=uri), uri
     except Exception as exc:  # mlflow raises many types for a store it cannot open
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise SweepError(f"tracking store {uri!r} is not usable: {first}") from None
+        raise SweepError(f"tracking store {redact('', uri)!r} is not usable: {first}") from None
 
 
 def _experiment_id(experiment: str, tracking_uri: str | None) -> tuple["MlflowClient", str]:
     client, uri = open_reader(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        from experiments.names import unknown_experiment
+        from experiments.unknown_experiment import unknown_experiment
 
-        raise unknown_experiment(client, experiment, uri)
+        raise unknown_experiment(client, experiment, redact('', uri))
     return client, found.experiment_id
 
 
@@ -170,9 +285,9 @@ def sweep_runs_frame(experiment: str, tracking_uri: str | None = None) -> "pd.Da
         p, m = run.data.params, run.data.metrics
         rows.append({"run_id": run.info.run_id, "params": int(p["params"]),
                      "params_non_embedding": int(p["params_non_embedding"]),
-                     "tokens": int(m.get("tokens", p["tokens"])),
-                     "flops": float(p["flops_budget"]), "loss": float(m["final_val_loss"]),
-                     "flops_model": float(m.get("flops_model", "nan")),
+                     "tokens": int(m.get(names.TOKENS, p["tokens"])),
+                     "flops": float(p["flops_budget"]), "loss": float(m[names.FINAL_VAL_LOSS]),
+                     "flops_model": float(m.get(names.FLOPS_MODEL, "nan")),
                      "n_layer": int(p["n_layer"]), "d_model": int(p["d_model"])})
     columns = ["run_id", "params", "params_non_embedding", "tokens", "flops", "loss",
                "flops_model", "n_layer", "d_model"]
@@ -188,9 +303,10 @@ def sweep_curves_frame(experiment: str, tracking_uri: str | None = None) -> "pd.
     parts = []
     for run in finished_points(client, exp_id).values():
         n = int(run.data.params["params"])
-        loss = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "train_loss")}
+        loss = {m.step: m.value for m in client.get_metric_history(run.info.run_id,
+                                                                    names.TRAIN_LOSS)}
         seen = {m.step: m.value for m in client.get_metric_history(run.info.run_id,
-                                                                    "tokens_seen")}
+                                                                    names.TOKENS_SEEN)}
         steps = sorted(set(loss) & set(seen))
         parts.append(pd.DataFrame({"run_id": run.info.run_id, "params": n,
                                    "tokens": [int(seen[s]) for s in steps],
@@ -199,3 +315,35 @@ def sweep_curves_frame(experiment: str, tracking_uri: str | None = None) -> "pd.
     if not parts:
         return pd.DataFrame(columns=["run_id", "params", "tokens", "flops", "loss"])
     return pd.concat(parts, ignore_index=True)
+
+
+def log_folder_run(tracker: Tracker, experiment_id: str, folder: str | Path, *, name: str,
+                   role: str, params: Mapping[str, str], metrics: Mapping[str, float],
+                   artifact_path: str) -> dict[str, str]:
+    """A finished run holding `folder` as artifacts under `artifact_path`, with params and
+    metrics (`budget report --experiment`); its ids. SweepError naming the store on failure."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run_id = tracker.create_run(experiment_id, name, {ROLE: role})
+        tracker.log_params(run_id, params)
+        tracker.log_metrics(run_id, metrics)
+        tracker.log_artifacts(run_id, folder, artifact_path)
+        tracker.end_run(run_id)
+        artifact_uri = tracker.client.get_run(run_id).info.artifact_uri
+    except (MlflowException, OSError) as exc:
+        raise SweepError(f"cannot log the report to {redact('', tracker.uri)!r}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    return {"tracking_uri": redact("", tracker.uri), "experiment_id": str(experiment_id),
+            "run_id": run_id, "artifact_uri": f"{artifact_uri}/{artifact_path}"}
+
+
+def close_running(tracker: Tracker, run_ids: Iterable[str], reason: str) -> list[str]:
+    """Runs of `run_ids` still RUNNING end KILLED with `reason` (MLflow has no heartbeat, so a
+    run whose process died stays RUNNING forever otherwise); the ids closed."""
+    closed = []
+    for run_id in run_ids:
+        if tracker.status(run_id) == "RUNNING":
+            tracker.fail_run(run_id, reason, status="KILLED")
+            closed.append(run_id)
+    return closed

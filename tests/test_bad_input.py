@@ -172,6 +172,11 @@ CASES: list[tuple[str, str]] = [
     # frontier (issue 14)
     ("frontier --flops -1", "--flops"),
     ("frontier", "--flops"),
+    # server (issue 16)
+    ("server status --dir {tmp}/no-server", "no team server was started"),
+    ("server stop --dir {tmp}/no-server", "no team server was started"),
+    ("server start --port 0 --dir {tmp}/srv", "--port"),
+    ("server nosuch", "nosuch"),
     # no such command or option
     ("nosuchcommand", "nosuchcommand"),
     ("plan --flops 1e21 --gpu h100 --nosuch", "--nosuch"),

@@ -1,5 +1,6 @@
 """Every command has help with an example (the docstring doubles as --help)."""
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -18,4 +19,11 @@ def test_every_command_has_help_with_an_example(name):
     result = CliRunner().invoke(main, [name, "--help"])
     assert result.exit_code == 0
     assert "Example:" in result.stdout and "budget " + name in result.stdout
+    command = main.commands[name]
+    if isinstance(command, click.Group):  # a group (budget server): each subcommand, like a command
+        for sub in command.commands:
+            result = CliRunner().invoke(main, [name, sub, "--help"])
+            assert result.exit_code == 0 and "Example:" in result.stdout, (name, sub)
+            assert f"budget {name} {sub}" in result.stdout and "--json" in result.stdout, (name, sub)
+        return
     assert "--json" in result.stdout  # every command prints one JSON object (tests/test_house.py)

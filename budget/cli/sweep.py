@@ -56,13 +56,19 @@ def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] 
               help="MLflow experiment name.")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
               "else sqlite:///mlflow.db in the working directory).")
-@click.option("--dry-run", is_flag=True, help="Print the grid (shape, N, D, time) and train nothing.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: points one after another here; ray: each point a Ray task (needs "
+                   "the [team] extra; README: team setup).")
+@click.option("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else an "
+              "in-process cluster on this machine's cores).")
+@click.option("--dry-run", is_flag=True, help="Print the grid (shape, N, D, time; with ray the "
+              "node expected to run each point) and train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
 def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, data: str | None,
             device: str, threads: int | None, lr: float | None, seed: int, family: str,
-            experiment: str,
-            tracking_uri: str | None, dry_run: bool, quiet: bool, as_json: bool) -> None:
+            experiment: str, tracking_uri: str | None, executor: str, ray_address: str | None,
+            dry_run: bool, quiet: bool, as_json: bool) -> None:
     """Train an IsoFLOP grid of small GPT models on real text, tracked in MLflow.
 
     For each budget C, model sizes log-spaced around the planner's optimum N_opt, each trained
@@ -71,11 +77,15 @@ def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, 
     Example: budget sweep --preset smoke --budgets 1e10,3e10 --points 3
     """
     require_extra("sweep", "torch", "mlflow")
+    if ray_address and executor != "ray":
+        raise click.UsageError(f"--ray-address {ray_address} needs --executor ray")
+    if executor == "ray":
+        require_extra("team", "ray")
     from experiments.sweep import SweepSpec, plan_sweep, run_sweep
 
     spec = SweepSpec(preset=preset, budgets=budgets, points=points, data=data, device=device,
                      seed=seed, experiment=experiment, tracking_uri=tracking_uri, lr=lr,
-                     threads=threads, family=family)
+                     threads=threads, family=family, executor=executor, ray_address=ray_address)
     result = plan_sweep(spec) if dry_run else run_sweep(spec, progress=not quiet and not as_json)
     emit(result, as_json, render)
 
@@ -84,21 +94,29 @@ def render(result: Any) -> str:
     """The grid as a table: budget, shape, N, D, loss or estimated time."""
     head = f"{'C (FLOPs)':>10} {'layers':>6} {'d_model':>7} {'N total':>10} {'N non-emb':>10} " \
            f"{'D tokens':>11} {'status':>9} {'val loss' if not result.dry_run else 'est. time':>9}"
-    lines = [head]
+    nodes = any(r.node for r in result.runs)
+    lines = [head + ("  node" if nodes else "")]
     for r in result.runs:
         last = f"{r.estimated_seconds:8.0f}s" if result.dry_run else \
             (f"{r.val_loss:9.4f}" if r.val_loss is not None else f"{'-':>9}")
         status = "skipped" if r.skipped else r.status
         lines.append(f"{r.flops:10.2e} {r.n_layer:6d} {r.d_model:7d} {r.params:10,d} "
-                     f"{r.params_non_embedding:10,d} {r.tokens:11,d} {status:>9} {last}")
+                     f"{r.params_non_embedding:10,d} {r.tokens:11,d} {status:>9} {last}"
+                     + (f"  {r.node or '-'}" if nodes else ""))
     if result.dry_run:
         total = sum(r.estimated_seconds for r in result.runs)
         lines.append(f"{len(result.runs)} runs, about {total / 60:.1f} min on {result.device} "
                      f"(peak {result.peak_flops_per_s / 1e9:.0f} GFLOP/s measured, MFU 0.25 "
                      f"assumed); nothing trained")
+        if nodes:
+            lines.append("node: where Ray is expected to run each point (list scheduling of the "
+                         "estimates over the cluster's free slots; Ray decides at run time)")
     else:
         lines.append(f"experiment {result.experiment!r} (id {result.experiment_id}), parent run "
                      f"{result.parent_run_id}, store {result.tracking_uri}")
+        if result.tracking_uri.startswith(("http://", "https://")):
+            lines.append(f"review it: open {result.tracking_uri} in a browser")
+            return "\n".join(lines)
         lines.append("review it: budget ui" + (f" --tracking-uri {result.tracking_uri}"
                                                 if result.tracking_uri != os.environ.get(
                                                     "MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")

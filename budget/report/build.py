@@ -3,7 +3,8 @@
 `build_report` makes the plan (the same `make_plan` call as `budget plan`), the same run costed on
 each compared accelerator, the risks and the sources of every constant; `write_report` renders it
 into a folder (`figures` draws the figures, `html` writes Markdown and HTML; the types live in `sections`);
-`log_to_mlflow` logs that folder as artifacts of a run of its own.
+`report_params`/`report_metrics` flatten it for a tracking run; `budget report --experiment`
+hands them to `experiments.tracking` (budget/ itself never talks to MLflow).
 
 A calibrated law (issue 5, `--calibrate EXP`) plugs in as a `CalibrationSection`: its allocation
 joins the literature laws (and may become the recommendation), its text and figures become a
@@ -246,31 +247,6 @@ def write_report(report: Report, out_dir: str | Path,
     return WrittenReport(report=report, out_dir=str(out), markdown=str(out / MARKDOWN_NAME),
                          html=str(out / HTML_NAME), plan_json=str(out / PLAN_JSON_NAME),
                          figures=tuple(str(out / FIGURE_DIR / f"{fig.name}.png") for fig in figures))
-
-
-def log_to_mlflow(written: WrittenReport, client: Any, experiment_id: str,
-                  tracking_uri: str) -> dict[str, str]:
-    """Log the report folder as artifacts (under `report/`) of a new run; return its ids.
-    `client` is an MlflowClient on an opened store (`experiments.tracking.open_store`)."""
-    from mlflow.exceptions import MlflowException
-
-    plan = written.report.plan
-    try:
-        run = client.create_run(experiment_id, run_name=f"report-{plan.compute_flops:.3g}",
-                                tags={"budget.role": "report"})
-        run_id = run.info.run_id
-        for key, text in report_params(written.report).items():
-            client.log_param(run_id, key, text)
-        for key, number in report_metrics(plan).items():
-            client.log_metric(run_id, key, number)
-        client.log_artifacts(run_id, written.out_dir, artifact_path="report")
-        client.set_terminated(run_id)
-        artifact_uri = client.get_run(run_id).info.artifact_uri
-    except (MlflowException, OSError) as exc:
-        raise BudgetError(f"cannot log the report to {tracking_uri!r}: "
-                          f"{str(exc).splitlines()[0]}") from None
-    return {"tracking_uri": tracking_uri, "experiment_id": str(experiment_id), "run_id": run_id,
-            "artifact_uri": f"{artifact_uri}/report"}
 
 
 def report_params(report: Report) -> dict[str, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from budget.hardware.catalog import Catalog, load_catalog
 from budget.planner import PlanRequest, resolve_budget
-from budget.report.build import build_report, log_to_mlflow, write_report
+from budget.report.build import build_report, write_report
 from budget.report.sections import CalibrationSection, WrittenReport
 
 DEFAULT_OUT_DIR = "proposal"
@@ -50,7 +50,7 @@ def make_proposal(req: ProposalRequest) -> WrittenReport:
                           catalog=catalog, frontier=req.frontier)
     written = write_report(report, req.out_dir)
     if store is not None:
-        written = replace(written, mlflow=log_to_mlflow(written, *store))
+        written = replace(written, mlflow=wiring.log_report(written, *store))
     return written
 
 
