@@ -7,7 +7,7 @@ or a network's forward FLOPs x samples x epochs) into C in FLOPs; `make_plan` do
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from budget import fixed_plan
 from budget.errors import BudgetError
@@ -16,11 +16,13 @@ from budget.hardware.catalog import Accelerator, Catalog, load_catalog
 from budget.models import families
 from budget.models.arch import DEFAULT_ATTENTION_CONVENTION, Architecture
 from budget.models.transformer import DEFAULT_N_CTX, ModelShape
-from budget.scaling import beyond, laws
-from budget.scaling.beyond import BeyondPlan
+from budget.scaling import laws
 from budget.scaling.calibrated import VERY_LONG_EXTRAPOLATION_DECADES, Calibration
 from budget.training import time as costing
 from budget.training.memory import MemoryBreakdown, training_memory
+
+if TYPE_CHECKING:  # beyond needs numpy: imported only when a beyond option is given
+    from budget.scaling.beyond import BeyondPlan
 
 # Budgets outside this range get a warning: the laws were fitted on 6e18-3e21 FLOPs (Hoffmann et al.
 # 2022 Figure 3) and the largest reported runs are ~4e25 (Llama 3.1 405B: 3.8e25, Meta 2024 §3.1).
@@ -547,6 +549,8 @@ def target_loss_budget(req: PlanRequest) -> ResolvedBudget | None:
     """With --target-loss and no other budget: C = the compute-optimal C reaching that loss."""
     if req.target_loss is None or any(v is not None for v in asdict(req.budget).values()):
         return None
+    from budget.scaling import beyond
+
     law = req.law or laws.RECOMMENDED_LAW
     C = beyond.budget_for_target_loss(req.target_loss, law)
     return ResolvedBudget(C, "target-loss", f"C = 6 N D of the compute-optimal model reaching "
@@ -560,8 +564,11 @@ def plan_beyond(req: PlanRequest, budget: ResolvedBudget, allocations: Sequence[
     a calibrated fit joins the parametric laws."""
     params_tokens = (req.budget.params, req.budget.tokens) \
         if req.budget.params is not None and req.budget.tokens is not None else None
-    if not beyond.wanted(req.inference_tokens, req.target_loss, req.unique_tokens, params_tokens):
+    if all(x is None for x in (req.inference_tokens, req.target_loss, req.unique_tokens,
+                               params_tokens)):
         return None
+    from budget.scaling import beyond
+
     price = cost.price_usd_per_hour
     usd_per_flop = None if price is None else \
         price / (costing.SECONDS_PER_HOUR * cost.peak_flops * cost.mfu)

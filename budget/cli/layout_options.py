@@ -142,7 +142,8 @@ def render_cluster(cp: Any, plan: Any = None) -> list[str]:
                   f"  step          {st.step_time_s:,.3g} s = compute {st.compute_s:,.3g} + exposed "
                   f"communication {st.communication_s:,.3g} + bubble {st.bubble_s:,.3g} + optimizer "
                   f"{st.optimizer_s:,.3g}",
-                  "  exposed comm  " + ", ".join(f"{k} {v:.3g} s" for k, v in st.exposed_by_kind_s.items() if v),
+                  "  exposed comm  " + (", ".join(f"{k} {v:.3g} s" for k, v in st.exposed_by_kind_s.items()
+                                                  if v) or "none (all hidden behind compute under the --overlap assumption)"),
                   f"  MFU           predicted {st.predicted_mfu:.1%} (HFU {st.predicted_hfu:.1%} as computed: "
                   f"causal half with FlashAttention, + recompute; "
                   f"{st.tflops_per_gpu:,.0f} model TFLOP/s/GPU)"
