@@ -5,10 +5,12 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from budget.models.transformer import params_total, training_flops_per_token
 from experiments.errors import TrainingFailed
+from experiments.hardware import peak_for
 from experiments.sweep import SweepSpec, plan_sweep, run_sweep
 from experiments.tracking import (
     CONFIG_HASH,
@@ -60,8 +62,10 @@ def test_smoke_sweep_structure_params_metrics_artifacts(store, smoke):
     for run in runs:
         p = run.data.params
         assert config_fields <= set(p) and run.data.tags[ROLE] == "point"
+        dtype = getattr(torch, run.data.tags["budget.dtype"])  # the dtype timed fastest
         assert float(run.data.tags["budget.peak_flops_per_s"]) == pytest.approx(
-            result.peak_flops_per_s, rel=1e-3)
+            peak_for(torch.device("cpu"), dtype).flops_per_s, rel=1e-3)
+        assert run.data.tags["budget.execution"].startswith("1t ")  # --threads 1
         shape = TrainConfig(**{k: _typed(k, p[k]) for k in config_fields}).shape
         assert int(p["params"]) == params_total(shape)
         tokens = run.data.metrics["tokens"]
