@@ -2,9 +2,10 @@
 
 AdamW with decoupled weight decay on matrices only, linear warmup then cosine decay to
 `MIN_LR_RATIO` x the peak over exactly the run's token budget (Hoffmann et al. 2022 §3 match
-the cosine length to the run), gradient clipping, fixed seeds, bf16 autocast where measured
-faster (experiments.autotune). A checkpoint every few minutes lets a killed point resume mid-run. The final validation loss over a fixed set of held-out windows is the number the fits
-use. Metrics go to an `on_metrics(step, metrics)` callback so the loop knows nothing of MLflow.
+the cosine length to the run), gradient clipping, fixed seeds, bf16 autocast where timed
+faster (experiments.autotune). A checkpoint every few minutes lets a killed point resume
+mid-run. The final validation loss over a fixed set of held-out windows is the number the fits
+use (nats per token of the corpus' tokenizer: per byte for the byte-level default). Metrics go to an `on_metrics(step, metrics)` callback so the loop knows nothing of MLflow.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -246,7 +248,7 @@ def _train(config: TrainConfig, corpus: Corpus, device: torch.device, execution:
     start = last_save = time.perf_counter()
     start_tokens = tokens_seen
     bar = click.progressbar(length=config.steps - done, label=f"  N={config.params:.3g}",
-                            file=None if progress else io.StringIO(), show_eta=True,
+                            file=sys.stderr if progress else io.StringIO(), show_eta=True,
                             item_show_func=lambda s: s)
     with bar:
         for step in range(done + 1, config.steps + 1):
