@@ -222,7 +222,7 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
             outcomes = schedule.run()
         except KeyboardInterrupt as exc:
             with _interrupts_held():
-                _interrupted(client, parent, schedule.outcomes, spec, uri, exc, progress)
+                _interrupted(client, parent, schedule.outcomes, spec, uri, exc)
             raise
         results = [_result(o) for o in outcomes]
         noise = seed_noise(outcomes, get_preset(spec.preset).seed_budget, spec.seed)
@@ -232,7 +232,7 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
 
 
 def _interrupted(client: Any, parent: str, outcomes: list[Outcome], spec: SweepSpec, uri: str,
-                 exc: BaseException, progress: bool) -> None:
+                 exc: BaseException) -> None:
     """The parent KILLED with a reason, and how to resume, said out loud."""
     import mlflow
 
@@ -240,9 +240,9 @@ def _interrupted(client: Any, parent: str, outcomes: list[Outcome], spec: SweepS
     reason = f"interrupted ({str(exc) or 'Ctrl-C'}) after {finished} finished point(s)"
     client.set_tag(parent, tr.FAILURE, reason)
     mlflow.end_run(status="KILLED")
-    if progress or True:
-        click.echo(f"sweep {reason}; the point in progress is KILLED and keeps its checkpoint. "
-                   f"Resume with the same command: {eta.resume_command(spec, uri)}", err=True)
+    click.echo(f"sweep {reason}; the point in progress is marked KILLED (a long one resumes "
+               f"from its last checkpoint). Resume with the same command: "
+               f"{eta.resume_command(spec, uri)}", err=True)
 
 
 @contextmanager
