@@ -49,20 +49,24 @@ def check_writable(uri: str) -> None:
     if db is None:
         return
     folder = db.parent if db.parent != Path("") else Path(".")
-    if not folder.exists():
-        raise SweepError(f"tracking store {uri!r}: folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise SweepError(f"tracking store {uri!r} is not usable: {str(folder)!r} {what}")
     if db.exists() and not os.access(db, os.W_OK):
-        raise SweepError(f"tracking store {uri!r} is read-only; give a writable --tracking-uri")
+        raise SweepError(f"tracking store {uri!r} is not usable: it is read-only; give a "
+                         f"writable --tracking-uri")
     if not os.access(folder, os.W_OK):
-        raise SweepError(f"tracking store {uri!r}: folder {str(folder)!r} is not writable")
+        raise SweepError(f"tracking store {uri!r} is not usable: folder {str(folder)!r} is not "
+                         f"writable")
 
 
 @contextlib.contextmanager
 def quiet_migrations() -> Iterator[None]:
-    """Alembic and SQLAlchemy print hundreds of INFO lines on a new or broken store."""
+    """Alembic, SQLAlchemy and MLflow print hundreds of lines on a new, locked or broken store;
+    the failure itself still surfaces (as one SweepError line)."""
     levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         yield
     finally:

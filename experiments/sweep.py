@@ -207,7 +207,8 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     client, exp_id, uri = store.open_sweep_store(spec.tracking_uri, spec.experiment)
     dtype = training_dtype(device)
     peak = peak_for(device, dtype)
-    parent, resumed = _parent_run(client, exp_id, _sweep_key(spec, corpus), spec)
+    with store.creation_lock(uri):  # two workers started together share one parent run
+        parent, resumed = _parent_run(client, exp_id, _sweep_key(spec, corpus), spec)
     context = _RunContext(client, corpus, device, dtype, peak, train or train_run, progress,
                           spec, exp_id)
     clock = eta.Clock(_grid(spec, corpus, peak.flops_per_s))
