@@ -8,6 +8,7 @@ the tokens per second timed for its shape (experiments.autotune).
 
 from __future__ import annotations
 
+import math
 import shlex
 from typing import Any
 
@@ -54,11 +55,11 @@ class Clock:
 
     def _scaled(self, point: SweepPoint) -> float:
         est = point.estimated_seconds
-        return est * self.ratio() if est == est else 0.0  # NaN: no peak known
+        return 0.0 if math.isnan(est) else est * self.ratio()  # NaN: no peak known
 
     def done(self, point: SweepPoint, seconds: float, finished: bool) -> None:
         self.count += 1
-        if finished and point.estimated_seconds == point.estimated_seconds:
+        if finished and not math.isnan(point.estimated_seconds):
             self.spent += seconds
             self.estimated += point.estimated_seconds
         self._remove(point)
@@ -69,7 +70,7 @@ def own_estimate(point: SweepPoint, plan: Any) -> float:
     if plan is not None and plan.tokens_per_s > 0:
         return point.config.tokens / plan.tokens_per_s * (1.0 + EVAL_SHARE)
     est = point.estimated_seconds
-    return est if est == est else 0.0
+    return 0.0 if math.isnan(est) else est
 
 
 def say_resuming(client: Any, exp_id: str, parent: str, clock: Clock) -> None:
@@ -114,7 +115,7 @@ def dry_run_notes(runs: list[Any], device: str, peak: float | None, preset: Pres
                      "more sizes, and each budget re-centres on the previous one's measured "
                      "minimum, so later rows can change once earlier budgets have run")
     total = sum(r.estimated_seconds for r in runs
-                if not r.skipped and r.estimated_seconds == r.estimated_seconds)
+                if not r.skipped and not math.isnan(r.estimated_seconds))
     if total > DAY_S:
         notes.append(f"WARNING: about {total / DAY_S:,.1f} days on {device} "
                      f"(peak {(peak or 0) / 1e9:,.0f} GFLOP/s): the '{preset.name}' preset is "

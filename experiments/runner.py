@@ -15,6 +15,7 @@ is waited for (`Schedule.wait`), so N workers make the same decisions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Callable
 
 from experiments.design import (
@@ -106,7 +107,7 @@ class Schedule:
         return self.outcomes
 
     def _extend(self, budget: float, tried: set[Any]) -> list[Any]:
-        added = []
+        added: list[Any] = []
         vocab = int(self.design.get("vocab_size", 256))
         for _ in range(EXTENSIONS):
             losses = self._losses(budget, self.seed)
@@ -136,7 +137,7 @@ def seed_noise(outcomes: list[Outcome], budget: float, seed: int) -> dict[str, f
     gaps = [abs(by_seed[seed][n] - by_seed[seed + 1][n]) for n in both]
     losses = list(by_seed[seed].values())
     neighbours = sorted(by_seed[seed].items())
-    steps = [abs(b[1] - a[1]) for a, b in zip(neighbours, neighbours[1:])]
+    steps = [abs(b[1] - a[1]) for a, b in pairwise(neighbours)]
     return {"budget_flops": budget, "sizes": float(len(both)),
             "mean_abs_seed_gap": sum(gaps) / len(gaps), "max_abs_seed_gap": max(gaps),
             "loss_spread_over_sizes": max(losses) - min(losses),

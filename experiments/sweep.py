@@ -14,10 +14,11 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import click
 
@@ -107,8 +108,9 @@ def code_version() -> str:
 
 
 def _design(spec: SweepSpec, corpus: Any, peak: float | None) -> dict[str, Any]:
-    return dict(vocab_size=corpus.vocab_size, dataset=corpus.name, dataset_digest=corpus.digest,
-                code_version=code_version(), peak_flops_per_s=peak)
+    return {"vocab_size": corpus.vocab_size, "dataset": corpus.name,
+            "dataset_digest": corpus.digest, "code_version": code_version(),
+            "peak_flops_per_s": peak}
 
 
 def _grid(spec: SweepSpec, corpus: Any, peak: float | None) -> list[SweepPoint]:
@@ -159,7 +161,12 @@ def plan_sweep(spec: SweepSpec) -> SweepResult:
     Points already FINISHED in an existing store are shown as skipped; an adaptive preset's
     later budgets are re-centred from those results as the sweep would."""
     from experiments.data import load_corpus
-    from experiments.hardware import peak_for, resolve_device, set_threads, training_dtype
+    from experiments.hardware import (
+        peak_for,
+        resolve_device,
+        set_threads,
+        training_dtype,
+    )
 
     get_preset(spec.preset)
     set_threads(spec.threads)
@@ -187,7 +194,7 @@ def _finished_if_any(spec: SweepSpec) -> dict[str, Any]:
     try:
         client, _ = tr.open_reader(spec.tracking_uri)
         found = client.get_experiment_by_name(spec.experiment)
-    except Exception:  # no store, no server: nothing is finished
+    except Exception:  # noqa: BLE001  # no store, no server (any error): nothing is finished
         return {}
     return tr.finished_points(client, found.experiment_id) if found is not None else {}
 
@@ -197,7 +204,12 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     import mlflow
 
     from experiments.data import load_corpus
-    from experiments.hardware import peak_for, resolve_device, set_threads, training_dtype
+    from experiments.hardware import (
+        peak_for,
+        resolve_device,
+        set_threads,
+        training_dtype,
+    )
     from experiments.train import train_run
 
     get_preset(spec.preset)
@@ -455,7 +467,7 @@ class _RunContext:
                                                f"step {sink.last_step} of {c.steps}")
                     mlflow.end_run(status="KILLED")
                 raise
-            except Exception as exc:  # any failure: record it and go on
+            except Exception as exc:  # noqa: BLE001  # any failure: record it and go on
                 sink.flush()
                 reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:4000]
                 mlflow.set_tag(tr.FAILURE, reason)
@@ -470,7 +482,7 @@ class _RunContext:
             self._log_curve(result, sink, run_name(c))
         return Outcome(point, "FINISHED", result.val_loss, run_id, seconds=result.seconds)
 
-    def _log_curve(self, result: Any, sink: "_MetricSink", name: str) -> None:
+    def _log_curve(self, result: Any, sink: _MetricSink, name: str) -> None:
         import mlflow
 
         from experiments.plots import loss_curve_png

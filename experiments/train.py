@@ -239,7 +239,8 @@ def _train(config: TrainConfig, corpus: Corpus, device: torch.device, execution:
     flops_per_token = training_flops_per_token(config.shape)
     log = on_metrics or (lambda step, metrics: None)
     eval_at = {round(config.steps * k / config.evals) for k in range(1, config.evals)}
-    done, tokens_seen, curve = 0, 0, []
+    done, tokens_seen = 0, 0
+    curve: list[tuple[int, int, float]] = []
     if checkpoint is not None and checkpoint.exists():
         done, tokens_seen, curve = stepper.load(checkpoint)
         if progress:

@@ -99,8 +99,8 @@ def check_port(host: str, port: int) -> None:
 def host_warnings(host: str) -> tuple[str, ...]:
     if host in LOOPBACK:
         return ()
-    return (f"--host {host} serves the UI beyond this machine: MLflow has no login, so anyone "
-            f"who can reach port and host can read and change the store",)
+    return ((f"--host {host} serves the UI beyond this machine: MLflow has no login, so "
+             f"anyone who can reach this host and port can read and change the store"),)
 
 
 def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
@@ -154,7 +154,7 @@ def start_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int
     check_port(host, port)
     exp_id = experiment_id(uri, experiment) if experiment else None
     say = say or (lambda line: None)
-    log = tempfile.TemporaryFile()  # the server's output, read back only if it dies
+    log = tempfile.TemporaryFile()  # noqa: SIM115  # the server's output, open while it runs
     read_end, write_end = os.pipe()
     proc = subprocess.Popen([sys.executable, "-c", GUARD, str(read_end),
                              *ui_command(uri, host, port)], stdout=log, stderr=subprocess.STDOUT,

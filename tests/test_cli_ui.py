@@ -142,5 +142,5 @@ def _groups_serving(uri):
     import subprocess
 
     out = subprocess.run(["ps", "-eo", "pgid,args", "--cols", "100000"], capture_output=True,
-                         text=True).stdout
+                         text=True, check=True).stdout
     return {line.split()[0] for line in out.splitlines() if uri in line and "budget ui" not in line}

@@ -40,7 +40,7 @@ def test_nanogpt_bin_file(tmp_path):
     assert np.array_equal(np.concatenate([corpus.train, corpus.val]), tokens.astype(np.int64))
     # memory-mapped as uint16, never read whole or widened; windows are widened per batch
     assert isinstance(corpus.train, np.memmap) and corpus.train.dtype == np.uint16
-    x, y = windows(corpus.train, np.array([0, 5]), 8)
+    x, _ = windows(corpus.train, np.array([0, 5]), 8)
     assert x.dtype == np.int64 and np.array_equal(x[1], tokens[5:13].astype(np.int64))
 
 

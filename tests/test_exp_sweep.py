@@ -226,7 +226,7 @@ def test_interrupt_and_resume_are_said_out_loud(store, capsys):
 
 
 def test_dry_run_of_a_half_done_experiment_shows_what_is_skipped(store, smoke):
-    spec, first = smoke
+    spec, _ = smoke
     plan = plan_sweep(spec)
     assert all(r.skipped and r.status == "FINISHED" for r in plan.runs)
     assert plan.notes[0] == f"{len(plan.runs)} point(s) already FINISHED in the store will be " \

@@ -75,9 +75,9 @@ def render_experiment_fit(result: Any) -> str:
              f"logged as fit run {sweep['fit_run_id']} (tag budget.role=fit; sweep run(s) "
              f"{', '.join(sweep['sweep_parents'])})"]
     if sweep.get("loss_unit"):
-        lines.append(f"losses are {sweep['loss_unit']} ({sweep.get('dataset') or 'the sweep'}'s "
-                     f"tokenizer, vocabulary {sweep['vocab_size']:,}, context {sweep['n_ctx']}): "
-                     f"not comparable with the literature's nats per GPT-2/Chinchilla token")
+        lines.append(f"losses are {sweep['loss_unit']} ({sweep.get('dataset') or 'the sweep'}, "
+                     f"vocabulary {sweep['vocab_size']:,}, context {sweep['n_ctx']}): not "
+                     f"comparable with the literature's nats per GPT-2/Chinchilla token")
     lines += ["", render(result.report)]
     if result.holdout is not None:
         lines += ["", render_holdout(result.holdout)]

@@ -29,7 +29,13 @@ def command(port: int, host: str, tracking_uri: str | None, experiment: str | No
     Example: budget ui --experiment cpu-sweep --port 5000
     """
     require_extra("sweep", "mlflow")
-    from experiments.ui import interrupts_as_keyboard, restore, start_ui, stop_ui, wait_ui
+    from experiments.ui import (
+        interrupts_as_keyboard,
+        restore,
+        start_ui,
+        stop_ui,
+        wait_ui,
+    )
 
     previous = interrupts_as_keyboard()  # a SIGHUP during the 5-25 s start-up stops it too
     try:
