@@ -279,7 +279,8 @@ def log_fit(result: ExperimentFit) -> ExperimentFit:
                            "budgets": len(result.budgets_flops),
                            "target_flops": result.report.target_flops})
         mlflow.log_metrics(fit_metrics(result))
-        for name, fig in report_figures(result.report, refs).items():
+        unit = (result.units or {}).get("loss_unit")
+        for name, fig in report_figures(result.report, refs, unit).items():
             mlflow.log_figure(fig, f"plots/{name}.png")
         done = replace(result, fit_run_id=run.info.run_id)
         mlflow.log_dict(done.to_dict(), FIT_JSON)

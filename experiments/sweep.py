@@ -90,6 +90,7 @@ class SweepResult:
     seed_noise: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
     explicit_uri: str | None = None  # --tracking-uri as given (the closing hint repeats it)
+    loss_unit: str = "nats per token"  # per byte for the byte-level default corpus
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -241,7 +242,9 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
         noise = seed_noise(outcomes, get_preset(spec.preset).seed_budget, spec.seed)
         _finish_parent(results, spec, noise)
     return SweepResult(spec.experiment, exp_id, parent, uri, False, results, str(device),
-                       peak.flops_per_s, seed_noise=noise, explicit_uri=spec.tracking_uri)
+                       peak.flops_per_s, seed_noise=noise, explicit_uri=spec.tracking_uri,
+                       loss_unit="nats per byte" if corpus.vocab_size == 256 else
+                       f"nats per token (vocabulary {corpus.vocab_size:,})")
 
 
 def _interrupted(client: Any, parent: str, outcomes: list[Outcome], spec: SweepSpec, uri: str,

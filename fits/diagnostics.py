@@ -65,6 +65,6 @@ def weak_fit_warnings(report: Any) -> list[str]:
             failed = boot.requested - boot.succeeded
             why = WHY_REFITS_FAIL.get(key, "resamples on which the fit failed")
             out.append(f"{key}: {boot.succeeded} of {boot.requested} bootstrap refits "
-                       f"succeeded; the {failed} others were {why}; the intervals come from "
-                       f"the {boot.succeeded}")
+                       f"succeeded; the {failed} failed one(s) were {why}; the intervals come "
+                       f"from the {boot.succeeded}")
     return out

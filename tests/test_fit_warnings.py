@@ -55,7 +55,7 @@ def test_failed_bootstrap_refits_are_counted_and_explained():
     assert boot.succeeded < boot.requested
     line = next(w for w in weak_fit_warnings(report) if "bootstrap refits" in w)
     assert line.startswith(f"approach2: {boot.succeeded} of 100 bootstrap refits succeeded; "
-                           f"the {100 - boot.succeeded} others were resamples in which")
+                           f"the {100 - boot.succeeded} failed one(s) were resamples in which")
     assert "interior parabola minimum" in line
 
 

@@ -3,6 +3,8 @@ with the literature laws; and `--holdout-largest` for both CSV and experiment in
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ def fit_experiment_command(experiment: str, tracking_uri: str | None, approaches
                             seed=seed, level=level, target_flops=target_flops,
                             holdout_largest=holdout_largest, progress=progress)
     if plot_dir is not None:
-        save_plots(result.report, plot_dir, result.budgets_flops)
+        save_plots(result.report, plot_dir, result.budgets_flops,
+                   (result.units or {}).get("loss_unit"))
     emit(result, as_json, render_experiment_fit)
 
 
@@ -55,12 +58,13 @@ def with_holdout(report: Any, table: Any, seed: int) -> CsvFit:
     return CsvFit(report, holdout_fit(points, seed=seed))
 
 
-def save_plots(report: Any, plot_dir: str, budgets: tuple[float, ...]) -> None:
+def save_plots(report: Any, plot_dir: str, budgets: tuple[float, ...],
+               loss_unit: str | None = None) -> None:
     from experiments.fitting import literature_references
     from fits.plots import save_figures
 
     refs = literature_references(budgets, report.target_flops)
-    for path in save_figures(report, Path(plot_dir), refs):
+    for path in save_figures(report, Path(plot_dir), refs, loss_unit=loss_unit):
         click.echo(f"wrote {path}", err=True)
 
 
@@ -91,8 +95,9 @@ def render_holdout(holdout: Any) -> str:
              f"measured there: best loss {holdout.observed_best_loss:.4f}, optimal N "
              f"{holdout.observed_params_opt:,.0f}"]
     for key, p in holdout.predictions.items():
-        lines.append(f"  {key}: predicted best loss {p['best_loss']:.4f} "
-                     f"({p['best_loss_rel_error']:+.1%}), optimal N {p['params_opt']:,.0f} "
+        loss = f"predicted best loss {p['best_loss']:.4f} ({p['best_loss_rel_error']:+.1%})" \
+            if math.isfinite(p["best_loss"]) else "best loss not predicted (no loss law fitted)"
+        lines.append(f"  {key}: {loss}, optimal N {p['params_opt']:,.0f} "
                      f"({p['params_opt_rel_error']:+.1%})")
     lines += [f"  {key}: not fitted without the largest budget ({why})"
               for key, why in holdout.skipped.items()]

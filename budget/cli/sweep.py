@@ -100,7 +100,7 @@ def render(result: Any) -> str:
                          f"loss(seed+1)| {n['mean_abs_seed_gap']:.4f} (largest "
                          f"{n['max_abs_seed_gap']:.4f}) over {n['sizes']:.0f} sizes, against "
                          f"{n['median_neighbour_gap']:.4f} between neighbouring sizes and "
-                         f"{n['loss_spread_over_sizes']:.4f} across all sizes (nats per token)")
+                         f"{n['loss_spread_over_sizes']:.4f} across all sizes ({result.loss_unit})")
         lines.append(f"experiment {result.experiment!r} (id {result.experiment_id}), parent run "
                      f"{result.parent_run_id}, store {result.tracking_uri}")
         lines.append(f"review it: {ui_hint(result)}")
