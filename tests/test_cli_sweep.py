@@ -77,6 +77,7 @@ def test_sweep_on_user_text_logs_that_dataset(tmp_path):
     (["--device", "tpu"], "'tpu' is not one of"),
     (["--data", "no/such/file.txt"], "does not exist"),
     (["--lr", "-1"], "must be > 0"),
+    (["--threads", "100000"], "100000 is not in the range 1<=x<=1024"),
 ])
 def test_bad_input_exits_2_with_one_line(args, needle):
     result = CliRunner().invoke(main, ["sweep", "--preset", "smoke", "--dry-run", *args])
