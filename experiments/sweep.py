@@ -130,6 +130,9 @@ def _grid(spec: SweepSpec, corpus: Any, peak: float | None) -> list[SweepPoint]:
                         vocab_size=corpus.vocab_size, seed=spec.seed, dataset=d["dataset"],
                         dataset_digest=d["dataset_digest"], code_version=d["code_version"],
                         peak_flops_per_s=peak)
+    if preset.seed_budget:  # the second seed's repeat of that budget
+        grid += [with_overrides(p, seed=spec.seed + 1) for p in grid
+                 if p.config.flops_budget == preset.seed_budget]
     if spec.lr is not None:
         grid = [with_overrides(p, lr=spec.lr) for p in grid]
     return grid
