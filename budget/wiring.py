@@ -210,7 +210,9 @@ def _fit_experiment(req: FitRequest, progress: Callable[[str, int, int], None] |
         from fits.plots import save_figures
 
         refs = literature_references(result.budgets_flops, result.report.target_flops)
-        figures = tuple(str(p) for p in save_figures(result.report, Path(req.plot_dir), refs))
+        unit = (getattr(result, "units", None) or {}).get("loss_unit")
+        figures = tuple(str(p) for p in save_figures(result.report, Path(req.plot_dir), refs,
+                                                     loss_unit=unit))
     return FitOutcome(result, figures)
 
 

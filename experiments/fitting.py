@@ -13,8 +13,9 @@ how well that fit predicts the held-out budget's best loss and optimal N.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from experiments import names
 from experiments.errors import SweepError
@@ -43,11 +44,29 @@ class Holdout:
     observed_params_opt: float
     predictions: dict[str, dict[str, float]]  # approach -> {best_loss, params_opt, *_rel_error}
     skipped: dict[str, str]  # approach -> why it could not be fitted without the largest budget
+    vertex_inside: bool = True  # False: the measured optimum is the best run's N, not a vertex
+    sampled_params: tuple[float, float] = (math.nan, math.nan)  # held-out budget's N range
+
+    @property
+    def warnings(self) -> list[str]:
+        out = []
+        if not self.vertex_inside:
+            out.append(f"hold-out: the fitted vertex lies outside the sampled sizes at "
+                       f"{self.budget_flops:.3g} FLOPs; its 'optimal N' is the best run's N, "
+                       f"so the N error is only a bound")
+        low, high = self.sampled_params
+        for key, p in self.predictions.items():
+            n = p.get("params_opt", math.nan)
+            if math.isfinite(n) and math.isfinite(low) and not low <= n <= high:
+                out.append(f"hold-out: {key} predicts N_opt {n:,.0f} outside the sizes the "
+                           f"held-out budget sampled ({low:,.0f}-{high:,.0f})")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"budget_flops": self.budget_flops, "observed_best_loss": self.observed_best_loss,
                 "observed_params_opt": self.observed_params_opt, "predictions": self.predictions,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "vertex_inside": self.vertex_inside,
+                "sampled_params": list(self.sampled_params), "warnings": self.warnings}
 
 
 @dataclass(frozen=True)
@@ -63,15 +82,39 @@ class ExperimentFit:
     n_runs: int
     fit_run_id: str | None = None
     holdout: Holdout | None = None
+    units: dict[str, Any] | None = None  # loss_unit, vocab_size, n_ctx of the sweep (sweep_units)
+
+    @property
+    def warnings(self) -> list[str]:
+        from fits.diagnostics import weak_fit_warnings
+
+        out = weak_fit_warnings(self.report)
+        if self.holdout is not None:
+            out += self.holdout.warnings
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         out = self.report.to_dict()
         out["sweep"] = {"experiment": self.experiment, "experiment_id": self.experiment_id,
                         "tracking_uri": self.tracking_uri, "fit_run_id": self.fit_run_id,
                         "sweep_parents": list(self.sweep_parents), "runs": self.n_runs,
-                        "budgets_flops": list(self.budgets_flops)}
+                        "budgets_flops": list(self.budgets_flops), **(self.units or {})}
         out["holdout"] = self.holdout.to_dict() if self.holdout else None
+        out["warnings"] = self.warnings
         return out
+
+
+def sweep_units(client: Any, run_ids: Any) -> dict[str, Any]:
+    """What the sweep's losses are measured in: nats per token of its tokenizer (per byte for the
+    byte-level default), with the vocabulary and context the calibrated shape must use."""
+    ids = list(run_ids)
+    if not ids:
+        return {}
+    p = client.get_run(ids[0]).data.params
+    vocab, n_ctx = int(p.get("vocab_size", 0)), int(p.get("n_ctx", 0))
+    unit = "nats per byte" if vocab == 256 else f"nats per token (vocabulary {vocab:,})"
+    return {"loss_unit": unit, "vocab_size": vocab, "n_ctx": n_ctx,
+            "dataset": p.get("dataset", "")}
 
 
 def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tuple[str, ...], str]:
@@ -120,17 +163,34 @@ def fit_experiment(experiment: str, tracking_uri: str | None = None, *,
     points, curves, parents, exp_id = read_sweep(experiment, uri)
     budgets = check_enough(points, experiment)
     # the hold-out fits without bootstrap: quick, and it says what is missing before the long fit
-    holdout = holdout_fit(points, seed=seed) if holdout_largest else None
-    wants_1 = any(a in ("1", "all") for a in approaches)
-    report = fit_table(points[["params", "tokens", "flops", "loss"]], approaches,
-                       bootstrap=bootstrap, seed=seed, level=level, target_flops=target_flops,
-                       progress=progress, curves=curves if wants_1 and curves is not None
-                       and len(curves) else None)
+    with quiet_numpy():
+        holdout = holdout_fit(points, seed=seed) if holdout_largest else None
+        wants_1 = any(a in ("1", "all") for a in approaches)
+        report = fit_table(points[["params", "tokens", "flops", "loss"]], approaches,
+                           bootstrap=bootstrap, seed=seed, level=level, target_flops=target_flops,
+                           progress=progress, curves=curves if wants_1 and curves is not None
+                           and len(curves) else None)
+    from mlflow.tracking import MlflowClient
+
+    units = sweep_units(MlflowClient(tracking_uri=uri), points["run_id"])
     result = ExperimentFit(experiment, exp_id, uri, report, budgets, parents, len(points),
-                           holdout=holdout)
+                           holdout=holdout, units=units)
     if log:
         result = log_fit(result)
     return result
+
+
+@contextmanager
+def quiet_numpy() -> Iterator[None]:
+    """Bootstrap resamples hit degenerate parabolas and overflowing power laws by design (those
+    refits count as failed and are reported): numpy's RuntimeWarnings about them are noise."""
+    import warnings
+
+    import numpy as np
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 def holdout_fit(points: Any, *, bootstrap: int = 0, seed: int = 0) -> Holdout:
@@ -147,7 +207,9 @@ def holdout_fit(points: Any, *, bootstrap: int = 0, seed: int = 0) -> Holdout:
                          f"runs have {len(set(labels))}")
     budget = float(held["flops"].median())
     observed_loss = float(held["loss"].min())
-    observed_n = _parabola_minimum(held["params"].to_numpy(float), held["loss"].to_numpy(float))
+    sizes = held["params"].to_numpy(float)
+    observed_n = _parabola_minimum(sizes, held["loss"].to_numpy(float))
+    inside = _vertex_inside(sizes, held["loss"].to_numpy(float))
     predictions: dict[str, dict[str, float]] = {}
     skipped: dict[str, str] = {}
     for approach in ("2", "3"):
@@ -163,7 +225,18 @@ def holdout_fit(points: Any, *, bootstrap: int = 0, seed: int = 0) -> Holdout:
         predictions[key] = {"best_loss": loss, "params_opt": float(opt.params),
                             "best_loss_rel_error": loss / observed_loss - 1.0,
                             "params_opt_rel_error": float(opt.params) / observed_n - 1.0}
-    return Holdout(budget, observed_loss, observed_n, predictions, skipped)
+    return Holdout(budget, observed_loss, observed_n, predictions, skipped, inside,
+                   (float(sizes.min()), float(sizes.max())))
+
+
+def _vertex_inside(params: Any, loss: Any) -> bool:
+    import numpy as np
+
+    x = np.log(params)
+    if len(set(x)) < 3:
+        return False
+    c2, c1, _ = np.polyfit(x, loss, 2)
+    return bool(c2 > 0 and x.min() <= -c1 / (2 * c2) <= x.max())
 
 
 def _parabola_minimum(params: Any, loss: Any) -> float:
@@ -214,7 +287,8 @@ def log_fit(result: ExperimentFit) -> ExperimentFit:
             "level": result.report.level, "runs": result.n_runs,
             "budgets": len(result.budgets_flops), "target_flops": result.report.target_flops})
         tracker.log_metrics(run_id, fit_metrics(result))
-        for name, fig in report_figures(result.report, refs).items():
+        unit = (result.units or {}).get("loss_unit")
+        for name, fig in report_figures(result.report, refs, unit).items():
             tracker.log_figure(run_id, fig, f"{names.FIT_PLOTS}/{name}.png")
         done = replace(result, fit_run_id=run_id)
         tracker.log_dict(run_id, done.to_dict(), FIT_JSON)

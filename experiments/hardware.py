@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -126,24 +127,53 @@ def training_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if bf16 > fp32 else torch.float32
 
 
+FAMILY = re.compile(r"\b(gb200|b200|h200|h100|a100|v100|l40s|l4|a10g|a10|t4)\b")
+
+
+def catalog_id(device_name: str, ids: list[str], memory_gib: float | None = None) -> str | None:
+    """The catalog id of a CUDA device name, matched exactly: family, form factor (SXM, PCIe,
+    NVL) and memory must all agree, or None (then the peak is measured, and says so).
+
+    torch names: 'NVIDIA H100 80GB HBM3' (SXM), 'NVIDIA H100 PCIe', 'NVIDIA H100 NVL',
+    'NVIDIA A100-SXM4-80GB', 'NVIDIA A100 80GB PCIe', 'Tesla V100-SXM2-32GB', 'NVIDIA H200'.
+    """
+    name = device_name.lower().replace("-", " ").replace("_", " ")
+    found = FAMILY.search(name)
+    if not found:
+        return None
+    family = found.group(1)
+    rows = [i for i in ids if re.match(rf"{family}(\b|-|$)", i)]
+    form = "pcie" if "pcie" in name else "nvl" if "nvl" in name else \
+        "sxm" if ("sxm" in name or "hbm3" in name or family in ("h200", "a100", "v100")) else None
+    if form is not None and any(f in i for i in rows for f in ("pcie", "nvl", "sxm")):
+        rows = [i for i in rows if form in i]
+    gib = re.search(r"(\d+)\s*gb", name)
+    size = float(gib.group(1)) if gib else memory_gib
+    if len(rows) > 1 and size:
+        sized = [i for i in rows if re.search(r"(\d+)gb", i)]
+        best = min(sized, key=lambda i: abs(float(re.search(r"(\d+)gb", i).group(1))  # type: ignore[union-attr]
+                                         - size), default=None)
+        rows = [best] if best is not None else rows
+    return rows[0] if len(rows) == 1 else None
+
+
 def catalog_peak(device: torch.device, dtype: torch.dtype) -> Peak | None:
-    """The datasheet peak for a GPU found in `budget.hardware.catalog` by name, if the catalog has it."""
+    """The datasheet peak of the exact GPU model in `budget.hardware.catalog`, if it has it."""
     if device.type != "cuda":
         return None
     try:
         from budget.hardware.catalog import load_catalog
     except ImportError:
         return None
-    gpu_name = torch.cuda.get_device_name(device).lower()
     precision = "bf16" if dtype == torch.bfloat16 else "fp32"
     catalog = load_catalog()
-    for word in gpu_name.replace("nvidia", "").split():
-        try:
-            acc = catalog.get(word)
-            return Peak(acc.peak_flops(precision), precision, f"catalog:{acc.id}")
-        except Exception:  # not this word; try the next one
-            continue
-    return None
+    memory = torch.cuda.get_device_properties(device).total_memory / 2 ** 30
+    found = catalog_id(torch.cuda.get_device_name(device), [a.id for a in catalog.accelerators],
+                       memory)
+    if found is None:
+        return None
+    acc = catalog.get(found)
+    return Peak(acc.peak_flops(precision), precision, f"catalog:{acc.id}")
 
 
 def peak_for(device: torch.device, dtype: torch.dtype) -> Peak:

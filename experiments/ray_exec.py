@@ -37,7 +37,8 @@ from experiments.errors import SweepError
 from experiments.tracking import close_running
 
 if TYPE_CHECKING:
-    from experiments.sweep import PointResult, SweepSpec, _RunContext
+    from experiments.sweep import PointResult, SweepSpec
+    from experiments.sweep_ray import _RunContext
 
 OBJECT_STORE_BYTES = 256 * 1024 * 1024  # tasks pass a config in and a small dict back
 WAIT_S = 1.0
@@ -218,7 +219,7 @@ def _collect(ref: Any, context: "_RunContext", point: Any, run_id: str,
     from ray.exceptions import RayError, RayTaskError
 
     from experiments.points import failure_reason
-    from experiments.sweep import _point
+    from experiments.sweep_ray import _point
 
     try:
         out = ray.get(ref)

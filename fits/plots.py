@@ -29,7 +29,7 @@ def _figure(width: float = 7.0, height: float = 4.5) -> "Figure":
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def isoflop_figure(fit: "Approach2Fit") -> "Figure":
+def isoflop_figure(fit: "Approach2Fit", loss_unit: str | None = None) -> "Figure":
     """Loss against N for each budget, its parabola and its minimum (Hoffmann et al. 2022 Figure 3 left)."""
     from matplotlib import colormaps
 
@@ -44,7 +44,8 @@ def isoflop_figure(fit: "Approach2Fit") -> "Figure":
             grid = np.geomspace(cv.params.min(), cv.params.max(), 100)
             ax.plot(grid, cv.parabola(grid), color=colour, lw=1.2, label=f"C = {cv.flops:.2g}")
             ax.plot([cv.params_opt], [cv.loss_opt], marker="*", ms=11, color=colour, mec="black", mew=0.6)
-    ax.set(xscale="log", xlabel="parameters N", ylabel="final loss",
+    ax.set(xscale="log", xlabel="parameters N",
+           ylabel=f"final loss ({loss_unit})" if loss_unit else "final loss",
            title=f"IsoFLOP profiles: N_opt ∝ C^{fit.a:.3f} (stars: minima)")
     if sum(cv.valid for cv in curves) <= 12:
         ax.legend(fontsize=7, ncols=2)
@@ -103,7 +104,7 @@ def residuals_figure(report: "FitReport") -> "Figure":
     return fig
 
 
-def envelope_figure(report: "FitReport") -> "Figure":
+def envelope_figure(report: "FitReport", loss_unit: str | None = None) -> "Figure":
     """Approach 1: training curves as loss against compute, with their lower envelope."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -114,29 +115,32 @@ def envelope_figure(report: "FitReport") -> "Figure":
             ax.plot(cv.flops[m], cv.loss[m], lw=0.7, alpha=0.5, color="tab:blue")
     env = report.results["approach1"].envelope
     ax.plot(env.flops, env.loss, color="black", lw=1.8, label="lower envelope")
-    ax.set(xscale="log", xlabel="training compute C (FLOPs)", ylabel="loss", title="Training-curve envelope")
+    ax.set(xscale="log", xlabel="training compute C (FLOPs)",
+           ylabel=f"loss ({loss_unit})" if loss_unit else "loss", title="Training-curve envelope")
     ax.legend(fontsize=7)
     return fig
 
 
-def report_figures(report: "FitReport", references: References | None = None) -> dict[str, "Figure"]:
-    """Every figure the report supports, keyed by name (`fit_frontier`, ...; the PNG file stem)."""
+def report_figures(report: "FitReport", references: References | None = None,
+                   loss_unit: str | None = None) -> dict[str, "Figure"]:
+    """Every figure the report supports, keyed by name (`fit_frontier`, ...; the PNG file stem).
+    `loss_unit` labels the loss axes (a sweep's 'nats per byte' is not the literature's)."""
     figures = {"fit_frontier": frontier_figure(report, references),
                "fit_residuals": residuals_figure(report)}
     if "approach2" in report.results:
-        figures["fit_isoflop"] = isoflop_figure(report.results["approach2"])
+        figures["fit_isoflop"] = isoflop_figure(report.results["approach2"], loss_unit)
     if "approach1" in report.results:
-        figures["fit_envelope"] = envelope_figure(report)
+        figures["fit_envelope"] = envelope_figure(report, loss_unit)
     return figures
 
 
 def save_figures(report: "FitReport", folder: str | Path, references: References | None = None,
-                 dpi: int = 120) -> list[Path]:
+                 dpi: int = 120, loss_unit: str | None = None) -> list[Path]:
     """Write every figure of the report as PNG into `folder` (created if missing); returns the paths."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, fig in report_figures(report, references).items():
+    for name, fig in report_figures(report, references, loss_unit).items():
         path = out / f"{name}.png"
         fig.savefig(path, dpi=dpi)
         paths.append(path)

@@ -79,6 +79,7 @@ def test_sweep_on_user_text_logs_that_dataset(tmp_path):
     (["--device", "tpu"], "'tpu' is not one of"),
     (["--data", "no/such/file.txt"], "does not exist"),
     (["--lr", "-1"], "must be > 0"),
+    (["--threads", "100000"], "100000 is not in the range 1<=x<=1024"),
 ])
 def test_bad_input_exits_2_with_one_line(args, needle):
     result = CliRunner().invoke(main, ["sweep", "--preset", "smoke", "--dry-run", *args])
@@ -110,3 +111,70 @@ def test_cuda_without_a_gpu_is_one_line():
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: --device cuda was asked for but torch sees no CUDA "
                                      "device")
+
+
+def test_a_sweep_whose_every_point_failed_exits_1(tmp_path):
+    """An lr of 1e9 diverges at once: the point is FAILED with its reason, and so is the
+    command (exit 1, one line saying why), not a silent exit 0."""
+    result = invoke("sweep", "--preset", "smoke", "--budgets", "3e9", "--points", "1",
+                    "--threads", "1", "--lr", "1e9", "--experiment", "diverge", "--quiet")
+    assert result.exit_code == 1, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: every point of the sweep FAILED (TrainingFailed: loss is")
+
+
+def test_a_locked_store_is_one_line_exit_2(tmp_path):
+    import sqlite3
+
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/locked.db"  # absolute: MLflow caches stores by URI
+    MlflowClient(uri).create_experiment("locked")
+    holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = invoke("sweep", "--preset", "smoke", "--budgets", "3e9", "--points", "1",
+                        "--threads", "1", "--experiment", "locked", "--tracking-uri", uri)
+    finally:
+        holder.close()
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"Error: tracking store '{uri}' is not usable: "
+                                     "(sqlite3.OperationalError) database is locked")
+
+
+def test_two_sweeps_of_one_experiment_on_a_fresh_store_share_the_points(tmp_path):
+    """Two worker processes started together on a store that does not exist yet: no race on its
+    creation, one parent run, and every point trained exactly once (the other worker skips a
+    point that is finished or being trained)."""
+    import os
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/shared/mlflow.db"
+    (tmp_path / "shared").mkdir()
+    args = [sys.executable, "-m", "budget", "sweep", "--preset", "smoke", "--budgets",
+            "3e9,4e9", "--points", "2", "--threads", "1", "--experiment", "workers",
+            "--tracking-uri", uri, "--json"]
+    env = {**os.environ, "PYTHONPATH": str(_repo())}
+    workers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env) for _ in range(2)]
+    outs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [o[1][-500:] for o in outs]
+    reports = [json.loads(o[0]) for o in outs]
+    assert reports[0]["parent_run_id"] == reports[1]["parent_run_id"]
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("workers")
+    points = client.search_runs([exp.experiment_id], "tags.`budget.role` = 'point'")
+    finished = [r.data.tags["budget.config_hash"] for r in points if r.info.status == "FINISHED"]
+    assert len(finished) == len(set(finished)) == len(reports[0]["runs"]) == 4
+    assert all(r.info.status == "FINISHED" for r in points)  # no duplicate, no failure
+    trained = [sum(not r["skipped"] for r in rep["runs"]) for rep in reports]
+    assert sum(trained) == 4
+
+
+def _repo():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent

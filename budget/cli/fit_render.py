@@ -4,6 +4,7 @@ comparison with the registered literature laws."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -29,10 +30,16 @@ def render_experiment_fit(result: Any) -> str:
              f"{len(sweep['budgets_flops'])} budgets "
              f"({', '.join(f'{b:.1e}' for b in sweep['budgets_flops'])} FLOPs)",
              f"logged as fit run {sweep['fit_run_id']} (tag budget.role=fit; sweep run(s) "
-             f"{', '.join(sweep['sweep_parents'])})", "", render(result.report)]
+             f"{', '.join(sweep['sweep_parents'])})"]
+    if sweep.get("loss_unit"):
+        lines.append(f"losses are {sweep['loss_unit']} ({sweep.get('dataset') or 'the sweep'}, "
+                     f"vocabulary {sweep['vocab_size']:,}, context {sweep['n_ctx']}): not "
+                     f"comparable with the literature's nats per GPT-2/Chinchilla token")
+    lines += ["", render(result.report)]
     if result.holdout is not None:
         lines += ["", render_holdout(result.holdout)]
     lines += ["", render_comparison(result)]
+    lines += [f"WARNING: {w}" for w in getattr(result, "warnings", ())]
     return "\n".join(lines)
 
 
@@ -41,8 +48,9 @@ def render_holdout(holdout: Any) -> str:
              f"measured there: best loss {holdout.observed_best_loss:.4f}, optimal N "
              f"{holdout.observed_params_opt:,.0f}"]
     for key, p in holdout.predictions.items():
-        lines.append(f"  {key}: predicted best loss {p['best_loss']:.4f} "
-                     f"({p['best_loss_rel_error']:+.1%}), optimal N {p['params_opt']:,.0f} "
+        loss = f"predicted best loss {p['best_loss']:.4f} ({p['best_loss_rel_error']:+.1%})" \
+            if math.isfinite(p["best_loss"]) else "best loss not predicted (no loss law fitted)"
+        lines.append(f"  {key}: {loss}, optimal N {p['params_opt']:,.0f} "
                      f"({p['params_opt_rel_error']:+.1%})")
     lines += [f"  {key}: not fitted without the largest budget ({why})"
               for key, why in holdout.skipped.items()]

