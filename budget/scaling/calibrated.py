@@ -38,6 +38,17 @@ FIT_SCHEMA_VERSION = 1  # the one schema this module reads (fits.report.FIT_SCHE
 LITERATURE_EXPONENTS = {law_id: law.exponents for law_id, law in laws.LAWS.items()}
 
 
+def literature_rows(params: float, compute_flops: float) -> list[dict[str, Any]]:
+    """Every registered law's exponents and N at C beside a calibrated N (its ratio to theirs)."""
+    rows = []
+    for law_id in laws.LAW_IDS:
+        other = laws.compute_optimal(law_id, compute_flops)
+        a, b = LITERATURE_EXPONENTS[law_id]
+        rows.append({"law": law_id, "a": a, "b": b, "params": other.params,
+                     "params_ratio": params / other.params})
+    return rows
+
+
 @dataclass(frozen=True)
 class Calibration:
     """An Approach 3 fit of a team's sweep, with its bootstrap draws and the budgets it saw."""
@@ -91,12 +102,7 @@ class Calibration:
             a2, b2 = self.approach2_exponents
             rows.append({"law": "calibrated (approach 2)", "a": a2, "b": b2, "params": None,
                          "params_ratio": None})
-        for law_id in laws.LAW_IDS:
-            other = laws.compute_optimal(law_id, compute_flops)
-            a, b = LITERATURE_EXPONENTS[law_id]
-            rows.append({"law": law_id, "a": a, "b": b, "params": other.params,
-                         "params_ratio": mine.params / other.params})
-        return rows
+        return rows + literature_rows(mine.params, compute_flops)
 
     def to_dict(self, compute_flops: float | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from budget.scaling import laws
-from budget.scaling.calibrated import LITERATURE_EXPONENTS, Calibration
+from budget.scaling.calibrated import Calibration, literature_rows
 
 FALLBACK_ORDER = ("approach2", "approach1")  # IsoFLOP minima first: Hoffmann's most direct reading
 _NAMES = {"approach2": "Approach 2, IsoFLOP minima", "approach1": "Approach 1, training-curve envelope"}
@@ -46,12 +46,7 @@ class FrontierCalibration(Calibration):
         mine = self.allocation(compute_flops)
         rows = [{"law": f"calibrated ({self.approach.replace('approach', 'approach ')})", "a": self.a,
                  "b": self.b, "params": mine.params, "params_ratio": 1.0}]
-        for law_id in laws.LAW_IDS:
-            other = laws.compute_optimal(law_id, compute_flops)
-            a, b = LITERATURE_EXPONENTS[law_id]
-            rows.append({"law": law_id, "a": a, "b": b, "params": other.params,
-                         "params_ratio": mine.params / other.params})
-        return rows
+        return rows + literature_rows(mine.params, compute_flops)
 
     def to_dict(self, compute_flops: float | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
