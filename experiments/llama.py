@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from budget.models.arch import Architecture
+from experiments.model import causal_attention, init_weights
 
-INIT_STD = 0.02  # as experiments.model (GPT-2 initialisation)
 ROPE_THETA = 10000.0  # rotary base of Llama 1/2 (Touvron et al. 2023; Su et al. 2021 eq. 15)
 NORM_EPS = 1e-5  # Llama 2 rms_norm_eps (meta-llama/Llama-2-7b-hf config.json)
 
@@ -64,7 +64,7 @@ class Attention(nn.Module):
         if a.n_kv_head != a.n_head:  # each KV head serves n_head / n_kv_head query heads
             group = a.n_head // a.n_kv_head
             k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = causal_attention(q, k, v)  # fp32 inside CPU bf16 autocast where that times faster
         return self.o(y.transpose(1, 2).reshape(B, T, a.q_dim))
 
 
@@ -109,7 +109,7 @@ class Llama(nn.Module):
         self.norm = _norm(arch)
         self.lm_head = None if arch.tied_embeddings else nn.Linear(arch.d_model, arch.vocab_size,
                                                                    bias=False)
-        self.apply(_init_weights)
+        self.apply(init_weights)
 
     def forward(self, idx: torch.Tensor,
                 targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -127,10 +127,3 @@ class Llama(nn.Module):
             return logits, None
         loss = F.cross_entropy(logits.view(-1, logits.shape[-1]).float(), targets.reshape(-1))
         return logits, loss
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        nn.init.zeros_(module.bias)

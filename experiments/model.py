@@ -88,7 +88,7 @@ class GPT(nn.Module):
         self.wpe = nn.Embedding(shape.n_ctx, shape.d_model)
         self.blocks = nn.ModuleList(Block(shape) for _ in range(shape.n_layer))
         self.ln_f = nn.LayerNorm(shape.d_model)
-        self.apply(_init_weights)
+        self.apply(init_weights)
 
     def forward(self, idx: torch.Tensor,
                 targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -104,7 +104,7 @@ class GPT(nn.Module):
         return logits, loss
 
 
-def _init_weights(module: nn.Module) -> None:
+def init_weights(module: nn.Module) -> None:
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
     if isinstance(module, nn.Linear) and module.bias is not None:
