@@ -11,22 +11,16 @@ sweep) is not used here: Ray's tasks are placed at once.
 from __future__ import annotations
 
 import json
-import signal
 import tempfile
-import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-import click
+from typing import Any, Callable
 
 from experiments import names
 from experiments import tracking as tr
 from experiments.design import SweepPoint, get_preset
-from experiments.errors import SweepError
-from experiments.sweep import EXECUTORS, PointResult, SweepResult, SweepSpec, _grid
+from experiments.sweep import PointResult, SweepResult, SweepSpec, _grid, _sigterm_as_interrupt
 
 TrainFn = Callable[..., Any]
 
@@ -49,21 +43,16 @@ def plan_sweep_ray(spec: SweepSpec) -> SweepResult:
         set_threads,
         training_dtype,
     )
+    from experiments.ray_exec import expected_nodes
 
     get_preset(spec.preset)
-    _check_executor(spec)
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device if spec.executor == "local" else "auto")  # ray: the driver's
+    device = resolve_device("auto")  # the driver's; each task resolves --device on its node
     peak = peak_for(device, training_dtype(device))
     grid = _grid(spec, corpus, peak.flops_per_s)
-    nodes: list[str | None] = [None] * len(grid)
-    if spec.executor == "ray":
-        from experiments.ray_exec import expected_nodes
-
-        nodes = list(expected_nodes(spec, grid))
     runs = [_point(p, run_id=None, status="PLANNED", val_loss=None, node=n)
-            for p, n in zip(grid, nodes)]
+            for p, n in zip(grid, expected_nodes(spec, grid))]
     return SweepResult(spec.experiment, None, None, tr.resolve_tracking_uri(spec.tracking_uri),
                        True, runs, str(device), peak.flops_per_s)
 
@@ -78,13 +67,13 @@ def run_sweep_ray(spec: SweepSpec, *, progress: bool = True,
         set_threads,
         training_dtype,
     )
+    from experiments.ray_exec import run_points
     from experiments.train import train_run
 
     get_preset(spec.preset)
-    _check_executor(spec)
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device if spec.executor == "local" else "auto")  # ray: the driver's
+    device = resolve_device("auto")  # the driver's; each task resolves --device on its node
     tracker, exp_id, uri = tr.open_store(spec.tracking_uri, spec.experiment)
     client = tracker.client
     dtype = training_dtype(device)
@@ -108,16 +97,7 @@ def run_sweep_ray(spec: SweepSpec, *, progress: bool = True,
                                         skipped=True)
                 else:
                     todo.append((i, point, h))
-            if spec.executor == "ray":
-                from experiments.ray_exec import run_points
-
-                results.update(run_points(context, spec, todo, len(grid)))
-            else:
-                remaining = sum(p.estimated_seconds for _, p, _ in todo)
-                for i, point, h in todo:
-                    _announce(progress, i, len(grid), point, remaining)
-                    results[i] = context.run_point(point, h, f"{i}/{len(grid)}")
-                    remaining -= point.estimated_seconds
+            results.update(run_points(context, spec, todo, len(grid)))
             ordered = [results[i] for i in sorted(results)]
             _finish_parent(tracker, parent, ordered, spec)
     except KeyboardInterrupt:
@@ -129,34 +109,6 @@ def run_sweep_ray(spec: SweepSpec, *, progress: bool = True,
     tracker.end_run(parent)
     return SweepResult(spec.experiment, exp_id, parent, tr.redact("", uri), False, ordered,
                        str(device), peak.flops_per_s)
-
-
-def _check_executor(spec: SweepSpec) -> None:
-    if spec.executor not in EXECUTORS:
-        raise SweepError(f"--executor {spec.executor!r} is not one of {', '.join(EXECUTORS)}")
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C so a killed sweep marks its runs KILLED (main thread only)."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _announce(progress: bool, i: int, n: int, point: SweepPoint, remaining: float) -> None:
-    if progress:
-        c = point.config
-        click.echo(f"sweep [{i}/{n}] C={c.flops_budget:.1e} N={c.params:,} D={c.tokens:,} "
-                   f"(sweep ETA ~{remaining / 60:.1f} min)", err=True)
 
 
 def _parent_run(tracker: tr.Tracker, exp_id: str, sweep_hash: str, spec: SweepSpec) -> str:
@@ -207,8 +159,8 @@ def _finish_parent(tracker: tr.Tracker, parent: str, results: list[PointResult],
 
 
 class _RunContext:
-    """Everything a child run needs, so `run_point` reads top-down; the Ray executor uses
-    `open` on the driver and hands the run id to its task."""
+    """What the Ray executor needs on the driver: `open` creates each child run (parent, point
+    index, attempt, config hash) and experiments.ray_exec hands its id to the task."""
 
     def __init__(self, tracker: tr.Tracker, exp_id: str, parent: str, corpus: Any, device: Any,
                  dtype: Any, peak: Any, train: TrainFn, progress: bool) -> None:
@@ -226,20 +178,6 @@ class _RunContext:
         return open_point(self.tracker, self.exp_id, self.parent, point, h, index=index,
                           attempt=self.attempts[h], executor=executor,
                           dataset=_dataset(self.corpus))
-
-    def run_point(self, point: SweepPoint, h: str, index: str) -> PointResult:
-        from experiments.points import train_point
-
-        run_id = self.open(point, h, index, "local")
-        out = train_point(self.tracker, run_id, point.config, self.corpus, device=self.device,
-                          dtype=self.dtype, peak=self.peak, train=self.train,
-                          progress=self.progress, on_failure=self._say_failed)
-        return _point(point, run_id=run_id, status=out.status, val_loss=out.val_loss,
-                      reason=out.reason)
-
-    def _say_failed(self, reason: str) -> None:
-        if self.progress:
-            click.echo(f"  point FAILED: {reason}", err=True)
 
 
 def failure_reason(exc: BaseException) -> str:
