@@ -4,7 +4,7 @@
 else creates its run, claims it (`experiments.store.claim`), times the shape
 (`experiments.autotune`), trains it with a checkpoint beside the store, and records FINISHED,
 FAILED (with the reason) or KILLED (Ctrl-C: metrics flushed, a second Ctrl-C held off).
-`MetricSink` batches per-step metrics to MLflow and refreshes the point's heartbeat.
+`experiments.points.MetricSink` batches per-step metrics and refreshes the point's heartbeat.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ import click
 from experiments import store
 from experiments import tracking as tr
 from experiments.design import SweepPoint
+from experiments.points import METRIC_FLUSH, MetricSink  # noqa: F401  (METRIC_FLUSH re-exported)
 from experiments.runner import Outcome
 
 TrainFn = Callable[..., Any]
-METRIC_FLUSH = 100  # steps buffered between MLflow log_batch calls
-FLUSH_EVERY_S = 10.0  # ... or seconds, whichever comes first
 WAIT_POLL_S = 5.0  # how often a worker waiting on another worker's point looks again
 
 
@@ -161,7 +160,7 @@ class PointRunner:
         t.log_params(run_id, c.to_dict())
         t.log_dataset(run_id, dataset_entry(self.corpus))
         t.log_dict(run_id, c.to_dict(), "config.json")
-        sink = MetricSink(self.client, run_id)
+        sink = MetricSink(self.tracker, run_id, heartbeat=True)
         try:
             result = self.train(c, self.corpus, device=self.device, dtype=dtype,
                                 peak=peak, on_metrics=sink.add, progress=self.progress,
@@ -223,40 +222,3 @@ def checkpoint_path(spec: Any, h: str) -> Path:
     db = store.sqlite_path(tr.resolve_tracking_uri(spec.tracking_uri))
     root = db.resolve().parent if db is not None else cache_path().parent
     return root / "checkpoints" / f"{h}.pt"
-
-
-class MetricSink:
-    """Buffers per-step metrics and writes them with MLflow's log_batch every METRIC_FLUSH steps
-    or FLUSH_EVERY_S seconds (a SIGKILL loses at most that), refreshing the heartbeat."""
-
-    def __init__(self, client: Any, run_id: str) -> None:
-        self.client, self.run_id = client, run_id
-        self.buffer: list[Any] = []
-        self.val_points: list[tuple[float, float]] = []
-        self.steps = 0
-        self.last_step = 0
-        self._tokens = 0.0
-        self._flushed = time.monotonic()
-
-    def add(self, step: int, metrics: dict[str, float]) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        self.buffer.extend(Metric(k, float(v), now, step) for k, v in metrics.items())
-        if "val_loss" in metrics and "tokens_seen" in metrics:
-            self.val_points.append((metrics["tokens_seen"], metrics["val_loss"]))
-        elif "final_val_loss" in metrics:
-            self.val_points.append((self._tokens, metrics["final_val_loss"]))
-        if "tokens_seen" in metrics:
-            self._tokens = metrics["tokens_seen"]
-        self.steps += 1
-        self.last_step = max(self.last_step, step)
-        if self.steps % METRIC_FLUSH == 0 or time.monotonic() - self._flushed > FLUSH_EVERY_S:
-            self.flush()
-
-    def flush(self) -> None:
-        for start in range(0, len(self.buffer), 1000):  # log_batch takes <= 1000 metrics
-            self.client.log_batch(self.run_id, metrics=self.buffer[start:start + 1000])
-        self.buffer = []
-        self._flushed = time.monotonic()
-        store.heartbeat(self.client, self.run_id)

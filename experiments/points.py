@@ -22,6 +22,7 @@ from experiments import names
 from experiments.tracking import Tracker
 
 METRIC_FLUSH = 100  # steps buffered between MLflow log_batch calls
+FLUSH_EVERY_S = 10.0  # ... or seconds, whichever comes first
 REASON_CHARS = 4000  # MLflow tag values hold 8000 characters; a reason rarely needs half
 
 
@@ -101,14 +102,19 @@ def _log_curve(tracker: Tracker, run_id: str, result: Any, sink: "MetricSink", n
 
 
 class MetricSink:
-    """Buffers per-step metrics and writes them in batches through the Tracker."""
+    """Buffers per-step metrics and writes them in batches through the Tracker, every
+    METRIC_FLUSH steps or FLUSH_EVERY_S seconds, whichever comes first (a SIGKILL loses at most
+    that). With `heartbeat`, each flush also refreshes the run's heartbeat tag, by which other
+    local workers tell a live point from a dead one (experiments.store.is_stale)."""
 
-    def __init__(self, tracker: Tracker, run_id: str) -> None:
-        self.tracker, self.run_id = tracker, run_id
+    def __init__(self, tracker: Tracker, run_id: str, *, heartbeat: bool = False) -> None:
+        self.tracker, self.run_id, self.heartbeat = tracker, run_id, heartbeat
         self.buffer: list[Any] = []
         self.val_points: list[tuple[float, float]] = []
         self.steps = 0
+        self.last_step = 0
         self._tokens = 0.0
+        self._flushed = time.monotonic()
 
     def add(self, step: int, metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric
@@ -122,9 +128,15 @@ class MetricSink:
         if names.TOKENS_SEEN in metrics:
             self._tokens = metrics[names.TOKENS_SEEN]
         self.steps += 1
-        if self.steps % METRIC_FLUSH == 0:
+        self.last_step = max(self.last_step, step)
+        if self.steps % METRIC_FLUSH == 0 or time.monotonic() - self._flushed > FLUSH_EVERY_S:
             self.flush()
 
     def flush(self) -> None:
         self.tracker.log_metric_batch(self.run_id, self.buffer)
         self.buffer = []
+        self._flushed = time.monotonic()
+        if self.heartbeat:
+            from experiments import store
+
+            store.heartbeat(self.tracker.client, self.run_id)
