@@ -246,29 +246,34 @@ def make_plan(req: PlanRequest, *, catalog: Catalog | None = None,
 
     A budget of hours or dollars (--gpu-hours, --budget-usd, --days) buys real training FLOPs, not
     6ND: C is the FLOPs those hours deliver divided by the planned model's real-FLOP ratio, so the
-    run fits the hours given (two passes: the ratio moves little with C)."""
+    run fits the hours given. The ratio is found with probe passes (no layout search, no
+    beyond-optimal part: neither moves the FLOPs), then the chosen C is planned once in full."""
     catalog = catalog or load_catalog(req.catalog_paths)
-    plan = _make_plan(req, catalog, extra_allocations, recommend, calibration, 1.0)
-    if plan.budget.given_as not in ("gpu-hours", "usd") or plan.fixed is not None:
+    hours_budget = (req.budget.gpu_hours is not None or req.budget.budget_usd is not None) \
+        and req.model is None
+    plan = _make_plan(req, catalog, extra_allocations, recommend, calibration, 1.0,
+                      probe=hours_budget)
+    if not hours_budget:
         return plan
     deliverable = plan.compute_flops  # what the hours deliver at the MFU: real FLOPs to spend
     ratio, tried = plan.ratio_to_6nd, []
     for _ in range(6):  # the shape is discrete in C, so its ratio can jump: correct and keep the best
-        plan = _make_plan(req, catalog, extra_allocations, recommend, calibration, ratio)
-        tried.append(plan)
-        if 0.995 * deliverable <= plan.training_flops <= deliverable:
+        probe = _make_plan(req, catalog, extra_allocations, recommend, calibration, ratio,
+                           probe=True)
+        tried.append((probe.training_flops, ratio))
+        if 0.995 * deliverable <= probe.training_flops <= deliverable:
             break
-        ratio *= plan.training_flops / (0.998 * deliverable)  # aim just inside the hours
-    within = [p for p in tried if p.training_flops <= deliverable * (1 + 1e-9)]
-    if within:
-        return max(within, key=lambda p: p.training_flops)
-    return min(tried, key=lambda p: p.training_flops)
+        ratio *= probe.training_flops / (0.998 * deliverable)  # aim just inside the hours
+    within = [t for t in tried if t[0] <= deliverable * (1 + 1e-9)]
+    best = max(within) if within else min(tried)
+    return _make_plan(req, catalog, extra_allocations, recommend, calibration, best[1])
 
 
 def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[laws.Allocation],
                recommend: tuple[str, str] | None, calibration: Calibration | None,
-               flop_ratio: float) -> Plan:
-    """One pass of make_plan; an hours or money budget's C is divided by `flop_ratio`."""
+               flop_ratio: float, probe: bool = False) -> Plan:
+    """One pass of make_plan; an hours or money budget's C is divided by `flop_ratio`. A `probe`
+    pass (make_plan's search for that ratio) skips the layout search and the beyond part."""
     gpu = catalog.get(req.gpu)
     mfu, mfu_source = costing.check_mfu(req.mfu), costing.MFU_SOURCE
     band = req.mfu_band
@@ -333,7 +338,7 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
     cluster = req.cluster or ClusterRequest(num_gpus=req.num_gpus, recompute=(
         req.recompute if req.recompute in ("none", "selective", "full") else "auto"))
     parallel = None
-    if budget.given_as != "forward-flops":  # a CNN budget gets no transformer layout
+    if budget.given_as != "forward-flops" and not probe:  # a CNN budget gets no transformer layout
         hyper = laws.deepseek_hyperparameters(C, req.seq_len)
         parallel = plan_cluster(shape, gpu, cluster, seq_len=req.seq_len, tokens=tokens,
                                 useful_batch=hyper.batch_sequences, precision=req.precision,
@@ -355,7 +360,8 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
         attention_convention=req.attention, fixed=fixed, shape_source=source,
         energy=energy_model.run_energy(cost.gpu_hours, gpu, power_fraction=req.power_fraction,
                                        pue=req.pue, grid_gco2_per_kwh=req.grid_gco2_per_kwh),
-        beyond=plan_beyond(req, budget, allocations, chosen_id, cost, calibration),
+        beyond=None if probe else plan_beyond(req, budget, allocations, chosen_id, cost,
+                                              calibration),
         parallel=parallel, shape_law=chosen_id)
 
 
