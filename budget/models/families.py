@@ -121,14 +121,16 @@ def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: st
     if not math.isfinite(n_params) or n_params <= 0:
         raise BudgetError(f"parameter count {n_params!r} must be a finite number > 0")
     aspect = target_aspect_ratio(n_params)
-    best: tuple[tuple[Any, ...], Architecture] | None = None
+    best: tuple[tuple[Any, ...], Architecture, int] | None = None  # (key, 1-layer shape, layers)
     for d in range(width_step, max_width + 1, width_step):
         heads, kv, hd, tp_ok = _proposed_heads(family, d, head_dim, tp_multiple)
         one = build(family, 1, d, n_head=heads, n_kv_head=kv, head_dim=hd, vocab_size=vocab_size,
                     n_ctx=n_ctx, **overrides)
-        per_layer = count_of(one.with_(n_layer=2), count) - count_of(one, count)
-        fixed = count_of(one, count) - per_layer
-        if fixed + per_layer > n_params * (1 + tolerance) and best is not None:
+        one_layer = count_of(one, count)
+        per_layer = one.layer_params(moe=one.is_moe) if not one.first_dense_layers else \
+            count_of(one.with_(n_layer=2), count) - one_layer  # one more block
+        fixed = one_layer - per_layer
+        if one_layer > n_params * (1 + tolerance) and best is not None:
             break  # wider shapes only grow
         ideal = (n_params - fixed) / per_layer
         for n_layer in {max(1, min(max_layers, math.floor(ideal))),
@@ -137,6 +139,6 @@ def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: st
             gap = abs(math.log((d / n_layer) / aspect))
             key = (0, not tp_ok, gap, err) if err <= tolerance else (1, err, gap, not tp_ok)
             if best is None or key < best[0]:
-                best = (key, one.with_(n_layer=n_layer))
+                best = (key, one, n_layer)  # built once, at the end
     assert best is not None  # the first width is always scored
-    return best[1].with_(name=f"proposed {family}-family shape")
+    return best[1].with_(n_layer=best[2], name=f"proposed {family}-family shape")
