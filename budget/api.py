@@ -58,6 +58,7 @@ def plan(flops: float | None = None, *, calibrate: str | None = None,
     if "catalog_paths" in options:
         options["catalog_paths"] = tuple(options["catalog_paths"])
     options.setdefault("mfu_from_catalog", "mfu" not in options)  # as `budget plan` without --mfu
+    options.setdefault("seq_len_given", options.get("seq_len") is not None)
     if "mfu_band" in options:
         options["mfu_band"] = tuple(options["mfu_band"])
     choice = resolve_model({**opts, "vocab": options.get("vocab_size")},

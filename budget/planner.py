@@ -113,6 +113,7 @@ class PlanRequest:
     price_per_hour: float | None = None
     law: str | None = None  # the law whose N sizes the shape and memory; default: recommended
     seq_len: int = DEFAULT_N_CTX
+    seq_len_given: bool = False  # --seq-len given: a calibrated shape keeps it (else the sweep's)
     vocab_size: int | None = None  # None: the family's (llama 32000, gpt2 50257)
     micro_batch: int = 1
     zero_stage: int = 3
@@ -313,6 +314,9 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
         raise BudgetError(f"unknown law {chosen_id!r}; choose one of "
                           f"{', '.join(a.law for a in allocations)}")
     chosen = next(a for a in allocations if a.law == chosen_id)
+    setup_notes: list[str] = []
+    if chosen_id == "calibrated" and calibration is not None and not fixed_n:
+        req, setup_notes = sweep_setup(req, calibration)
     if fixed_n and fixed_shape:
         tokens = b.tokens if b.tokens is not None else C / (laws.FLOPS_PER_PARAM_TOKEN * fixed_n)
         shape, source = fixed_shape
@@ -353,7 +357,7 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
         shape_params=float(counted), shape_params_count=count,
         shape_error=counted / size - 1.0,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
-        notes=tuple(_notes(req, budget, memory, counted / size - 1.0, calibration, C)
+        notes=tuple(setup_notes + _notes(req, budget, memory, counted / size - 1.0, calibration, C)
                     + _flop_notes(req, memory, per_token * tokens / C, fixed_n, shape)),
         calibration=None if calibration is None else calibration.to_dict(C),
         tokens=tokens, training_flops_per_token=per_token, training_flops=per_token * tokens,
@@ -363,6 +367,26 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
         beyond=None if probe else plan_beyond(req, budget, allocations, chosen_id, cost,
                                               calibration),
         parallel=parallel, shape_law=chosen_id)
+
+
+def sweep_setup(req: PlanRequest, calibration: Calibration) -> tuple[PlanRequest, list[str]]:
+    """A calibrated shape in the sweep's own vocabulary and context: the law's N counts that
+    vocabulary's embeddings and was fitted at that context (--vocab / --seq-len keep theirs)."""
+    u = calibration.units
+    if u is None:
+        return req, []
+    changes: dict[str, Any] = {}
+    if req.vocab_size is None and u.vocab_size:
+        changes["vocab_size"] = u.vocab_size
+    if not req.seq_len_given and u.n_ctx:
+        changes["seq_len"] = u.n_ctx
+    if not changes:
+        return req, []
+    said = " and ".join(f"{'vocabulary' if k == 'vocab_size' else 'context'} {v:,}"
+                        for k, v in changes.items())
+    return replace(req, **changes), [
+        f"shape: the sweep's own {said} (the calibrated N counts its embeddings and its loss is "
+        f"{u.loss_unit}); --vocab / --seq-len set your own"]
 
 
 def recommend_law(recommend: tuple[str, str] | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 _SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
 
@@ -48,3 +48,31 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
         return indent + "  ".join(cells).rstrip()
     rule = indent + "  ".join("-" * w for w in widths)
     return "\n".join([fmt(headers), rule] + [fmt(r) for r in rows])
+
+
+LITERATURE_LOSS_UNIT = "nats per token"  # budget.scaling.laws.LITERATURE_LOSS_UNIT (no import: leaf)
+
+
+def loss_cell(a: Any) -> str:
+    """An allocation's loss for a table; a loss in another unit than the literature's nats per
+    token (a byte-level sweep's nats per byte) says so in the cell."""
+    if a.loss is None:
+        return "-"
+    if a.loss_unit == LITERATURE_LOSS_UNIT:
+        return f"{a.loss:.3f}"
+    return f"{a.loss:.3f} {a.loss_unit.replace('nats per ', 'nats/').split(' (')[0]}"
+
+
+def loss_units_line(plan: Any) -> str:
+    """Which loss is in which unit: the literature's nats per token on each paper's data, and a
+    calibrated law's own unit when the plan has one."""
+    base = "Predicted losses are nats/token on each law's own data: compare within a law only."
+    other = [a for a in plan.allocations if a.loss is not None and a.loss_unit != LITERATURE_LOSS_UNIT]
+    if not other:
+        return base
+    units = (plan.calibration or {}).get("units") or {}
+    setup = ", ".join(b for b in (units.get("dataset") or "",
+                                  f"vocabulary {units['vocab_size']:,}" if units.get("vocab_size") else "",
+                                  f"context {units['n_ctx']:,}" if units.get("n_ctx") else "") if b)
+    return (f"{base} The {', '.join(a.law for a in other)} loss is {other[0].loss_unit} of your "
+            f"sweep" + (f" ({setup})" if setup else "") + ": not on the literature's scale.")

@@ -56,6 +56,15 @@ class Preset:
     lr_max: float = 1.0
     adaptive: bool = False  # re-centre each budget on the last one's vertex; extend edge minima
     seed_budget: float = 0.0  # > 0: this budget is trained again with seed + 1 (seed noise)
+    # points trained at once on a CPU (experiments.workers; 0: one per core, one thread each).
+    # How the sweep runs, not what it measures: not part of the sweep's identity.
+    workers: int = 1
+
+    def identity(self) -> dict[str, object]:
+        """The fields that define what the sweep measures (its parent run's key)."""
+        out = asdict(self)
+        out.pop("workers")
+        return out
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -64,14 +73,14 @@ class Preset:
 PRESETS = {
     # seconds on 2 CPU cores: the tests' sweep
     "smoke": Preset("smoke", (5e9, 1.5e10), 3, 32, 64, 3e-3, 8, 8, 4096, law="epoch"),
-    # about 15 minutes on 2 cores: 4 budgets x 6 widths of a 3-layer model (+ edge extensions,
-    # + the 2.5e11 budget again with a second seed). Centre 0.4 x Epoch's N_opt and the lr rule
-    # come from an lr scan at 3e11 on this machine (README, "The cpu preset"): best lr 2.4e-2
-    # at d_model 16, 6e-3 at 32, <= 3e-3 at 68, so lr = 2.4e-2 (16 / d)^1.5, capped at 3e-2.
-    # Validation: 2^18 tokens, the whole held-out split.
-    "cpu": Preset("cpu", (1e11, 2.5e11, 6e11, 1.5e12), 6, 64, 32, 2.4e-2, 2, 16, 1 << 18,
+    # about 15 minutes on 2 cores: 4 budgets x 5 widths of a 3-layer model (+ edge extensions,
+    # + the 1e11 budget again with a second seed), one point per core at a time. Centre 0.4 x
+    # Epoch's N_opt and the lr rule come from an lr scan at 3e11 on this machine (README, "The
+    # cpu preset"): best lr 2.4e-2 at d_model 16, 6e-3 at 32, <= 3e-3 at 68, so
+    # lr = 2.4e-2 (16 / d)^1.5, capped at 3e-2. Validation: 2^18 tokens, the whole held-out split.
+    "cpu": Preset("cpu", (1e11, 2.5e11, 6e11, 1.5e12), 5, 64, 32, 2.4e-2, 2, 16, 1 << 18,
                   span=2.5, law="epoch", n_layer=3, centre=0.4, lr_exponent=1.5, lr_width=16,
-                  lr_max=3e-2, adaptive=True, seed_budget=2.5e11),
+                  lr_max=3e-2, adaptive=True, seed_budget=1e11, workers=0),
     # one GPU, hours: GPT-2-sized context, larger budgets
     "gpu": Preset("gpu", (1e15, 3e15, 1e16, 3e16), 7, 512, 64, 1e-3, 64, 64, 1 << 20, law="epoch"),
 }

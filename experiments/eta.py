@@ -23,7 +23,8 @@ EVAL_SHARE = 0.1  # validation passes add about a tenth to the training time of 
 class Clock:
     """Remaining-time bookkeeping over the static grid (the basis of 'to go')."""
 
-    def __init__(self, grid: list[SweepPoint]) -> None:
+    def __init__(self, grid: list[SweepPoint], workers: int = 1) -> None:
+        self.workers = max(1, workers)  # points trained at once: the time to go is shared
         self.left = {id(p): p for p in grid}
         self.by_key = {(p.config.flops_budget, p.config.params, p.config.seed): p for p in grid}
         self.spent = 0.0
@@ -47,7 +48,7 @@ class Clock:
     def announce(self, point: SweepPoint, plan: Any) -> None:
         c = point.config
         own = own_estimate(point, plan)
-        rest = sum(self._scaled(p) for p in self.left.values() if p is not point)
+        rest = sum(self._scaled(p) for p in self.left.values() if p is not point) / self.workers
         how = f", {plan.label}, {plan.tokens_per_s:,.0f} tok/s timed" if plan is not None else ""
         click.echo(f"sweep point {self.count + 1}: C={c.flops_budget:.3g} N={c.params:,} "
                    f"D={c.tokens:,} lr={c.lr:.2g} seed={c.seed} (~{own / 60:.1f} min{how}; "
@@ -56,6 +57,10 @@ class Clock:
     def _scaled(self, point: SweepPoint) -> float:
         est = point.estimated_seconds
         return 0.0 if math.isnan(est) else est * self.ratio()  # NaN: no peak known
+
+    def elsewhere(self, point: SweepPoint) -> None:
+        """A point finished earlier or trained by another worker: no longer to go here."""
+        self._remove(point)
 
     def done(self, point: SweepPoint, seconds: float, finished: bool) -> None:
         self.count += 1
@@ -104,7 +109,8 @@ def resume_command(spec: Any, uri: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def dry_run_notes(runs: list[Any], device: str, peak: float | None, preset: Preset) -> list[str]:
+def dry_run_notes(runs: list[Any], device: str, peak: float | None, preset: Preset,
+                  workers: int = 1) -> list[str]:
     """What the dry run cannot show as rows: skipped points, adaptivity, a very long estimate."""
     notes = []
     skipped = sum(r.skipped for r in runs)
@@ -115,7 +121,7 @@ def dry_run_notes(runs: list[Any], device: str, peak: float | None, preset: Pres
                      "more sizes, and each budget re-centres on the previous one's measured "
                      "minimum, so later rows can change once earlier budgets have run")
     total = sum(r.estimated_seconds for r in runs
-                if not r.skipped and not math.isnan(r.estimated_seconds))
+                if not r.skipped and not math.isnan(r.estimated_seconds)) / max(1, workers)
     if total > DAY_S:
         notes.append(f"WARNING: about {total / DAY_S:,.1f} days on {device} "
                      f"(peak {(peak or 0) / 1e9:,.0f} GFLOP/s): the '{preset.name}' preset is "

@@ -80,6 +80,8 @@ class PointRunner:
         h = tr.config_hash(point.config.to_dict())
         other = self._elsewhere(h)
         if other is not None:
+            if self.clock is not None:
+                self.clock.elsewhere(point)
             return other_outcome(point, other)
         plan = self._plan(point)
         run_id = self.tracker.create_run(self.exp_id, run_name(point.config), {
@@ -87,6 +89,8 @@ class PointRunner:
             store.HEARTBEAT: f"{time.time():.0f}"}, parent=self.parent)
         winner = store.claim(self.client, self.exp_id, h, run_id)
         if winner is not None:
+            if self.clock is not None:
+                self.clock.elsewhere(point)
             return other_outcome(point, self.client.get_run(winner))
         if self.clock is not None and self.progress:
             self.clock.announce(point, plan)
@@ -96,10 +100,10 @@ class PointRunner:
             self.clock.done(point, time.perf_counter() - start, outcome.status == "FINISHED")
         return outcome
 
-    def wait(self, outcome: Outcome) -> Outcome:
+    def wait(self, outcome: Outcome, quiet: bool = False) -> Outcome:
         """Block until a point running in another worker ends; re-do it if that worker died."""
         h = tr.config_hash(outcome.point.config.to_dict())
-        if self.progress:
+        if self.progress and not quiet:
             click.echo(f"  waiting for {run_name(outcome.point.config)} (run "
                        f"{outcome.run_id}, another worker)", err=True)
         while True:

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from experiments.point_run import (  # noqa: F401  # budget_label, run_name: the
     run_name,
 )
 from experiments.runner import Outcome, Schedule, seed_noise
+from experiments.workers import Helpers, worker_count
 
 EXECUTORS = ("local", "ray")
 
@@ -62,6 +63,8 @@ class SweepSpec:
     family: str = "gpt2"  # "llama": sweep the Llama-style block (experiments.llama)
     executor: str = "local"  # local, or ray (each point a Ray task; experiments.ray_exec)
     ray_address: str | None = None  # None: RAY_ADDRESS, else an in-process cluster
+    workers: int | None = None  # local points at once (experiments.workers); None: the preset's
+    worker_index: int = 0  # > 0: a helper started by worker 0 (it leaves the parent run open)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,6 +108,7 @@ class SweepResult:
     seed_noise: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
     explicit_uri: str | None = None  # --tracking-uri as given (the closing hint repeats it)
+    workers: int = 1  # points trained at once (experiments.workers)
     loss_unit: str = "nats per token"  # per byte for the byte-level default corpus
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,7 +160,7 @@ def _schedule(spec: SweepSpec, corpus: Any, peak: float | None, visit: Any,
 def _sweep_key(spec: SweepSpec, corpus: Any) -> str:
     """The parent run's identity: what the sweep measures, not where or how fast it runs."""
     preset = get_preset(spec.preset)
-    key = [json.dumps(preset.to_dict(), sort_keys=True), repr(spec.budgets), repr(spec.points),
+    key = [json.dumps(preset.identity(), sort_keys=True), repr(spec.budgets), repr(spec.points),
            repr(spec.lr), str(spec.seed), corpus.digest] + ([spec.family] if spec.family != "gpt2" else [])
     return tr.sweep_hash(key, spec.preset)
 
@@ -209,9 +213,11 @@ def plan_sweep(spec: SweepSpec) -> SweepResult:
 
     outcomes = _schedule(spec, corpus, peak.flops_per_s, visit).run()
     runs = [_result(o) for o in outcomes]
-    notes = eta.dry_run_notes(runs, str(device), peak.flops_per_s, get_preset(spec.preset))
+    workers = _workers(spec, get_preset(spec.preset), device, None)
+    notes = eta.dry_run_notes(runs, str(device), peak.flops_per_s, get_preset(spec.preset),
+                              workers)
     return SweepResult(spec.experiment, None, None, tr.resolve_tracking_uri(spec.tracking_uri),
-                       True, runs, str(device), peak.flops_per_s, notes=notes)
+                       True, runs, str(device), peak.flops_per_s, notes=notes, workers=workers)
 
 
 def _finished_if_any(spec: SweepSpec) -> dict[str, Any]:
@@ -232,6 +238,7 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
         from experiments.sweep_ray import run_sweep_ray
 
         return run_sweep_ray(spec, progress=progress, train=train)
+    from experiments.autotune import cpu_cores
     from experiments.data import load_corpus
     from experiments.hardware import (
         peak_for,
@@ -241,10 +248,13 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     )
     from experiments.train import train_run
 
-    get_preset(spec.preset)
+    preset = get_preset(spec.preset)
+    device = resolve_device(spec.device)
+    workers = _workers(spec, preset, device, train)
+    if workers > 1 and spec.threads is None:  # one process per core: its threads are the rest
+        spec = replace(spec, threads=max(1, cpu_cores() // workers))
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device)
     tracker, exp_id, uri = store.open_sweep_store(spec.tracking_uri, spec.experiment)
     client = tracker.client
     dtype = training_dtype(device)
@@ -253,26 +263,47 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
         parent, resumed = _parent_run(client, exp_id, _sweep_key(spec, corpus), spec)
     context = PointRunner(tracker, parent, corpus, device, dtype, peak, train or train_run,
                           progress, spec, exp_id)
-    clock = eta.Clock(_grid(spec, corpus, peak.flops_per_s))
+    clock = eta.Clock(_grid(spec, corpus, peak.flops_per_s), workers)
     context.clock = clock
-    if progress and resumed:
+    if progress and resumed and not spec.worker_index:
         eta.say_resuming(client, exp_id, parent, clock)
     schedule = _schedule(spec, corpus, peak.flops_per_s, context.visit, context.wait)
+    helpers = Helpers()
     with _sigterm_as_interrupt():
         try:
+            if workers > 1:
+                helpers = Helpers.start(spec, uri, workers, spec.threads or 1, progress)
             tracker.log_dataset(parent, dataset_entry(corpus))
             outcomes = schedule.run()
+            helpers.wait()
+            outcomes = [context.wait(o, quiet=True) if o.status == "RUNNING" else o
+                        for o in outcomes]  # the helpers' points, now ended (or re-done here)
         except KeyboardInterrupt as exc:
             with interrupts_held():
-                _interrupted(tracker, parent, schedule.outcomes, spec, uri, exc)
+                helpers.stop()
+                if not spec.worker_index:
+                    _interrupted(tracker, parent, schedule.outcomes, spec, uri, exc)
             raise
         results = [_result(o) for o in outcomes]
-        noise = seed_noise(outcomes, get_preset(spec.preset).seed_budget, spec.seed)
-        _finish_parent(tracker, parent, results, spec, noise)
+        noise = seed_noise(outcomes, preset.seed_budget, spec.seed)
+        if not spec.worker_index:
+            _finish_parent(tracker, parent, results, spec, noise)
     return SweepResult(spec.experiment, exp_id, parent, uri, False, results, str(device),
                        peak.flops_per_s, seed_noise=noise, explicit_uri=spec.tracking_uri,
                        loss_unit="nats per byte" if corpus.vocab_size == 256 else
-                       f"nats per token (vocabulary {corpus.vocab_size:,})")
+                       f"nats per token (vocabulary {corpus.vocab_size:,})", workers=workers)
+
+
+def _workers(spec: SweepSpec, preset: Any, device: Any, train: TrainFn | None) -> int:
+    """How many local workers train points at once (experiments.workers.worker_count); a
+    helper is one, and a test's own train function runs in this process only."""
+    from experiments.autotune import cpu_cores
+
+    if spec.worker_index or train is not None:
+        return 1
+    if spec.workers is not None and spec.workers < 1:
+        raise SweepError(f"--workers {spec.workers!r} must be a whole number >= 1")
+    return worker_count(spec.workers, preset.workers, device.type, cpu_cores())
 
 
 def _interrupted(tracker: tr.Tracker, parent: str, outcomes: list[Outcome], spec: SweepSpec,

@@ -80,6 +80,8 @@ def test_sweep_on_user_text_logs_that_dataset(tmp_path):
     (["--data", "no/such/file.txt"], "does not exist"),
     (["--lr", "-1"], "must be > 0"),
     (["--threads", "100000"], "100000 is not in the range 1<=x<=1024"),
+    (["--workers", "0"], "0 is not in the range 1<=x<=256"),
+    (["--workers", "2", "--executor", "ray"], "--workers 2 is for --executor local"),
 ])
 def test_bad_input_exits_2_with_one_line(args, needle):
     result = CliRunner().invoke(main, ["sweep", "--preset", "smoke", "--dry-run", *args])
@@ -172,6 +174,44 @@ def test_two_sweeps_of_one_experiment_on_a_fresh_store_share_the_points(tmp_path
     assert all(r.info.status == "FINISHED" for r in points)  # no duplicate, no failure
     trained = [sum(not r["skipped"] for r in rep["runs"]) for rep in reports]
     assert sum(trained) == 4
+
+
+def test_workers_train_points_in_parallel_processes(tmp_path):
+    """`--workers 2`: the sweep starts one helper process (`[worker 1]` on stderr) and the two
+    train the points between them: every point FINISHED exactly once, by two distinct worker
+    processes, one parent run left FINISHED by worker 0 with the result table of all points."""
+    import os
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = [sys.executable, "-m", "budget", "sweep", "--preset", "smoke", "--budgets", "1e10",
+            "--points", "4", "--workers", "2", "--experiment", "two", "--tracking-uri", uri,
+            "--json"]
+    env = {**os.environ, "PYTHONPATH": str(_repo()), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["workers"] == 2 and len(report["runs"]) == 4
+    assert all(r["status"] == "FINISHED" and r["val_loss"] for r in report["runs"])
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("two")
+    points = client.search_runs([exp.experiment_id], "tags.`budget.role` = 'point'")
+    hashes = [r.data.tags["budget.config_hash"] for r in points]
+    assert len(hashes) == len(set(hashes)) == 4 and all(r.info.status == "FINISHED" for r in points)
+    assert len({r.data.tags["budget.worker"] for r in points}) == 2  # both processes trained
+    each = max(1, len(os.sched_getaffinity(0)) // 2)  # cores / workers threads each
+    assert {r.data.tags["budget.threads"] for r in points} == {str(each)}
+    assert client.get_run(report["parent_run_id"]).info.status == "FINISHED"
+
+
+def test_dry_run_divides_the_estimate_over_the_workers():
+    one = CliRunner().invoke(main, ["sweep", "--preset", "smoke", "--dry-run", "--json"])
+    two = CliRunner().invoke(main, ["sweep", "--preset", "smoke", "--dry-run", "--workers", "2"])
+    assert json.loads(one.stdout)["workers"] == 1  # the smoke preset: one worker
+    assert "with 2 workers" in two.stdout
 
 
 def _repo():

@@ -1,5 +1,6 @@
 """The cpu preset's order of work on a known loss surface (a parabola in log N whose optimum
-moves as C^0.5): edge minima get extra sizes, later budgets re-centre, 2.5e11 runs twice."""
+moves as C^0.5): edge minima get extra sizes, later budgets re-centre, the seed budget (1e11)
+runs twice."""
 
 import math
 
@@ -24,12 +25,12 @@ def test_schedule_extends_edges_recentres_and_repeats_a_seed():
         best = min(range(len(runs)), key=lambda i: runs[i][1])
         assert 0 < best < len(runs) - 1, (budget, runs)  # every budget: an interior minimum
     first = [o for o in outcomes if o.point.config.flops_budget == 1e11]
-    assert len(first) > len({o.point.config.params for o in first[:6]})  # extended at an edge
+    assert len(first) > len({o.point.config.params for o in first[:preset.points]})  # extended
     seeds = {o.point.config.params for o in outcomes if o.point.config.seed == 1}
     twice = {o.point.config.params for o in outcomes
-             if o.point.config.seed == 0 and o.point.config.flops_budget == 2.5e11}
-    assert seeds == twice
-    noise = seed_noise(outcomes, 2.5e11, 0)
+             if o.point.config.seed == 0 and o.point.config.flops_budget == preset.seed_budget}
+    assert preset.seed_budget == 1e11 and seeds == twice
+    noise = seed_noise(outcomes, preset.seed_budget, 0)
     assert noise["mean_abs_seed_gap"] == noise["max_abs_seed_gap"] == \
         pytest_approx(0.002)
     assert noise["loss_spread_over_sizes"] > 10 * noise["mean_abs_seed_gap"]

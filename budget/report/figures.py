@@ -76,31 +76,48 @@ def _label(law: str, recommended: str) -> str:
 
 def loss_figure(report: Report) -> Figure:
     """Predicted loss at each law's compute-optimal allocation vs C, budget marked."""
+    from budget.scaling.laws import LITERATURE_LOSS_UNIT
+
     plan, grid = report.plan, _compute_grid(report)
     fig, ax = _new(7.5, 4.2)
+    own = [a for a in plan.allocations if a.loss is not None and a.loss_unit != LITERATURE_LOSS_UNIT]
+    # a calibrated loss in the sweep's own unit (nats per byte) gets an axis of its own
+    twin = ax.twinx() if own else None
     for a in plan.allocations:
         allocate = _allocators(report)[a.law]
         if a.loss is None:
             continue
+        target = twin if (twin is not None and a in own) else ax
         color = LAW_COLORS.get(a.law, "black")
         label = f"{_label(a.law, plan.recommended)}: {a.loss:.3f} at the budget"
+        if target is twin:
+            label += f" ({a.loss_unit}, right axis)"
         if allocate is not None:
             losses = [allocate(float(c)).loss for c in grid]
-            ax.plot(grid, losses, color=color, lw=2.5 if a.law == plan.recommended else 1.5,
-                    label=label, zorder=3 if a.law == plan.recommended else 2)
-        ax.plot([plan.compute_flops], [a.loss], "o", color=color,
-                label=None if allocate is not None else label)
+            target.plot(grid, losses, color=color, lw=2.5 if a.law == plan.recommended else 1.5,
+                        label=label, zorder=3 if a.law == plan.recommended else 2,
+                        ls=":" if target is twin else "-")
+        target.plot([plan.compute_flops], [a.loss], "o", color=color,
+                    label=None if allocate is not None else label)
     ax.axvline(plan.compute_flops, color="grey", ls="--", lw=1,
                label=f"budget {plan.compute_flops:.3g} FLOPs")
-    ax.set(xscale="log", xlabel="training compute C (FLOPs)", ylabel="predicted loss (nats/token)",
+    ax.set(xscale="log", xlabel="training compute C (FLOPs)",
+           ylabel="literature laws: predicted loss (nats/token)",
            title="Predicted loss at the compute-optimal allocation")
     ax.grid(True, which="major", alpha=0.3)
     ax.minorticks_off()
-    ax.legend(fontsize=8)
-    return Figure("loss_vs_compute", "Predicted loss vs compute",
-                  "Loss of each law's compute-optimal (N, D) as C grows; the dashed line is the "
-                  "budget. Losses are on each law's own data: compare shapes, not levels.",
-                  _png(fig))
+    handles, labels = ax.get_legend_handles_labels()
+    if twin is not None:
+        twin.set_ylabel(f"{own[0].law}: predicted loss ({own[0].loss_unit})")
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, fontsize=8)
+    caption = ("Loss of each law's compute-optimal (N, D) as C grows; the dashed line is the "
+               "budget. Losses are on each law's own data: compare shapes, not levels.")
+    if own:
+        caption += (f" The {own[0].law} loss is {own[0].loss_unit} of our sweep, on the right-hand "
+                    "axis: it is not on the literature's nats-per-token scale.")
+    return Figure("loss_vs_compute", "Predicted loss vs compute", caption, _png(fig))
 
 
 def allocation_figure(report: Report) -> Figure:

@@ -19,7 +19,7 @@ from budget import __version__
 from budget.models.arch import Architecture
 from budget.models.transformer import ModelShape
 from budget.planner import Plan, PlanRequest
-from budget.render import gib, hours, human, money, sci
+from budget.render import gib, hours, human, loss_cell, loss_units_line, money, sci
 from budget.report.sections import BeyondSection, Figure, Report
 
 
@@ -135,11 +135,11 @@ def laws_section(report: Report) -> Section:
     rows = tuple((a.law + (" (recommended)" if a.law == p.recommended else ""),
                   human(a.params) + ("" if a.params_count == "total" else " (non-embedding)"),
                   human(a.tokens), f"{a.tokens_per_param:.1f}",
-                  "-" if a.loss is None else f"{a.loss:.3f}", a.source) for a in p.allocations)
+                  loss_cell(a), a.source) for a in p.allocations)
     return Section("Compute-optimal allocation under each law", (
         f"Every row spends the whole budget: 6 N D = {sci(p.compute_flops)} FLOPs.",
         Table(("law", "params N", "tokens D", "D/N", "predicted loss", "source"), rows),
-        "Predicted losses are nats/token on each law's own data: compare within a law only.",
+        loss_units_line(p),
         FigureRef("loss_vs_compute"), FigureRef("allocation")))
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -50,6 +50,44 @@ def literature_rows(params: float, compute_flops: float) -> list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class SweepUnits:
+    """What a sweep measured with: its loss unit, tokenizer vocabulary, context and data. The
+    calibrated law's N counts that vocabulary's embeddings and its loss is in that unit, so the
+    planner sizes the calibrated shape with them (unless --vocab / --seq-len are given)."""
+
+    loss_unit: str
+    vocab_size: int | None = None
+    n_ctx: int | None = None
+    dataset: str = ""
+
+    @property
+    def short(self) -> str:
+        """The unit for a table cell: nats/byte, nats/token."""
+        return self.loss_unit.replace("nats per ", "nats/").split(" (")[0]
+
+    def describe(self) -> str:
+        bits = [b for b in (self.dataset, f"vocabulary {self.vocab_size:,}" if self.vocab_size else "",
+                            f"context {self.n_ctx:,}" if self.n_ctx else "") if b]
+        return f"{self.loss_unit} ({', '.join(bits)})" if bits else self.loss_unit
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sweep_units(fit: dict[str, Any]) -> SweepUnits | None:
+    """The units a fit file records (`sweep.loss_unit`, `vocab_size`, `n_ctx`, `dataset`);
+    None for a CSV fit, which says nothing of them."""
+    sweep = fit.get("sweep") or {}
+    if not isinstance(sweep, dict) or not sweep.get("loss_unit"):
+        return None
+    def whole(key: str) -> int | None:
+        value = sweep.get(key)
+        return int(value) if isinstance(value, (int, float)) and value > 0 else None
+    return SweepUnits(str(sweep["loss_unit"]), whole("vocab_size"), whole("n_ctx"),
+                      str(sweep.get("dataset") or ""))
+
+
+@dataclass(frozen=True)
 class Calibration:
     """An Approach 3 fit of a team's sweep, with its bootstrap draws and the budgets it saw."""
 
@@ -61,6 +99,12 @@ class Calibration:
     n_runs: int
     approach2_exponents: tuple[float, float] | None = None
     holdout: dict[str, Any] | None = None
+    units: SweepUnits | None = None  # what the sweep's losses and N were measured with
+
+    @property
+    def loss_unit(self) -> str:
+        """The calibrated loss's unit: the sweep's (nats per byte for a byte-level sweep)."""
+        return self.units.loss_unit if self.units else laws.LITERATURE_LOSS_UNIT
 
     @property
     def max_budget_flops(self) -> float:
@@ -81,7 +125,7 @@ class Calibration:
             "calibrated", C, N, D, self.law.loss(N, D), "total", self.source,
             note=self.warning(C) or f"fitted on budgets up to {self.max_budget_flops:.2e} FLOPs",
             params_ci=interval(0), tokens_ci=interval(1), loss_ci=interval(2),
-            interval_level=self.level if samples else None)
+            interval_level=self.level if samples else None, loss_unit=self.loss_unit)
 
     def warning(self, compute_flops: float) -> str:
         """Empty within reach of the sweep; otherwise how many orders of magnitude it extrapolates."""
@@ -110,7 +154,8 @@ class Calibration:
             "bootstrap_draws": len(self.draws), "budgets_flops": list(self.budgets_flops),
             "max_budget_flops": self.max_budget_flops, "runs": self.n_runs,
             "approach2_exponents": list(self.approach2_exponents) if self.approach2_exponents else None,
-            "holdout": self.holdout}
+            "holdout": self.holdout, "loss_unit": self.loss_unit,
+            "units": self.units.to_dict() if self.units else None}
         if compute_flops is not None:
             out["extrapolation_decades"] = self.extrapolation_decades(compute_flops)
             out["warning"] = self.warning(compute_flops)
@@ -168,7 +213,8 @@ def calibration_from_fit(fit: dict[str, Any], source: str) -> Calibration:
     return Calibration(source=source, law=law, draws=draws, level=level,  # type: ignore[arg-type]
                        budgets_flops=tuple(float(b) for b in budgets),
                        n_runs=int(fit.get("input", {}).get("points", 0)),
-                       approach2_exponents=exps, holdout=fit.get("holdout"))
+                       approach2_exponents=exps, holdout=fit.get("holdout"),
+                       units=sweep_units(fit))
 
 
 def check_schema(fit: dict[str, Any], source: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from budget.scaling import laws
-from budget.scaling.calibrated import Calibration, literature_rows
+from budget.scaling.calibrated import Calibration, literature_rows, sweep_units
 
 FALLBACK_ORDER = ("approach2", "approach1")  # IsoFLOP minima first: Hoffmann's most direct reading
 _NAMES = {"approach2": "Approach 2, IsoFLOP minima", "approach1": "Approach 1, training-curve envelope"}
@@ -36,7 +36,8 @@ class FrontierCalibration(Calibration):
         loss = None if self.loss_law is None else self.loss_law[0] + self.loss_law[1] * C ** -self.loss_law[2]
         return laws.Allocation(
             "calibrated", C, N, C / (laws.FLOPS_PER_PARAM_TOKEN * N), loss, "total", self.source,
-            note=self.warning(C) or f"{self.used()}; fitted on budgets up to {self.max_budget_flops:.2e} FLOPs")
+            note=self.warning(C) or f"{self.used()}; fitted on budgets up to {self.max_budget_flops:.2e} FLOPs",
+            loss_unit=self.loss_unit)
 
     def used(self) -> str:
         return (f"calibrated with {_NAMES[self.approach]} (N_opt = k C^a, D = C / 6N): {self.why}; "
@@ -56,7 +57,8 @@ class FrontierCalibration(Calibration):
             "level": self.level, "bootstrap_draws": 0, "budgets_flops": list(self.budgets_flops),
             "max_budget_flops": self.max_budget_flops, "runs": self.n_runs,
             "approach2_exponents": [self.a, self.b] if self.approach == "approach2" else None,
-            "holdout": self.holdout}
+            "holdout": self.holdout, "loss_unit": self.loss_unit,
+            "units": self.units.to_dict() if self.units else None}
         if compute_flops is not None:
             out["extrapolation_decades"] = self.extrapolation_decades(compute_flops)
             out["warning"] = self.warning(compute_flops)
@@ -80,5 +82,5 @@ def frontier_calibration(fit: dict[str, Any], source: str, budgets: list[float],
             budgets_flops=tuple(float(b) for b in budgets),
             n_runs=int(fit.get("input", {}).get("points", 0)), holdout=fit.get("holdout"),
             approach=key, k_params=float(res["k_params"]), a=float(res["a"]), b=float(res["b"]),
-            loss_law=loss, why=why)
+            loss_law=loss, why=why, units=sweep_units(fit))
     return None

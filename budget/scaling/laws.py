@@ -31,6 +31,8 @@ from typing import Any, Callable
 from budget.errors import BudgetError
 
 PF_DAY_FLOPS = 1e15 * 24 * 3600  # 1 PF-day = 8.64e19 FLOPs (Kaplan et al. 2020 §1.3)
+# the literature laws' losses: nats per token of each paper's own tokenizer and data
+LITERATURE_LOSS_UNIT = "nats per token"  # budget.render says the same (a leaf: no import)
 FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6 N D: 2 forward + 4 backward (Kaplan et al. 2020 §2.1)
 
 
@@ -125,6 +127,7 @@ class Allocation:
     tokens_ci: tuple[float, float] | None = None
     loss_ci: tuple[float, float] | None = None
     interval_level: float | None = None
+    loss_unit: str = "nats per token"  # LITERATURE_LOSS_UNIT; a calibrated law: its sweep's
 
     @property
     def tokens_per_param(self) -> float:
