@@ -8,11 +8,20 @@ chosen dtype and thread count. "before" is the path the sweep took before the au
 cores, and bf16 throughout wherever a 256^3 bf16 matmul beat fp32.
 
     python benchmarks/bench_trainer.py [--refresh] [--preset cpu]
+    python benchmarks/bench_trainer.py --workers 2   # one process on all cores vs 2 at once
+
+`--workers N` measures what `budget sweep --workers N` buys on shapes of the preset as the
+issue found it (3-layer d16, 2-layer d48, 3-layer d80): tokens/s of one process on every core
+with the for-loop AdamW, then of N one-thread processes with fused AdamW training at once (their
+sum), and the ratio, in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import time
 
 import torch
 
@@ -27,7 +36,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
     parser.add_argument("--refresh", action="store_true", help="re-time (ignore the cache)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="compare one process on all cores with N one-thread processes")
+    parser.add_argument("--one", nargs=2, type=int, metavar=("THREADS", "FUSED"),
+                        help=argparse.SUPPRESS)  # a worker of --workers: print tokens/s per shape
     args = parser.parse_args()
+    if args.one:
+        return one_process(*args.one)
+    if args.workers:
+        return compare_workers(args.workers)
     corpus = load_corpus()
     device = torch.device("cpu")
     configs = {p.config.shape: p.config for p in design_sweep(PRESETS[args.preset])}
@@ -43,6 +60,50 @@ def main() -> None:
         print(f"{config.n_layer:6d} {config.d_model:7d} {config.params:9,d} {plan.label:>22} "
               f"{plan.tokens_per_s:9,.0f} {old:9,.0f} {plan.tokens_per_s / max(old, 1):7.2f}x "
               f"{mfu:6.1%}")
+
+
+OLD_SHAPES = ((3, 16, 1, 64), (2, 48, 3, 192), (3, 80, 5, 320))  # the old cpu preset's shapes
+STEPS = 80
+
+
+def one_process(threads: int, fused: int) -> None:
+    """tokens/s of STEPS real steps (after 5 warm-up) per OLD_SHAPES model, one per line."""
+    from budget.models.transformer import ModelShape
+    from experiments.design import point_for
+    from experiments.train import Execution, Stepper
+
+    set_threads(threads)
+    corpus = load_corpus()
+    for n_layer, d, heads, d_ff in OLD_SHAPES:
+        shape = ModelShape(n_layer=n_layer, d_model=d, n_head=heads, d_ff=d_ff, n_ctx=64,
+                           vocab_size=256)
+        c = point_for(shape, 1e12, PRESETS["cpu"]).config
+        stepper = Stepper(c, corpus, torch.device("cpu"),
+                          Execution(torch.float32, fused_adamw=bool(fused)))
+        for _ in range(5):
+            stepper.step(c.batch_size, 1e-3)
+        start = time.perf_counter()
+        for _ in range(STEPS):
+            stepper.step(c.batch_size, 1e-3)
+        print(STEPS * c.tokens_per_step / (time.perf_counter() - start), flush=True)
+
+
+def _run(n: int, threads: int, fused: int) -> list[float]:
+    """Summed tokens/s per shape of n processes started together."""
+    procs = [subprocess.Popen([sys.executable, __file__, "--one", str(threads), str(fused)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    outs = [[float(x) for x in p.communicate()[0].split()] for p in procs]
+    return [sum(col) for col in zip(*outs)]
+
+
+def compare_workers(n: int) -> None:
+    single = _run(1, cpu_cores(), 0)
+    many = _run(n, max(1, cpu_cores() // n), 1)
+    print(f"{'shape':>16} {'1 process':>12} {f'{n} workers':>12} {'ratio':>6}")
+    for (layers, d, _, _), a, b in zip(OLD_SHAPES, single, many):
+        print(f"{f'{layers} layers d{d}':>16} {a:12,.0f} {b:12,.0f} {b / a:5.2f}x")
+    print(f"tokens/s; 1 process: {cpu_cores()} threads, for-loop AdamW; {n} workers: "
+          f"{max(1, cpu_cores() // n)} thread(s) each, fused AdamW, run at once (summed)")
 
 
 if __name__ == "__main__":

@@ -271,9 +271,10 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     helpers = Helpers()
     with _sigterm_as_interrupt():
         try:
-            if workers > 1:
+            if workers > 1 and not spec.worker_index:
                 helpers = Helpers.start(spec, uri, workers, spec.threads or 1, progress)
             tracker.log_dataset(parent, dataset_entry(corpus))
+            started_ms = int(time.time() * 1000)
             outcomes = schedule.run()
             helpers.wait()
             outcomes = [context.wait(o, quiet=True) if o.status == "RUNNING" else o
@@ -285,6 +286,8 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
                     _interrupted(tracker, parent, schedule.outcomes, spec, uri, exc)
             raise
         results = [_result(o) for o in outcomes]
+        if helpers.procs:
+            results = _by_worker(client, parent, started_ms, helpers, results)
         noise = seed_noise(outcomes, preset.seed_budget, spec.seed)
         if not spec.worker_index:
             _finish_parent(tracker, parent, results, spec, noise)
@@ -294,12 +297,34 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
                        f"nats per token (vocabulary {corpus.vocab_size:,})", workers=workers)
 
 
+def _by_worker(client: Any, parent: str, since_ms: int, helpers: Helpers,
+               results: list[PointResult]) -> list[PointResult]:
+    """With helpers, each point says which worker trained it (`node`: worker 0, worker 1...);
+    a point a helper trained during this sweep is not 'skipped' (only points finished before
+    it started are)."""
+    from dataclasses import replace as copy
+
+    index = {f"{store.worker_id().split(':')[0]}:{p.pid}": k
+             for k, p in enumerate(helpers.procs, start=1)}
+    index[store.worker_id()] = 0
+    ids = {r.run_id for r in results if r.run_id}
+    trained = {}
+    for run_id in ids:
+        run = client.get_run(run_id)
+        worker = index.get(run.data.tags.get(store.WORKER, ""))
+        if worker is not None and run.info.start_time >= since_ms:
+            trained[run_id] = worker
+    return [copy(r, skipped=False, node=f"worker {trained[r.run_id]}") if r.run_id in trained
+            else r for r in results]
+
+
 def _workers(spec: SweepSpec, preset: Any, device: Any, train: TrainFn | None) -> int:
     """How many local workers train points at once (experiments.workers.worker_count); a
-    helper is one, and a test's own train function runs in this process only."""
+    helper is told the count (its ETA shares the time to go) and starts none itself; a test's
+    own train function runs in this process only."""
     from experiments.autotune import cpu_cores
 
-    if spec.worker_index or train is not None:
+    if train is not None:
         return 1
     if spec.workers is not None and spec.workers < 1:
         raise SweepError(f"--workers {spec.workers!r} must be a whole number >= 1")

@@ -37,11 +37,11 @@ def worker_count(requested: int | None, preset_workers: int, device_type: str, c
     return max(1, cores if n == 0 else n)
 
 
-def helper_argv(spec: Any, uri: str, index: int, threads: int) -> list[str]:
-    """The command line of helper `index`: the same sweep, its store spelled out."""
+def helper_argv(spec: Any, uri: str, index: int, workers: int, threads: int) -> list[str]:
+    """The command line of helper `index` of `workers`: the same sweep, its store spelled out."""
     argv = [sys.executable, "-m", "budget", "sweep", "--preset", spec.preset,
             "--experiment", spec.experiment, "--tracking-uri", uri, "--device", spec.device,
-            "--threads", str(threads), "--workers", "1", "--worker-index", str(index),
+            "--threads", str(threads), "--workers", str(workers), "--worker-index", str(index),
             "--seed", str(spec.seed), "--family", spec.family]
     if spec.budgets:
         argv += ["--budgets", ",".join(repr(float(b)) for b in spec.budgets)]
@@ -71,7 +71,7 @@ class Helpers:
         helpers = cls()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for index in range(1, workers):
-            proc = subprocess.Popen(helper_argv(spec, uri, index, threads), env=env,
+            proc = subprocess.Popen(helper_argv(spec, uri, index, workers, threads), env=env,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE,
                                     preexec_fn=_die_with_parent if sys.platform == "linux" else None)

@@ -196,6 +196,8 @@ def test_workers_train_points_in_parallel_processes(tmp_path):
     report = json.loads(out.stdout)
     assert report["workers"] == 2 and len(report["runs"]) == 4
     assert all(r["status"] == "FINISHED" and r["val_loss"] for r in report["runs"])
+    assert not any(r["skipped"] for r in report["runs"])  # trained now, by one worker or other
+    assert {r["node"] for r in report["runs"]} == {"worker 0", "worker 1"}
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("two")
     points = client.search_runs([exp.experiment_id], "tags.`budget.role` = 'point'")
