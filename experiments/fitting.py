@@ -63,10 +63,16 @@ class Holdout:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        def finite(x: float) -> float | None:  # JSON has no NaN: "not predicted" is null
+            return x if math.isfinite(x) else None
+
         return {"budget_flops": self.budget_flops, "observed_best_loss": self.observed_best_loss,
-                "observed_params_opt": self.observed_params_opt, "predictions": self.predictions,
+                "observed_params_opt": self.observed_params_opt,
+                "predictions": {k: {m: finite(v) for m, v in p.items()}
+                                for k, p in self.predictions.items()},
                 "skipped": self.skipped, "vertex_inside": self.vertex_inside,
-                "sampled_params": list(self.sampled_params), "warnings": self.warnings}
+                "sampled_params": [finite(x) for x in self.sampled_params],
+                "warnings": self.warnings}
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,57 @@ def test_fit_file_round_trip_and_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(BudgetError, match="not a readable fit JSON"):
         load_calibration_file(tmp_path / "bad.json")
+
+
+def test_a_hold_out_without_a_loss_law_is_null_not_nan():
+    """Approach 2 predicts no loss, so its hold-out 'best loss' is not a number: the fit file
+    says null (strict JSON), an older file's NaN is read as None, and a plan and its proposal
+    text with that hold-out serialise (a NaN made `budget report --calibrate` crash)."""
+    import math
+
+    from budget.report.calibration import calibration_section
+    from experiments.fitting import Holdout
+
+    holdout = Holdout(1.5e12, 1.66, 41399.0, {"approach2": {
+        "best_loss": math.nan, "params_opt": 43460.0, "best_loss_rel_error": math.nan,
+        "params_opt_rel_error": 0.05}}, {}, True, (15000.0, 100000.0))
+    written = json.loads(json.dumps(holdout.to_dict(), allow_nan=False))
+    assert written["predictions"]["approach2"]["best_loss"] is None
+    old = {**fit_json(), "holdout": {**written, "predictions": {"approach2": {
+        "best_loss": math.nan, "params_opt": 43460.0, "best_loss_rel_error": math.nan,
+        "params_opt_rel_error": 0.05}}}}
+    cal = calibration_from_fit(old, "old fit")
+    assert cal.holdout["predictions"]["approach2"]["best_loss"] is None
+    plan = make_plan(PlanRequest(BudgetInput(flops=1e21)), calibration=cal)
+    json.dumps(plan.to_dict(), allow_nan=False)
+    text = " ".join(calibration_section(cal, 1e21).paragraphs)
+    assert "approach2: best loss not predicted, optimal N +5.0%" in text
+
+
+def test_sweep_units_travel_with_the_calibration():
+    """Issue 15.3: a fit of a byte-level sweep says nats per byte; the calibrated allocation
+    carries that unit, a literature allocation says nats per token, and the shape sized by the
+    calibrated law takes the sweep's vocabulary and context unless they were given."""
+    fit = {**fit_json(), "sweep": {"budgets_flops": [1e18, 1e19, 1e20], "loss_unit": "nats per byte",
+                                   "vocab_size": 256, "n_ctx": 64, "dataset": "plays"}}
+    cal = calibration_from_fit(fit, "byte sweep")
+    assert cal.loss_unit == "nats per byte" and cal.units.describe() == \
+        "nats per byte (plays, vocabulary 256, context 64)"
+    plan = make_plan(PlanRequest(BudgetInput(flops=1e20)), calibration=cal)
+    assert plan.recommended == "calibrated"
+    units = {a.law: a.loss_unit for a in plan.allocations}
+    assert units["calibrated"] == "nats per byte" and units["epoch"] == laws.LITERATURE_LOSS_UNIT
+    assert (plan.shape.vocab_size, plan.shape.n_ctx) == (256, 64)
+    assert any("the sweep's own vocabulary 256 and context 64" in n for n in plan.notes)
+    mine = make_plan(PlanRequest(BudgetInput(flops=1e20), seq_len=4096, seq_len_given=True,
+                                 vocab_size=32000), calibration=cal)
+    assert (mine.shape.vocab_size, mine.shape.n_ctx) == (32000, 4096)
+    plain = calibration_from_fit(fit_json(), "csv fit")  # a CSV fit says nothing of units
+    assert plain.units is None and plain.loss_unit == laws.LITERATURE_LOSS_UNIT
+
+
+def test_log_axis_ticks_are_plain_text():
+    """The proposal's figures draw text without mathtext, so log ticks are 10¹² in plain text."""
+    from budget.report.figures import power_of_ten
+
+    assert [power_of_ten(x) for x in (1e12, 1e-3, 1.0, 3e12, 0.0)] == ["10¹²", "10⁻³", "10⁰", "", ""]

@@ -70,8 +70,11 @@ def _interval_text(mine: Any, draws: int) -> str:
 
 
 def _holdout_text(holdout: Mapping[str, Any]) -> str:
-    parts = [f"{k}: best loss {p['best_loss_rel_error']:+.1%}, optimal N {p['params_opt_rel_error']:+.1%}"
-             for k, p in holdout.get("predictions", {}).items()]
+    def pct(x: Any) -> str:
+        return "not predicted" if x is None or x != x else f"{x:+.1%}"  # None or NaN: no law
+
+    parts = [f"{k}: best loss {pct(p.get('best_loss_rel_error'))}, optimal N "
+             f"{pct(p.get('params_opt_rel_error'))}" for k, p in holdout.get("predictions", {}).items()]
     return (f"Hold-out check: fitted without the largest budget ({holdout['budget_flops']:.1e} "
             f"FLOPs), the fit predicted that budget's measurements with relative errors "
             f"{'; '.join(parts) or 'none (no approach could be fitted)'}.")

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 GIB = 2.0 ** 30
 SPAN_BELOW, SPAN_ABOVE = 1e3, 1e2  # compute axis: C / 1e3 to C x 1e2
 LAW_COLORS = {"epoch": "#1f77b4", "chinchilla": "#ff7f0e", "tokens-per-param": "#2ca02c",
-              "kaplan": "#d62728"}
+              "kaplan": "#d62728", "chinchilla-unrounded": "#8c564b"}  # calibrated: black
 MEMORY_PARTS = (("params_bytes", "weights", "#4c72b0"), ("grads_bytes", "gradients", "#55a868"),
                 ("optimizer_bytes", "optimizer state", "#c44e52"),
                 ("activations_bytes", "activations", "#8172b2"))
@@ -47,7 +47,28 @@ def _new(width: float, height: float, ncols: int = 1) -> tuple["MplFigure", Any]
     return fig, fig.subplots(1, ncols)
 
 
+SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def power_of_ten(value: float, pos: int | None = None) -> str:
+    """A log axis tick as plain text, 10¹² (text is drawn without mathtext here, so matplotlib's
+    own `$\\mathdefault{10^{12}}$` labels would be printed literally)."""
+    if value <= 0:
+        return ""
+    exponent = np.log10(value)
+    if abs(exponent - round(exponent)) > 1e-9:
+        return ""
+    return "10" + str(int(round(exponent))).translate(SUPERSCRIPT)
+
+
 def _png(fig: "MplFigure") -> bytes:
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for ax in fig.axes:  # every log axis: plain-text decade labels, no minor labels
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                axis.set_major_formatter(FuncFormatter(power_of_ten))
+                axis.set_minor_formatter(NullFormatter())
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -213,8 +213,20 @@ def calibration_from_fit(fit: dict[str, Any], source: str) -> Calibration:
     return Calibration(source=source, law=law, draws=draws, level=level,  # type: ignore[arg-type]
                        budgets_flops=tuple(float(b) for b in budgets),
                        n_runs=int(fit.get("input", {}).get("points", 0)),
-                       approach2_exponents=exps, holdout=fit.get("holdout"),
+                       approach2_exponents=exps, holdout=finite_json(fit.get("holdout")),
                        units=sweep_units(fit))
+
+
+def finite_json(x: Any) -> Any:
+    """`x` with every NaN or infinity replaced by None (a fit file written before hold-out
+    predictions said null for "not predicted" holds NaN, which strict JSON cannot carry)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: finite_json(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite_json(v) for v in x]
+    return x
 
 
 def check_schema(fit: dict[str, Any], source: str) -> None:

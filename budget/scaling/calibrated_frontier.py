@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from budget.scaling import laws
-from budget.scaling.calibrated import Calibration, literature_rows, sweep_units
+from budget.scaling.calibrated import Calibration, finite_json, literature_rows, sweep_units
 
 FALLBACK_ORDER = ("approach2", "approach1")  # IsoFLOP minima first: Hoffmann's most direct reading
 _NAMES = {"approach2": "Approach 2, IsoFLOP minima", "approach1": "Approach 1, training-curve envelope"}
@@ -80,7 +80,8 @@ def frontier_calibration(fit: dict[str, Any], source: str, budgets: list[float],
             source=f"{source} ({_NAMES[key]})", law=None, draws=(),  # type: ignore[arg-type]
             level=float(fit.get("input", {}).get("level", 0.95)),
             budgets_flops=tuple(float(b) for b in budgets),
-            n_runs=int(fit.get("input", {}).get("points", 0)), holdout=fit.get("holdout"),
+            n_runs=int(fit.get("input", {}).get("points", 0)),
+            holdout=finite_json(fit.get("holdout")),
             approach=key, k_params=float(res["k_params"]), a=float(res["a"]), b=float(res["b"]),
             loss_law=loss, why=why, units=sweep_units(fit))
     return None
