@@ -23,7 +23,7 @@ PLAN_KEYS = {"compute_flops", "compute_pf_days", "h100_hours", "budget", "gpu", 
              "attention_convention", "fixed_model"}
 ALLOCATION_KEYS = {"law", "compute_flops", "params", "tokens", "tokens_per_param", "loss",
                    "params_count", "source", "note", "params_ci", "tokens_ci", "loss_ci",
-                   "interval_level"}
+                   "interval_level", "loss_unit"}
 MEMORY_KEYS = {"params_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes", "total_bytes",
                "min_gpus"}
 

@@ -5,12 +5,10 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
-import torch
 from mlflow.tracking import MlflowClient
 
 from budget.models.transformer import params_total, training_flops_per_token
 from experiments.errors import TrainingFailed
-from experiments.hardware import peak_for
 from experiments.sweep import SweepSpec, plan_sweep, run_sweep
 from experiments.tracking import (
     CONFIG_HASH,
@@ -63,11 +61,13 @@ def test_smoke_sweep_structure_params_metrics_artifacts(store, smoke):
     for run in runs:
         p = run.data.params
         assert config_fields <= set(p) and run.data.tags[ROLE] == "point"
-        dtype = getattr(torch, run.data.tags["budget.dtype"])  # the dtype timed fastest
-        # the measured matmul peak the point divided by (a later test may re-measure it into
-        # another cache folder, and a 2-core machine's matmul speed moves a few per cent)
-        assert float(run.data.tags["budget.peak_flops_per_s"]) == pytest.approx(
-            peak_for(torch.device("cpu"), dtype).flops_per_s, rel=0.15)
+        assert run.data.tags["budget.dtype"] in ("float32", "bfloat16")  # timed fastest
+        # the tag is the matmul peak the point's MFU divides by: MFU = model FLOPs / s / peak
+        # (a fresh re-measurement would move with the machine's load, so it is not compared)
+        m = run.data.metrics
+        assert m["final_mfu"] == pytest.approx(
+            m["flops_model"] / m["seconds"] / float(run.data.tags["budget.peak_flops_per_s"]),
+            rel=1e-3)
         assert run.data.tags["budget.execution"].startswith("1t ")  # --threads 1
         shape = TrainConfig(**{k: _typed(k, p[k]) for k in config_fields}).shape
         assert int(p["params"]) == params_total(shape)
