@@ -103,6 +103,12 @@ def count_of(arch: Architecture, count: str) -> int:
     raise BudgetError(f"count={count!r} must be 'total' or 'non_embedding'")
 
 
+# A width is abandoned once a tensor-parallel-friendly shape within tolerance is found and the
+# width's deepest stack is already wider than the target aspect ratio by more than the best
+# shape's gap plus this margin (log units): d / n_layer only grows with d from there on.
+ASPECT_PRUNE_MARGIN = 0.1
+
+
 def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: str = "total",
                      n_ctx: int = 2048, vocab_size: int | None = None,
                      tolerance: float = 0.02, max_layers: int = 256,
@@ -133,8 +139,11 @@ def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: st
         if one_layer > n_params * (1 + tolerance) and best is not None:
             break  # wider shapes only grow
         ideal = (n_params - fixed) / per_layer
-        for n_layer in {max(1, min(max_layers, math.floor(ideal))),
-                        max(1, min(max_layers, math.ceil(ideal)))}:
+        deepest = max(1, min(max_layers, math.ceil(ideal)))
+        if best is not None and best[0][:2] == (0, False) and d / deepest > aspect and \
+                math.log((d / deepest) / aspect) > best[0][2] + ASPECT_PRUNE_MARGIN:
+            break  # past the aspect ratio: wider shapes only stray further from it
+        for n_layer in {max(1, min(max_layers, math.floor(ideal))), deepest}:
             err = abs((fixed + n_layer * per_layer) / n_params - 1.0)
             gap = abs(math.log((d / n_layer) / aspect))
             key = (0, not tp_ok, gap, err) if err <= tolerance else (1, err, gap, not tp_ok)
