@@ -172,3 +172,15 @@ def test_models_command_table_and_json():
 def test_flops_states_the_convention():
     out = run("flops", "--model", "llama-3-8b", "--attention", "causal").stdout
     assert "causal: attention scores and values counted over T/2 positions" in out
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_the_pruned_shape_search_finds_the_full_scans_shape(family, monkeypatch):
+    """The family search stops widening once it is past the aspect ratio (ASPECT_PRUNE_MARGIN);
+    with pruning off (an infinite margin) it scans every width: the shapes are the same."""
+    from budget.models import families
+
+    sizes = [10 ** (5 + k * 0.5) for k in range(15)]  # 1e5 .. 1e12
+    pruned = [families.shape_for_params(n, family) for n in sizes]
+    monkeypatch.setattr(families, "ASPECT_PRUNE_MARGIN", float("inf"))
+    assert [families.shape_for_params(n, family) for n in sizes] == pruned

@@ -103,9 +103,11 @@ def count_of(arch: Architecture, count: str) -> int:
     raise BudgetError(f"count={count!r} must be 'total' or 'non_embedding'")
 
 
-# A width is abandoned once a tensor-parallel-friendly shape within tolerance is found and the
-# width's deepest stack is already wider than the target aspect ratio by more than the best
-# shape's gap plus this margin (log units): d / n_layer only grows with d from there on.
+# The width scan stops once a tensor-parallel-friendly shape within tolerance is found and a
+# tensor-parallel-friendly width's deepest stack is already wider than the target aspect ratio
+# by more than the best shape's gap plus this margin (log units): d / n_layer only grows with d
+# from there on among such widths (up to the 64/128 head-size alternation the margin covers),
+# and the other widths (odd head counts, one full-width head) cannot beat a friendly one.
 ASPECT_PRUNE_MARGIN = 0.1
 
 
@@ -140,7 +142,7 @@ def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: st
             break  # wider shapes only grow
         ideal = (n_params - fixed) / per_layer
         deepest = max(1, min(max_layers, math.ceil(ideal)))
-        if best is not None and best[0][:2] == (0, False) and d / deepest > aspect and \
+        if tp_ok and best is not None and best[0][:2] == (0, False) and d / deepest > aspect and \
                 math.log((d / deepest) / aspect) > best[0][2] + ASPECT_PRUNE_MARGIN:
             break  # past the aspect ratio: wider shapes only stray further from it
         for n_layer in {max(1, min(max_layers, math.floor(ideal))), deepest}:
