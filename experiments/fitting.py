@@ -113,13 +113,14 @@ class ExperimentFit:
 def sweep_units(client: Any, run_ids: Any) -> dict[str, Any]:
     """What the sweep's losses are measured in: nats per token of its tokenizer (per byte for the
     byte-level default), with the vocabulary and context the calibrated shape must use."""
+    from experiments.data import loss_unit
+
     ids = list(run_ids)
     if not ids:
         return {}
     p = client.get_run(ids[0]).data.params
     vocab, n_ctx = int(p.get("vocab_size", 0)), int(p.get("n_ctx", 0))
-    unit = "nats per byte" if vocab == 256 else f"nats per token (vocabulary {vocab:,})"
-    return {"loss_unit": unit, "vocab_size": vocab, "n_ctx": n_ctx,
+    return {"loss_unit": loss_unit(vocab), "vocab_size": vocab, "n_ctx": n_ctx,
             "dataset": p.get("dataset", "")}
 
 

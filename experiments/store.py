@@ -140,8 +140,9 @@ def prime(uri: str) -> bool:
     return True
 
 
-def worker_id() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}"
+def worker_id(pid: int | None = None) -> str:
+    """host:pid of this process, or of process `pid` on this host (a helper worker)."""
+    return f"{os.uname().nodename}:{pid or os.getpid()}"
 
 
 def heartbeat(client: Any, run_id: str) -> None:

@@ -239,7 +239,7 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
 
         return run_sweep_ray(spec, progress=progress, train=train)
     from experiments.autotune import cpu_cores
-    from experiments.data import load_corpus
+    from experiments.data import load_corpus, loss_unit
     from experiments.hardware import (
         peak_for,
         resolve_device,
@@ -287,34 +287,28 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
             raise
         results = [_result(o) for o in outcomes]
         if helpers.procs:
-            results = _by_worker(client, parent, started_ms, helpers, results)
+            results = _by_worker(client, exp_id, parent, started_ms, helpers, results)
         noise = seed_noise(outcomes, preset.seed_budget, spec.seed)
         if not spec.worker_index:
             _finish_parent(tracker, parent, results, spec, noise)
     return SweepResult(spec.experiment, exp_id, parent, uri, False, results, str(device),
                        peak.flops_per_s, seed_noise=noise, explicit_uri=spec.tracking_uri,
-                       loss_unit="nats per byte" if corpus.vocab_size == 256 else
-                       f"nats per token (vocabulary {corpus.vocab_size:,})", workers=workers)
+                       loss_unit=loss_unit(corpus.vocab_size), workers=workers)
 
 
-def _by_worker(client: Any, parent: str, since_ms: int, helpers: Helpers,
+def _by_worker(client: Any, exp_id: str, parent: str, since_ms: int, helpers: Helpers,
                results: list[PointResult]) -> list[PointResult]:
     """With helpers, each point says which worker trained it (`node`: worker 0, worker 1...);
     a point a helper trained during this sweep is not 'skipped' (only points finished before
     it started are)."""
-    from dataclasses import replace as copy
-
-    index = {f"{store.worker_id().split(':')[0]}:{p.pid}": k
-             for k, p in enumerate(helpers.procs, start=1)}
+    index = {store.worker_id(p.pid): k for k, p in enumerate(helpers.procs, start=1)}
     index[store.worker_id()] = 0
-    ids = {r.run_id for r in results if r.run_id}
     trained = {}
-    for run_id in ids:
-        run = client.get_run(run_id)
+    for run in tr.find_runs(client, exp_id, f"tags.mlflow.parentRunId = '{parent}'"):
         worker = index.get(run.data.tags.get(store.WORKER, ""))
         if worker is not None and run.info.start_time >= since_ms:
-            trained[run_id] = worker
-    return [copy(r, skipped=False, node=f"worker {trained[r.run_id]}") if r.run_id in trained
+            trained[run.info.run_id] = worker
+    return [replace(r, skipped=False, node=f"worker {trained[r.run_id]}") if r.run_id in trained
             else r for r in results]
 
 

@@ -49,8 +49,7 @@ def render_holdout(holdout: Any) -> str:
              f"{holdout.observed_params_opt:,.0f}"]
     for key, p in holdout.predictions.items():
         loss = f"predicted best loss {p['best_loss']:.4f} ({p['best_loss_rel_error']:+.1%})" \
-            if p.get("best_loss") is not None and math.isfinite(p["best_loss"]) \
-            else "best loss not predicted (no loss law fitted)"
+            if math.isfinite(p["best_loss"]) else "best loss not predicted (no loss law fitted)"
         lines.append(f"  {key}: {loss}, optimal N {p['params_opt']:,.0f} "
                      f"({p['params_opt_rel_error']:+.1%})")
     lines += [f"  {key}: not fitted without the largest budget ({why})"

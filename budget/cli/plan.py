@@ -188,10 +188,10 @@ def render_calibration(plan: Any) -> list[str]:
 
 def unit_lines(plan: Any) -> list[str]:
     """Which loss is in which unit, when the table mixes them."""
-    from budget.render import LITERATURE_LOSS_UNIT, loss_units_line
+    from budget.render import loss_units_line
+    from budget.scaling.laws import own_unit_losses
 
-    mixed = any(a.loss is not None and a.loss_unit != LITERATURE_LOSS_UNIT for a in plan.allocations)
-    return [loss_units_line(plan)] if mixed else []
+    return [loss_units_line(plan)] if own_unit_losses(plan.allocations) else []
 
 
 def energy_lines(plan: Any) -> list[str]:

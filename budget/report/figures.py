@@ -97,11 +97,9 @@ def _label(law: str, recommended: str) -> str:
 
 def loss_figure(report: Report) -> Figure:
     """Predicted loss at each law's compute-optimal allocation vs C, budget marked."""
-    from budget.scaling.laws import LITERATURE_LOSS_UNIT
-
     plan, grid = report.plan, _compute_grid(report)
     fig, ax = _new(7.5, 4.2)
-    own = [a for a in plan.allocations if a.loss is not None and a.loss_unit != LITERATURE_LOSS_UNIT]
+    own = laws.own_unit_losses(plan.allocations)
     # a calibrated loss in the sweep's own unit (nats per byte) gets an axis of its own
     twin = ax.twinx() if own else None
     for a in plan.allocations:

@@ -60,15 +60,15 @@ class SweepUnits:
     n_ctx: int | None = None
     dataset: str = ""
 
-    @property
-    def short(self) -> str:
-        """The unit for a table cell: nats/byte, nats/token."""
-        return self.loss_unit.replace("nats per ", "nats/").split(" (")[0]
+    def setup(self) -> str:
+        """'plays, vocabulary 256, context 64': what the sweep was measured with ('' if unknown)."""
+        return ", ".join(b for b in (self.dataset,
+                                     f"vocabulary {self.vocab_size:,}" if self.vocab_size else "",
+                                     f"context {self.n_ctx:,}" if self.n_ctx else "") if b)
 
     def describe(self) -> str:
-        bits = [b for b in (self.dataset, f"vocabulary {self.vocab_size:,}" if self.vocab_size else "",
-                            f"context {self.n_ctx:,}" if self.n_ctx else "") if b]
-        return f"{self.loss_unit} ({', '.join(bits)})" if bits else self.loss_unit
+        setup = self.setup()
+        return f"{self.loss_unit} ({setup})" if setup else self.loss_unit
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from budget.errors import BudgetError
 
 PF_DAY_FLOPS = 1e15 * 24 * 3600  # 1 PF-day = 8.64e19 FLOPs (Kaplan et al. 2020 §1.3)
 # the literature laws' losses: nats per token of each paper's own tokenizer and data
-LITERATURE_LOSS_UNIT = "nats per token"  # budget.render says the same (a leaf: no import)
+LITERATURE_LOSS_UNIT = "nats per token"
 FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6 N D: 2 forward + 4 backward (Kaplan et al. 2020 §2.1)
 
 
@@ -127,7 +127,7 @@ class Allocation:
     tokens_ci: tuple[float, float] | None = None
     loss_ci: tuple[float, float] | None = None
     interval_level: float | None = None
-    loss_unit: str = "nats per token"  # LITERATURE_LOSS_UNIT; a calibrated law: its sweep's
+    loss_unit: str = LITERATURE_LOSS_UNIT  # a calibrated law: its sweep's (nats per byte...)
 
     @property
     def tokens_per_param(self) -> float:
@@ -137,6 +137,12 @@ class Allocation:
         out = asdict(self)
         out["tokens_per_param"] = self.tokens_per_param
         return out
+
+
+def own_unit_losses(allocations: Sequence[Allocation]) -> list[Allocation]:
+    """The allocations whose loss is in another unit than the literature's nats per token (a
+    calibrated law fitted on a byte-level sweep: nats per byte)."""
+    return [a for a in allocations if a.loss is not None and a.loss_unit != LITERATURE_LOSS_UNIT]
 
 
 def check_compute(compute_flops: float) -> float:
