@@ -1,31 +1,33 @@
-"""One description of a decoder-only transformer: GPT-2, Llama-style (GQA, SwiGLU), and MoE.
+"""One description of a decoder-only transformer, built from parts (`budget.models.components`).
 
-`Architecture` is what every question takes: it is counted here (total, non-embedding and active
-parameters; FLOPs per token as named terms), laid out on a cluster, priced for training and
-serving, and built in torch for sweeps. `budget.models.transformer.ModelShape` (GPT-2 blocks) maps
-onto it with `Architecture.from_shape`.
+An `Architecture` is a few dimensions plus, per layer, a mixer (multi-head attention, possibly
+windowed; latent attention, MLA; or a Mamba-2 state-space mixer) and an MLP (plain, gated or
+MoE). `layer_pattern` says which mixer each layer has, cyclically: "G" global attention, "L"
+sliding-window attention over `window` tokens, "S" state-space (e.g. "LG" for Gemma 2 and
+gpt-oss, "LLLLLG" for Gemma 3, "" = every layer "G", or "L" when a window is given). MoE layers
+are the ones after `first_dense_layers`. GPT-2 is the `gpt2` family preset
+(`budget.models.families`). Everything else (counts, FLOPs per token as named terms, the KV cache
+per token, the state per sequence) is the sum of what the parts say.
 
 Counting rules (each checked against a published config in the tests):
-- attention: Q is d x (h hd), K and V are d x (kv hd) each (GQA/MQA: kv < h), O is (h hd) x d;
-  biases "all" add h hd + 2 kv hd + d, "qkv" (Qwen2) adds h hd + 2 kv hd.
-- MLP: "plain" has two matrices (d x f, f x d), "gated" (SwiGLU/GeGLU; Shazeer 2020) three;
-  biases "all" add f + d (plain) or 2f + d (gated).
-- MoE layers (the ones after `first_dense_layers`): a router d x E (no bias, as Mixtral's
-  `gate`), E routed experts and `n_shared_experts` shared ones, each a gated/plain MLP of its d_ff.
-- norms: LayerNorm has weight and bias (2d), RMSNorm weight only (d); two per block and a final one.
+- attention, MLP, MoE: see `budget.models.components`.
+- norms: LayerNorm has weight and bias (2d), RMSNorm weight only (d); `norms_per_layer` per block
+  (2; Gemma 2/3 have 4: pre and post each sub-layer) and a final one.
 - embeddings: V d for tokens, n_ctx d for learned positions, and V d more for an untied head.
 - FLOPs are 2 per multiply-accumulate, matmuls only. Attention scores (Q K^T) and values (A V)
-  cost 2 T h hd each per token per layer over T context positions: "unhalved" counts all T
-  (PaLM, Chowdhery et al. 2022 App. B), "causal" counts T/2 (what the causal mask computes;
-  Megatron-LM's and FlashAttention's MFU counts).
+  are counted over the context a query sees: "unhalved" counts all T (or the window; PaLM,
+  Chowdhery et al. 2022 App. B), "causal" the mean of what the causal mask computes (T/2
+  without a window; Megatron-LM's and FlashAttention's MFU counts).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from budget.errors import BudgetError
+from budget.models.components import Latent, Mixer, Mlp, Moe, MultiHead, StateSpace
 
 if TYPE_CHECKING:
     from budget.models.transformer import ModelShape
@@ -34,10 +36,23 @@ MLP_KINDS = ("plain", "gated")
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rotary", "none")
 BIASES = ("none", "all", "qkv")
+ATTENTION_KINDS = ("multi-head", "latent")
+LAYER_KINDS = "GLS"  # global attention, local (sliding-window) attention, state-space
 ATTENTION_CONVENTIONS = ("unhalved", "causal")
 DEFAULT_ATTENTION_CONVENTION = "unhalved"  # PaLM App. B; the toolkit's count before this module
 TRAIN_MULTIPLIER = 3.0  # forward + backward (backward = 2 x forward; Kaplan et al. 2020 §2.1)
 RECOMPUTE_MULTIPLIER = 4.0  # full recomputation adds one forward (Korthikanti et al. 2022 §4)
+MAX_LAYERS = 100_000  # bounds on what a description may say (a 10^12-layer config is refused
+MAX_SIZE = 2**31  # at once, not counted or searched); any one width, count or context
+
+# Fields added with the parts; `to_dict` leaves them out at their defaults so that the JSON of
+# the models described before them is unchanged.
+_PART_DEFAULTS: dict[str, Any] = {
+    "attention": "multi-head", "q_lora_rank": 0, "kv_lora_rank": 0, "qk_rope_head_dim": 0,
+    "qk_nope_head_dim": 0, "v_head_dim": 0, "window": 0, "layer_pattern": "",
+    "ssm_d_inner": 0, "ssm_d_state": 0, "ssm_heads": 0, "ssm_groups": 1, "ssm_conv": 4,
+    "norms_per_layer": 2, "qk_norm": False, "attention_sinks": False, "router_bias": False,
+}
 
 
 @dataclass(frozen=True)
@@ -65,16 +80,36 @@ class Architecture:
     shared_expert_d_ff: int = 0  # 0: same as expert_d_ff
     first_dense_layers: int = 0  # leading layers with a dense MLP (DeepSeek-V2/V3)
     name: str = ""
+    # ---- the parts beyond Llama-style blocks (see the module docstring) ----
+    attention: str = "multi-head"  # or "latent" (MLA; the q/kv ranks and head dims below)
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim: int = 0
+    window: int = 0  # sliding-window size of "L" layers
+    layer_pattern: str = ""  # per layer, cyclically: G global, L local (window), S state-space
+    ssm_d_inner: int = 0  # Mamba-2 mixer of "S" layers
+    ssm_d_state: int = 0
+    ssm_heads: int = 0
+    ssm_groups: int = 1
+    ssm_conv: int = 4
+    norms_per_layer: int = 2
+    qk_norm: bool = False
+    attention_sinks: bool = False
+    router_bias: bool = False
 
     def __post_init__(self) -> None:
         for f in ("n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff",
-                  "vocab_size", "n_ctx"):
+                  "vocab_size", "n_ctx", "ssm_groups", "ssm_conv", "norms_per_layer"):
             _whole(f, getattr(self, f), minimum=1)
         for f in ("n_experts", "experts_per_token", "n_shared_experts", "expert_d_ff",
-                  "shared_expert_d_ff", "first_dense_layers"):
+                  "shared_expert_d_ff", "first_dense_layers", "q_lora_rank", "kv_lora_rank",
+                  "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "window", "ssm_d_inner",
+                  "ssm_d_state", "ssm_heads"):
             _whole(f, getattr(self, f), minimum=0)
         for f, allowed in (("mlp", MLP_KINDS), ("norm", NORMS), ("positions", POSITIONS),
-                           ("bias", BIASES)):
+                           ("bias", BIASES), ("attention", ATTENTION_KINDS)):
             if getattr(self, f) not in allowed:
                 raise BudgetError(f"{f}={getattr(self, f)!r} is not one of {', '.join(allowed)}")
         if self.n_head % self.n_kv_head:
@@ -89,6 +124,69 @@ class Architecture:
                                   f"n_layer={self.n_layer}")
         elif self.experts_per_token or self.n_shared_experts:
             raise BudgetError("experts_per_token and n_shared_experts need n_experts >= 1")
+        self._check_parts()
+
+    def _check_parts(self) -> None:
+        if self.attention == "latent" and not (self.kv_lora_rank and self.v_head_dim
+                                               and self.qk_nope_head_dim + self.qk_rope_head_dim):
+            raise BudgetError("latent attention needs kv_lora_rank, v_head_dim and "
+                              "qk_nope_head_dim + qk_rope_head_dim >= 1")
+        bad = sorted(set(self.layer_pattern) - set(LAYER_KINDS))
+        if bad:
+            raise BudgetError(f"layer_pattern={self.layer_pattern!r}: {''.join(bad)!r} is not one "
+                              f"of G (global), L (local), S (state-space)")
+        if len(self.layer_pattern) > self.n_layer:
+            raise BudgetError(f"layer_pattern has {len(self.layer_pattern)} entries for "
+                              f"n_layer={self.n_layer}")
+        if "L" in self.pattern and not self.window:
+            raise BudgetError("local (L) layers need a window >= 1")
+        if "S" in self.pattern and not (self.ssm_d_inner and self.ssm_d_state and self.ssm_heads):
+            raise BudgetError("state-space (S) layers need ssm_d_inner, ssm_d_state, ssm_heads")
+
+    # ---- the parts ----------------------------------------------------------------------
+    @property
+    def pattern(self) -> str:
+        """One letter per cycle of layers: the given pattern, else all L (window) or all G."""
+        return self.layer_pattern or ("L" if self.window else "G")
+
+    def layer_kind(self, i: int) -> str:
+        return self.pattern[i % len(self.pattern)]
+
+    def mixer(self, kind: str = "G") -> Mixer:
+        """The mixer of a layer of this kind (G, L or S)."""
+        if kind == "S":
+            return StateSpace(self.d_model, self.ssm_d_inner, self.ssm_d_state, self.ssm_heads,
+                              self.ssm_groups, self.ssm_conv)
+        window = self.window if kind == "L" else 0
+        if self.attention == "latent":
+            return Latent(self.d_model, self.n_head, self.q_lora_rank, self.kv_lora_rank,
+                          self.qk_rope_head_dim, self.qk_nope_head_dim, self.v_head_dim, window)
+        return MultiHead(self.d_model, self.n_head, self.n_kv_head, self.head_dim, self.bias,
+                         window, self.qk_norm, self.attention_sinks)
+
+    def dense_mlp(self, d_ff: int | None = None) -> Mlp:
+        return Mlp(self.d_model, self.d_ff if d_ff is None else d_ff, self.mlp == "gated",
+                   self.bias == "all")
+
+    def moe_mlp(self) -> Moe:
+        return Moe(self.d_model, self.dense_mlp(self.routed_d_ff), self.n_experts,
+                   self.experts_per_token, self.dense_mlp(self.shared_d_ff),
+                   self.n_shared_experts, self.router_bias)
+
+    @cached_property
+    def layer_groups(self) -> tuple[tuple[str, bool, int], ...]:
+        """(layer kind, MoE MLP?, number of such layers), in order of first appearance."""
+        counts: dict[tuple[str, bool], int] = {}
+        p, first = self.pattern, self.first_dense_layers if self.is_moe else self.n_layer
+        if len(p) == 1:  # uniform mixers: two groups at most, no per-layer loop
+            counts[(p, False)] = min(first, self.n_layer)
+            if self.n_layer > first:
+                counts[(p, True)] = self.n_layer - first
+        else:
+            for i in range(self.n_layer):
+                key = (p[i % len(p)], i >= first)
+                counts[key] = counts.get(key, 0) + 1
+        return tuple((k, moe, n) for (k, moe), n in counts.items() if n)
 
     # ---- derived sizes -------------------------------------------------------------------
     @property
@@ -124,35 +222,26 @@ class Architecture:
 
     # ---- parameters ---------------------------------------------------------------------
     def attention_params(self) -> int:
-        """Q, K, V, O weights and their biases, one layer."""
-        d = self.d_model
-        weights = d * self.q_dim + 2 * d * self.kv_dim + self.q_dim * d
-        biases = {"none": 0, "qkv": self.q_dim + 2 * self.kv_dim,
-                  "all": self.q_dim + 2 * self.kv_dim + d}[self.bias]
-        return weights + biases
+        """One attention layer's weights and biases (the global kind's mixer)."""
+        return self.mixer("G").params()
 
     def mlp_params(self, d_ff: int | None = None) -> int:
         """One MLP (or one expert) of width d_ff: 2 or 3 matrices and, with biases "all", theirs."""
-        f = self.d_ff if d_ff is None else d_ff
-        mats = 3 if self.mlp == "gated" else 2
-        biases = ((2 * f if self.mlp == "gated" else f) + self.d_model) if self.bias == "all" else 0
-        return mats * self.d_model * f + biases
+        return self.dense_mlp(d_ff).params()
 
     def norm_params(self) -> int:
         return 2 * self.d_model if self.norm == "layernorm" else self.d_model
 
     def router_params(self) -> int:
-        return self.d_model * self.n_experts
+        return self.moe_mlp().router_params()
 
     def moe_mlp_params(self, *, active: bool = False) -> int:
         """Router + routed experts (all of them, or the top-k when `active`) + shared experts."""
-        routed = self.experts_per_token if active else self.n_experts
-        return (self.router_params() + routed * self.mlp_params(self.routed_d_ff)
-                + self.n_shared_experts * self.mlp_params(self.shared_d_ff))
+        return self.moe_mlp().params(active=active)
 
-    def layer_params(self, *, moe: bool, active: bool = False) -> int:
+    def layer_params(self, *, moe: bool, active: bool = False, kind: str = "G") -> int:
         mlp = self.moe_mlp_params(active=active) if moe else self.mlp_params()
-        return self.attention_params() + mlp + 2 * self.norm_params()
+        return self.mixer(kind).params() + mlp + self.norms_per_layer * self.norm_params()
 
     def embedding_params(self) -> int:
         """Token embedding, learned positions, and the output head when untied."""
@@ -163,8 +252,8 @@ class Architecture:
 
     def params_non_embedding(self, *, active: bool = False) -> int:
         """Blocks and the final norm (Kaplan et al. 2020 §2.1 excludes embeddings and the head)."""
-        blocks = (self.dense_layers * self.layer_params(moe=False)
-                  + self.moe_layers * self.layer_params(moe=True, active=active))
+        blocks = sum(n * self.layer_params(moe=moe, active=active, kind=kind)
+                     for kind, moe, n in self.layer_groups)
         return blocks + self.norm_params()
 
     def params_total(self) -> int:
@@ -183,22 +272,22 @@ class Architecture:
             raise BudgetError(f"attention convention {convention!r} is not one of "
                               f"{', '.join(ATTENTION_CONVENTIONS)}")
         T = self.n_ctx if seq_len is None else seq_len
-        context = T / 2 if convention == "causal" else T
-        d, L = self.d_model, self.n_layer
-        mats = 3 if self.mlp == "gated" else 2
-        k = self.experts_per_token
-        routed = 2.0 * self.moe_layers * k * mats * d * self.routed_d_ff
-        shared = 2.0 * self.moe_layers * self.n_shared_experts * mats * d * self.shared_d_ff
-        return {
-            "qkv": 2.0 * L * d * (self.q_dim + 2 * self.kv_dim),
-            "attention_scores": 2.0 * L * context * self.q_dim,
-            "attention_values": 2.0 * L * context * self.q_dim,
-            "attention_output": 2.0 * L * self.q_dim * d,
-            "mlp": 2.0 * self.dense_layers * mats * d * self.d_ff,
-            "experts": routed + shared,
-            "router": 2.0 * self.moe_layers * d * self.n_experts,
-            "logits": 2.0 * d * self.vocab_size,
-        }
+        terms = dict.fromkeys(("qkv", "attention_scores", "attention_values", "attention_output"),
+                              0.0)
+        if "S" in self.pattern:
+            terms["state_space"] = 0.0
+        terms.update(mlp=0.0, experts=0.0, router=0.0)
+        moe = self.moe_mlp() if self.is_moe else None
+        for kind, is_moe, n in self.layer_groups:
+            for key, value in self.mixer(kind).flops_terms(T, convention).items():
+                terms[key] += n * value
+            if moe is not None and is_moe:
+                for key, value in moe.flops_terms().items():
+                    terms[key] += n * value
+            else:
+                terms["mlp"] += n * self.dense_mlp().flops()
+        terms["logits"] = 2.0 * self.d_model * self.vocab_size
+        return terms
 
     def forward_flops_per_token(self, seq_len: int | None = None,
                                 convention: str = DEFAULT_ATTENTION_CONVENTION) -> float:
@@ -207,14 +296,25 @@ class Architecture:
     def training_flops_per_token(self, seq_len: int | None = None,
                                  convention: str = DEFAULT_ATTENTION_CONVENTION,
                                  recompute: bool = False) -> float:
-        """3 x forward; 4 x forward with full activation recomputation."""
+        """3 x forward; 4 x with full activation recomputation."""
         mult = RECOMPUTE_MULTIPLIER if recompute else TRAIN_MULTIPLIER
         return mult * self.forward_flops_per_token(seq_len, convention)
 
     # ---- serving ------------------------------------------------------------------------
-    def kv_cache_bytes_per_token(self, bytes_per_value: float = 2.0) -> float:
-        """K and V for every layer: 2 x L x kv_heads x head_dim values (GQA/MQA shrink it)."""
-        return 2.0 * self.n_layer * self.kv_dim * bytes_per_value
+    def kv_cache_bytes_per_token(self, bytes_per_value: float = 2.0,
+                                 seq_len: float | None = None) -> float:
+        """Cache per token, summed over layers and averaged over a sequence of seq_len tokens:
+        2 kv_heads head_dim (GQA/MQA shrink it), the latent + rotary key (MLA), nothing for
+        state-space layers; a windowed layer keeps min(seq_len, window) tokens. Without
+        seq_len, a windowed layer is counted as if it kept every token (an upper bound)."""
+        values = sum(n * self.mixer(kind).kv_values_per_token(seq_len)
+                     for kind, _moe, n in self.layer_groups)
+        return values * bytes_per_value
+
+    def state_bytes_per_sequence(self, bytes_per_value: float = 2.0) -> float:
+        """Constant state a sequence keeps whatever its length (state-space layers)."""
+        return bytes_per_value * sum(n * self.mixer(kind).state_values()
+                                     for kind, _moe, n in self.layer_groups)
 
     # ---- added for named models, configs and plans ------------------------------------
     @classmethod
@@ -241,13 +341,24 @@ class Architecture:
         moe = (f", MoE {self.n_experts} experts top-{self.experts_per_token}"
                + (f" + {self.n_shared_experts} shared" if self.n_shared_experts else "")
                if self.is_moe else "")
-        return (f"{self.n_layer} layers, d_model {self.d_model}, {self.n_head} heads{kv} x "
-                f"{self.head_dim}, {mlp} d_ff {self.d_ff}{moe}, {self.norm}, {self.positions} "
+        heads = (self.mixer("G").describe() if self.attention == "latent"
+                 else f"{self.n_head} heads{kv} x {self.head_dim}")
+        parts = ""
+        if self.window:
+            parts += f", window {self.window}"
+        if self.pattern != "G":
+            parts += f", layers {self.pattern!r} repeated"
+        if "S" in self.pattern:
+            parts += f", {self.mixer('S').describe()}"
+        return (f"{self.n_layer} layers, d_model {self.d_model}, {heads}{parts}, {mlp} d_ff "
+                f"{self.d_ff}{moe}, {self.norm}, {self.positions} "
                 f"positions, {'tied' if self.tied_embeddings else 'untied'} head, bias "
                 f"{self.bias}, vocab {self.vocab_size}, n_ctx {self.n_ctx}")
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = asdict(self)
+        """The fields (those of the parts only where they differ from their defaults) and counts."""
+        out: dict[str, Any] = {k: v for k, v in asdict(self).items()
+                               if k not in _PART_DEFAULTS or v != _PART_DEFAULTS[k]}
         out["params_total"] = self.params_total()
         out["params_non_embedding"] = self.params_non_embedding()
         out["params_active"] = self.params_active()
@@ -259,5 +370,6 @@ class Architecture:
 
 
 def _whole(name: str, value: object, *, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise BudgetError(f"{name}={value!r} must be a whole number >= {minimum}")
+    limit = MAX_LAYERS if name == "n_layer" else MAX_SIZE
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= limit:
+        raise BudgetError(f"{name}={value!r} must be a whole number from {minimum} to {limit:,}")
