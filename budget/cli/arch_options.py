@@ -35,7 +35,8 @@ def _options(func: Callable[..., Any], *, vocab: bool) -> Callable[..., Any]:
                      help="A published model ('budget models' lists them), e.g. llama-3-8b."),
         click.option("--config", "config", metavar="FILE", type=click.Path(dir_okay=False),
                      help="A local Hugging Face config.json (llama, mistral, mixtral, qwen2, "
-                          "gpt2, gpt_neox); read from disk, never downloaded."),
+                          "qwen3, qwen3_moe, phi3, gemma2, gemma3, gpt_oss, deepseek_v2, "
+                          "deepseek_v3, gpt2, gpt_neox); read from disk, never downloaded."),
         click.option("--family", type=click.Choice(("llama", "gpt2")), default="llama",
                      show_default=True,
                      help="Defaults for shapes built here: llama = SwiGLU, RMSNorm, rotary, untied, "

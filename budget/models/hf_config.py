@@ -1,9 +1,12 @@
 """Read a local Hugging Face `config.json` into an `Architecture` (disk only, never the network).
 
-Model types read: llama, mistral, mixtral, qwen2 (Llama-style blocks), gpt2, gpt_neox. Keys that
-set the parameter count must be present; keys with a documented default in `transformers`
-(e.g. `num_key_value_heads`, `tie_word_embeddings`) take that default, listed per type below.
-Every problem is a BudgetError naming the file and the key or value.
+Model types read: llama, mistral (with `sliding_window`), mixtral, qwen2, qwen3, qwen3_moe,
+phi3 (Llama-style blocks), gemma2, gemma3/gemma3_text, gpt_oss, deepseek_v2, deepseek_v3
+(`budget.models.hf_readers`), gpt2, gpt_neox. Keys that set the parameter count must be present;
+keys with a documented default in `transformers` (e.g. `num_key_value_heads`,
+`tie_word_embeddings`) take that default, listed per type below. Every number read is bounded
+(`budget.models.arch.MAX_LAYERS`, `MAX_SIZE`), so an absurd config is refused at once. Every
+problem is a BudgetError naming the file and the key or value.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from budget.errors import BudgetError
-from budget.models.arch import Architecture
+from budget.models.arch import MAX_LAYERS, MAX_SIZE, Architecture
 
-LLAMA_TYPES = ("llama", "mistral", "mixtral", "qwen2")
-MODEL_TYPES = LLAMA_TYPES + ("gpt2", "gpt_neox")
+LLAMA_TYPES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "phi3")
+OTHER_TYPES = ("gemma2", "gemma3", "gemma3_text", "gpt_oss", "deepseek_v2", "deepseek_v3")
+MODEL_TYPES = LLAMA_TYPES + OTHER_TYPES + ("gpt2", "gpt_neox")
 # Defaults of the `transformers` config classes (LlamaConfig, MistralConfig, MixtralConfig,
-# Qwen2Config, GPT2Config, GPTNeoXConfig) for keys that config files often leave out.
+# Qwen2Config, Qwen3Config, Qwen3MoeConfig, Phi3Config, GPT2Config, GPTNeoXConfig) for keys
+# that config files often leave out.
 _TIED_DEFAULT = {"llama": False, "mistral": False, "mixtral": False, "qwen2": False,
-                 "gpt2": True, "gpt_neox": False}
+                 "qwen3": False, "qwen3_moe": False, "phi3": False, "gpt2": True,
+                 "gpt_neox": False}
 
 
 def load_config(path: str | Path) -> Architecture:
@@ -51,6 +57,10 @@ def from_config(cfg: dict[str, Any], *, name: str = "", where: str = "config") -
         arch = _gpt2(get, name)
     elif model_type == "gpt_neox":
         arch = _neox(get, name)
+    elif model_type in OTHER_TYPES:
+        from budget.models.hf_readers import READERS
+
+        arch = READERS[model_type](get, name)
     else:
         raise BudgetError(f"{where}: model_type {model_type!r} is not read; supported: "
                           f"{', '.join(MODEL_TYPES)}")
@@ -72,9 +82,21 @@ class _Reader:
 
     def whole(self, key: str, default: Any = None) -> int:
         value = self._raw(key, _REQUIRED if default is None else default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise BudgetError(f"{self.where}: {key}={value!r} must be a whole number >= 0")
+        limit = MAX_LAYERS if "layers" in key or key == "n_layer" else MAX_SIZE
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            raise BudgetError(f"{self.where}: {key}={value!r} must be a whole number from 0 to "
+                              f"{limit:,}")
         return value
+
+    def optional(self, key: str) -> int:
+        """A whole number, 0 when absent or null (e.g. sliding_window, q_lora_rank)."""
+        return self.whole(key, 0)
+
+    def absent_or(self, key: str, allowed: Any) -> None:
+        """Refuse a key whose value changes the count in a way this reader does not model."""
+        if key in self.cfg and self.cfg[key] is not None and self.cfg[key] != allowed:
+            raise BudgetError(f"{self.where}: {key}={self.cfg[key]!r} is not modelled "
+                              f"(only {allowed!r})")
 
     def flag(self, key: str, default: bool) -> bool:
         value = self._raw(key, default)
@@ -112,6 +134,8 @@ def _llama_like(get: _Reader, model_type: str, name: str) -> Architecture:
     heads, kv, head_dim = _heads(get, d, "num_attention_heads", "num_key_value_heads")
     if model_type == "qwen2":
         bias = "qkv"  # Qwen2Attention: q/k/v projections with bias, o_proj without
+        if get.flag("use_sliding_window", False):
+            raise BudgetError(f"{get.where}: use_sliding_window=true is not modelled for qwen2")
     else:
         attention_bias = get.flag("attention_bias", False)
         mlp_bias = get.flag("mlp_bias", False)
@@ -126,13 +150,26 @@ def _llama_like(get: _Reader, model_type: str, name: str) -> Architecture:
             raise BudgetError(f"{get.where}: num_experts_per_tok={k} must be between 1 and "
                               f"num_local_experts={experts}")
         moe = {"n_experts": experts, "experts_per_token": k}
+    if model_type == "qwen3_moe":
+        get.absent_or("decoder_sparse_step", 1)
+        get.absent_or("mlp_only_layers", [])
+        moe = {"n_experts": get.whole("num_experts"), "experts_per_token":
+               get.whole("num_experts_per_tok"), "expert_d_ff": get.whole("moe_intermediate_size")}
+    parts: dict[str, Any] = {}
+    if model_type in ("qwen3", "qwen3_moe"):
+        parts["qk_norm"] = True  # Qwen3Attention: q_norm and k_norm over head_dim
+        if get.flag("use_sliding_window", False):
+            raise BudgetError(f"{get.where}: use_sliding_window=true is not modelled for "
+                              f"{model_type}")
+    elif model_type in ("mistral", "phi3"):
+        parts["window"] = get.optional("sliding_window")  # every layer (Jiang et al. 2023 §2)
     return Architecture(
         n_layer=get.whole("num_hidden_layers"), d_model=d, n_head=heads, n_kv_head=kv,
         head_dim=head_dim, d_ff=get.whole("intermediate_size"), vocab_size=get.whole("vocab_size"),
         n_ctx=get.whole("max_position_embeddings"), mlp="gated", activation="silu",
         norm="rmsnorm", positions="rotary",
         tied_embeddings=get.flag("tie_word_embeddings", _TIED_DEFAULT[model_type]),
-        bias=bias, name=name, **moe)
+        bias=bias, name=name, **moe, **parts)
 
 
 def _gpt2(get: _Reader, name: str) -> Architecture:

@@ -53,10 +53,18 @@ def _gpt2(name: str, n_layer: int, d_model: int, n_head: int, n_ctx: int, head_d
 
 
 def _llama(name: str, n_layer: int, d_model: int, n_head: int, n_kv_head: int, d_ff: int,
-           vocab: int, n_ctx: int, **kw: Any) -> Architecture:
+           vocab: int, n_ctx: int, head_dim: int = 0, **kw: Any) -> Architecture:
     """Llama-style block: RMSNorm, rotary, SwiGLU, no biases, untied head (unless given)."""
-    return Architecture(n_layer, d_model, n_head, n_kv_head, d_model // n_head, d_ff, vocab,
-                        n_ctx, name=name, **kw)
+    return Architecture(n_layer, d_model, n_head, n_kv_head, head_dim or d_model // n_head, d_ff,
+                        vocab, n_ctx, name=name, **kw)
+
+
+def _deepseek(name: str, n_layer: int, d_model: int, n_head: int, d_ff: int, vocab: int,
+              **kw: Any) -> Architecture:
+    """DeepSeek-V2/V3 block: MLA (kv rank 512, qk 128 + 64 rope, v 128), DeepSeekMoE."""
+    return Architecture(n_layer, d_model, n_head, n_head, 192, d_ff, vocab, 163840, name=name,
+                        attention="latent", kv_lora_rank=512, qk_rope_head_dim=64,
+                        qk_nope_head_dim=128, v_head_dim=128, **kw)
 
 
 def _hf(repo: str) -> str:
@@ -111,10 +119,11 @@ MODELS: tuple[NamedModel, ...] = (
                _hf("meta-llama/Llama-3.1-405B"), 405_853_388_800, True, train_seq_len=8192,
                note="pre-trained at 8,192 tokens on 15.6T tokens, then extended to 128K "
                     "(Dubey et al. 2024 §3.4, Table 3)"),
-    NamedModel("mistral-7b", _llama("mistral-7b", 32, 4096, 32, 8, 14336, 32000, 32768),
+    NamedModel("mistral-7b", _llama("mistral-7b", 32, 4096, 32, 8, 14336, 32000, 32768,
+                                    window=4096),
                _hf("mistralai/Mistral-7B-v0.1"), 7_241_732_096, True,
-               note="sliding-window attention over 4,096 tokens (Jiang et al. 2023 §2); FLOPs "
-                    "here count full causal attention over the sequence"),
+               note="sliding-window attention over 4,096 tokens in every layer (Jiang et al. "
+                    "2023 §2): attention FLOPs and the KV cache stop growing past the window"),
     NamedModel("mixtral-8x7b", _llama("mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 32768,
                                       n_experts=8, experts_per_token=2),
                _hf("mistralai/Mixtral-8x7B-v0.1"), 46_702_792_704, True,
@@ -129,6 +138,58 @@ MODELS: tuple[NamedModel, ...] = (
     NamedModel("qwen2.5-72b", _llama("qwen2.5-72b", 80, 8192, 64, 8, 29568, 152064, 131072,
                                      bias="qkv"),
                _hf("Qwen/Qwen2.5-72B"), 72_706_203_648, True),
+    NamedModel("qwen3-8b", _llama("qwen3-8b", 36, 4096, 32, 8, 12288, 151936, 40960,
+                                  qk_norm=True),
+               _hf("Qwen/Qwen3-8B"), 8_190_735_360, True, note="q/k RMSNorm per head"),
+    NamedModel("qwen3-30b-a3b", _llama("qwen3-30b-a3b", 48, 2048, 32, 4, 6144, 151936, 40960,
+                                       head_dim=128, qk_norm=True, n_experts=128,
+                                       experts_per_token=8, expert_d_ff=768),
+               _hf("Qwen/Qwen3-30B-A3B"), 30_532_122_624, True,
+               note="3,353,032,704 active per token (top-8 of 128 experts; the card's 3.3B)"),
+    NamedModel("phi-3-mini", _llama("phi-3-mini", 32, 3072, 32, 32, 8192, 32064, 4096,
+                                    window=2047),
+               _hf("microsoft/Phi-3-mini-4k-instruct"), 3_821_079_552, True,
+               note="sliding window 2,047 in every layer (config.json sliding_window)"),
+    NamedModel("gemma-2-9b", _llama("gemma-2-9b", 42, 3584, 16, 8, 14336, 256000, 8192,
+                                    head_dim=256, activation="gelu", tied_embeddings=True,
+                                    window=4096, layer_pattern="LG", norms_per_layer=4),
+               _hf("google/gemma-2-9b"), 9_241_705_984, True,
+               note="local (window 4,096) and global layers alternate (Gemma Team 2024 §2)"),
+    NamedModel("gemma-3-1b", _llama("gemma-3-1b", 26, 1152, 4, 1, 6912, 262144, 32768,
+                                    head_dim=256, activation="gelu", tied_embeddings=True,
+                                    window=512, layer_pattern="LLLLLG", norms_per_layer=4,
+                                    qk_norm=True),
+               _hf("google/gemma-3-1b-pt"), 999_885_952, True,
+               note="five local layers (window 512) per global one (Gemma Team 2025 §2.1)"),
+    NamedModel("gpt-oss-20b", _llama("gpt-oss-20b", 24, 2880, 64, 8, 2880, 201088, 131072,
+                                     head_dim=64, bias="all", n_experts=32, experts_per_token=4,
+                                     window=128, layer_pattern="LG", attention_sinks=True,
+                                     router_bias=True),
+               _hf("openai/gpt-oss-20b"), 20_914_757_184, True, train_seq_len=4096,
+               note="sliding (window 128) and full layers alternate; the card's 3.61B active "
+                    "leaves out the token embedding (4,187,440,704 here with it)"),
+    NamedModel("gpt-oss-120b", _llama("gpt-oss-120b", 36, 2880, 64, 8, 2880, 201088, 131072,
+                                      head_dim=64, bias="all", n_experts=128,
+                                      experts_per_token=4, window=128, layer_pattern="LG",
+                                      attention_sinks=True, router_bias=True),
+               _hf("openai/gpt-oss-120b"), 116.83e9, False, train_seq_len=4096,
+               note="sliding (window 128) and full layers alternate (model card: 116.83B total, "
+                    "5.13B active without the token embedding)"),
+    NamedModel("deepseek-v2-lite", _deepseek("deepseek-v2-lite", 27, 2048, 16, 10944, 102400,
+                                             q_lora_rank=0, n_experts=64, experts_per_token=6,
+                                             n_shared_experts=2, expert_d_ff=1408,
+                                             first_dense_layers=1),
+               _hf("deepseek-ai/DeepSeek-V2-Lite"), 15.7e9, False,
+               note="multi-head latent attention (kv rank 512); 15,706,484,224 counted; the "
+                    "card's 2.4B active leaves out the token embedding"),
+    NamedModel("deepseek-v3", _deepseek("deepseek-v3", 61, 7168, 128, 18432, 129280,
+                                        q_lora_rank=1536, n_experts=256, experts_per_token=8,
+                                        n_shared_experts=1, expert_d_ff=2048,
+                                        first_dense_layers=3, router_bias=True),
+               _hf("deepseek-ai/DeepSeek-V3"), 671e9, False, train_seq_len=4096,
+               note="multi-head latent attention (kv rank 512, 576 cached values per layer); "
+                    "the multi-token-prediction module (14B) is not counted, as in the 671B "
+                    "(DeepSeek-AI 2024, arXiv:2412.19437 §4.2: pre-trained at 4K)"),
 )
 
 _BY_NAME = {m.name: m for m in MODELS}
