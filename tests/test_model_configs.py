@@ -148,3 +148,39 @@ def test_flops_for_deepseek_v3_config_prints_its_counts():
     d = json.loads(result.output)
     assert d["params_total"] == 671_026_419_200
     assert d["shape"]["attention"] == "latent"
+
+
+@pytest.mark.parametrize("shape", [
+    ["--n-layer", "2", "--d-model", "1000"],  # 1000 is not a multiple of the 128-dim heads
+    ["--n-layer", "2"],
+    ["--n-layer", "2", "--d-model", "1024", "--n-head", "3"],
+])
+def test_every_command_refuses_the_same_shapes(shape):
+    """One rule (budget.models.choice.resolve_model) for flops, memory, serve and roofline."""
+    for command in (["flops"], ["memory"], ["serve"], ["roofline"]):
+        result = run(*command, *shape)
+        assert result.exit_code == 2, (command, result.output)
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_every_command_accepts_the_same_shape():
+    shape = ["--n-layer", "2", "--d-model", "1024", "--n-head", "8", "--n-kv-head", "2"]
+    totals = set()
+    for command in ("flops", "serve", "roofline"):
+        result = run(command, *shape, "--json")
+        assert result.exit_code == 0, (command, result.output)
+        d = json.loads(result.output)
+        totals.add(d.get("params_total"))
+    assert get_model("llama-7b").arch.params_total() == 6_738_415_616  # now everywhere
+    assert len(totals - {None}) == 1
+
+
+def test_serve_prices_the_mla_cache():
+    """DeepSeek-V3 served: 70,272 B/token (latent + rope key, bf16), held whole on every GPU."""
+    result = run("serve", "--model", "deepseek-v3", "--gpu", "h200", "--num-gpus", "8",
+                 "--precision", "fp8", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["kv_bytes_per_token"] == 70_272
+    gpt_oss = json.loads(run("serve", "--model", "gpt-oss-20b", "--gpu", "h100",
+                             "--prompt-len", "8000", "--gen-len", "192", "--json").output)
+    assert gpt_oss["kv_bytes_per_token"] == 12 * 2048 + 12 * 2048 * 128 / 8192

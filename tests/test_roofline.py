@@ -10,7 +10,11 @@ from click.testing import CliRunner
 from budget.cli import main
 from budget.hardware import roofline as R
 from budget.hardware.catalog import load_catalog
-from budget.serving.models import _resolve_model
+from budget.models.named import get_model
+
+
+def _resolve_model(name: str):
+    return get_model(name).arch
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +126,7 @@ def test_roofline_cli_network_and_json(tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["roofline", "--gpu", "a100"], "give exactly one of --model"),
+    (["roofline", "--gpu", "a100"], "give --model NAME, --config FILE"),
     (["roofline", "--model", "gpt-9"], "unknown model 'gpt-9'"),
     (["roofline", "--model", "llama-2-7b", "--batch", "0"], "--batch"),
     (["serve", "--model", "llama-2-7b", "--gpu", "nope"], "unknown accelerator"),

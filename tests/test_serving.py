@@ -10,10 +10,15 @@ from budget.cli import main
 from budget.errors import BudgetError
 from budget.hardware.catalog import load_catalog
 from budget.serving import cost as S
-from budget.serving.models import _resolve_model, read_config
+from budget.models.hf_config import load_config as read_config
+from budget.models.named import get_model
 from budget.serving.quantization import FORMATS, quant_format, weight_bytes
 
 KIB, MIB = 1024, 2**20
+
+
+def _resolve_model(name: str):
+    return get_model(name).arch
 
 
 @pytest.fixture(scope="module")

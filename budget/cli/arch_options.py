@@ -1,5 +1,6 @@
-"""The architecture options `flops`, `memory` and `plan` share (the rule that reads them is
-`budget.models.choice.resolve_model`).
+"""The architecture options `flops`, `memory`, `plan`, `serve` and `roofline` share (the one rule
+that reads them is `budget.models.choice.resolve_model`, so every command accepts and refuses the
+same shapes).
 
 A model is named (--model), read from a local config.json (--config), given as a shape
 (--n-layer and --d-model, the rest from --family), or sized (N, in the command's own option).
@@ -28,7 +29,22 @@ def architecture_options_without_vocab(func: Callable[..., Any]) -> Callable[...
     return _options(func, vocab=False)
 
 
-def _options(func: Callable[..., Any], *, vocab: bool) -> Callable[..., Any]:
+def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The same, for commands that price a model rather than count it (serve, roofline): no
+    attention-FLOP convention option."""
+    return _options(func, vocab=True, convention=False)
+
+
+def resolve_architecture(kw: dict[str, Any]) -> Any:
+    """Take the options out of `kw` and return the Architecture they name (one-line usage error
+    when none is given)."""
+    choice = resolve_model(pop_options(kw), seq_len=None)
+    if choice is None:
+        raise click.UsageError("give --model NAME, --config FILE, or --n-layer with --d-model")
+    return choice.arch
+
+
+def _options(func: Callable[..., Any], *, vocab: bool, convention: bool = True) -> Callable[..., Any]:
     whole = POSITIVE_INT
     options = [
         click.option("--model", "model", metavar="NAME",
@@ -73,6 +89,8 @@ def _options(func: Callable[..., Any], *, vocab: bool) -> Callable[..., Any]:
                      help="Attention-score FLOPs: unhalved counts every position (PaLM App. B); "
                           "causal counts half (Megatron-LM, FlashAttention MFU)."),
     ]
+    if not convention:
+        options.pop()
     if vocab:
         options.insert(9, click.option("--vocab", type=whole,
                                        help="Vocabulary size [default: the family's]."))

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from budget.cli.common import POSITIVE_INT, emit, json_option
-from budget.cli.model_options import model_options, resolve_architecture
+from budget.cli.arch_options import model_options, resolve_architecture
 from budget.hardware.roofline import PHASES, PRECISION_BYTES
 
 
@@ -40,7 +40,7 @@ def command(as_json: bool, network: str | None, plot_path: str | None, **kw: Any
 
     gpu = load_catalog(kw["catalog_paths"]).get(kw["gpu"])
     if network:
-        if any(kw.get(k) for k in ("model_name", "config_path", "n_layer")):
+        if any(kw.get(k) for k in ("model", "config", "n_layer", "d_model")):
             raise click.UsageError("give --network or a transformer (--model/--config/--n-layer)")
         from budget.models import cnn
 

@@ -231,11 +231,15 @@ def transformer_ops(arch: Architecture, phase: str, batch: int, seq_len: int, pr
 def _attention_op(arch: Architecture, phase: str, batch: int, seq_len: int, b_a: float,
                   b_kv: float) -> Op:
     q, kv, L = arch.q_dim, arch.kv_dim, arch.n_layer
+    # per layer, averaged over the layers' parts: a window caps the context, MLA reads its latent
+    terms = arch.forward_flops_terms(seq_len, "unhalved")
+    context_flops = (terms["attention_scores"] + terms["attention_values"]) / L
+    cached = arch.kv_cache_bytes_per_token(b_kv, seq_len) * seq_len / L
     if phase == "decode":  # one query per sequence against seq_len cached keys and values
-        flops = 4.0 * batch * seq_len * q
-        nbytes = batch * (seq_len * 2 * kv * b_kv + 2 * q * b_a + 2 * kv * b_kv)
+        flops = batch * context_flops
+        nbytes = batch * (cached + 2 * q * b_a + 2 * kv * b_kv)
     else:  # fused: read Q, K, V and write O once per sequence
-        flops = 4.0 * batch * seq_len * seq_len * q
+        flops = batch * seq_len * context_flops
         nbytes = batch * seq_len * (2 * q * b_a + 2 * kv * b_kv)
     return Op("attention", "attention", flops, nbytes, L)
 

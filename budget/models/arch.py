@@ -311,6 +311,14 @@ class Architecture:
                      for kind, _moe, n in self.layer_groups)
         return values * bytes_per_value
 
+    def kv_cache_share(self, tp: int) -> float:
+        """Fraction of the cache one of `tp` tensor-parallel GPUs holds: ceil(kv_heads / tp) /
+        kv_heads (heads split, replicated past kv_heads); the MLA latent is shared by every head,
+        so each GPU keeps all of it (as vLLM and SGLang do)."""
+        if self.attention == "latent":
+            return 1.0
+        return -(-self.n_kv_head // tp) / self.n_kv_head
+
     def state_bytes_per_sequence(self, bytes_per_value: float = 2.0) -> float:
         """Constant state a sequence keeps whatever its length (state-space layers)."""
         return bytes_per_value * sum(n * self.mixer(kind).state_values()

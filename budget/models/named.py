@@ -98,6 +98,10 @@ MODELS: tuple[NamedModel, ...] = (
                     "prints it. " + _GPT3_NOTE),
     NamedModel("gpt3-175b", _gpt2("gpt3-175b", 96, 12288, 96, 2048), _GPT3, 175.0e9,
                note=_GPT3_NOTE),
+    NamedModel("llama-7b", _llama("llama-7b", 32, 4096, 32, 32, 11008, 32000, 2048),
+               "Touvron et al. 2023a, arXiv:2302.13971 Table 2 (LLaMA-7B, 2,048 context)", 6.7e9,
+               note="Llama-2-7B's block at 2,048 context; llm-analysis and TensorRT-LLM quote "
+                    "their serving figures for it"),
     NamedModel("llama-2-7b", _llama("llama-2-7b", 32, 4096, 32, 32, 11008, 32000, 4096),
                _hf("meta-llama/Llama-2-7b-hf"), 6_738_415_616, True),
     NamedModel("llama-2-13b", _llama("llama-2-13b", 40, 5120, 40, 40, 13824, 32000, 4096),

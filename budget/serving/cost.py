@@ -157,8 +157,8 @@ def usd_per_million_tokens(price_per_gpu_hour: float, num_gpus: int,
 
 
 def kv_share(arch: Architecture, tp: int) -> float:
-    """Fraction of the KV cache one of `tp` GPUs holds: ceil(n_kv / tp) / n_kv (replicated heads)."""
-    return math.ceil(arch.n_kv_head / tp) / arch.n_kv_head
+    """Fraction of the KV cache one of `tp` GPUs holds (`Architecture.kv_cache_share`)."""
+    return arch.kv_cache_share(tp)
 
 
 def max_batch(memory_bytes: float, weight_bytes: float, kv_per_token: float, tokens: int,
@@ -222,8 +222,8 @@ def serve(req: ServeRequest) -> ServePlan:
     n = arch.params_total()
     w_bytes = n * fmt.bytes_per_weight
     b_kv = KV_PRECISIONS[req.kv]
-    kv_tok = arch.kv_cache_bytes_per_token(b_kv)
     tokens = req.prompt_len + req.gen_len
+    kv_tok = arch.kv_cache_bytes_per_token(b_kv, tokens)  # a window caps it
     share = kv_share(arch, tp)
     biggest = max_batch(acc.memory_bytes, w_bytes, kv_tok, tokens, tp, req.memory_fraction, share)
     batch = req.batch or max(1, min(biggest, DEFAULT_BATCH_CAP))
