@@ -184,3 +184,17 @@ def test_serve_prices_the_mla_cache():
     gpt_oss = json.loads(run("serve", "--model", "gpt-oss-20b", "--gpu", "h100",
                              "--prompt-len", "8000", "--gen-len", "192", "--json").output)
     assert gpt_oss["kv_bytes_per_token"] == 12 * 2048 + 12 * 2048 * 128 / 8192
+
+
+@pytest.mark.parametrize("name", ["mixtral-8x7b", "gemma-2-9b", "deepseek-v3", "gpt2"])
+@pytest.mark.parametrize("recompute", ["none", "selective"])
+def test_one_activation_formula(name, recompute):
+    """`budget memory` (training/memory.py) and the layouts (training/parallel.py) store the same
+    activations on one GPU (Korthikanti et al. 2022 §4.1 per part), router logits included."""
+    from budget.training.memory import activation_bytes
+    from budget.training.parallel import Layout, first_stage_activation_bytes
+
+    arch = get_model(name).arch
+    one_gpu = Layout(recompute=recompute, flash=False)
+    assert activation_bytes(arch, 1, 2048, recompute) == pytest.approx(
+        first_stage_activation_bytes(arch, one_gpu, 2048), rel=1e-12)

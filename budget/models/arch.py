@@ -300,6 +300,24 @@ class Architecture:
         mult = RECOMPUTE_MULTIPLIER if recompute else TRAIN_MULTIPLIER
         return mult * self.forward_flops_per_token(seq_len, convention)
 
+    # ---- stored activations (budget.models.components; Korthikanti et al. 2022 §4.1) ----
+    def activation_widths(self, moe: bool | None = None) -> tuple[float, float]:
+        """(mixer, MLP) bytes per token one layer keeps that tensor parallelism shards, the mean
+        over the layers (or over the dense / MoE ones when `moe` is given)."""
+        groups = [(k, m, n) for k, m, n in self.layer_groups if moe is None or m == moe]
+        layers = sum(n for _k, _m, n in groups)
+        mixer = sum(n * self.mixer(k).activation_width() for k, _m, n in groups)
+        mlp = sum(n * (self.moe_mlp() if m else self.dense_mlp()).activation_width()
+                  for _k, m, n in groups)
+        return (mixer / layers, mlp / layers) if layers > 1 else (mixer, mlp)
+
+    def score_positions(self, seq_len: float, moe: bool | None = None) -> float:
+        """Mean over the layers of n_head x the keys a query attends (0 for state-space)."""
+        groups = [(k, n) for k, m, n in self.layer_groups if moe is None or m == moe]
+        layers = sum(n for _k, n in groups)
+        total = sum(n * self.mixer(k).score_positions(seq_len) for k, n in groups)
+        return total / layers if layers > 1 else total
+
     # ---- serving ------------------------------------------------------------------------
     def kv_cache_bytes_per_token(self, bytes_per_value: float = 2.0,
                                  seq_len: float | None = None) -> float:

@@ -23,6 +23,13 @@ with one (Beltagy et al. 2020 §3.1, sliding-window cost linear in T).
   `transformers`): in_proj to (z, x, B, C, dt), a causal depthwise conv, the SSM, a gated
   RMSNorm, out_proj. No per-token cache; a constant state per sequence of
   d_inner x d_state + conv_dim x (conv_kernel - 1) values.
+Stored activations (what one layer keeps for backward, 16-bit, bytes per token; Korthikanti et al.
+2022, arXiv:2205.05198 §4.1, Table 2, written per part): `activation_width` is what tensor
+parallelism shards (the inputs of the sharded linears and what lies between them);
+`score_positions` counts n_head x the keys each query attends, the 5 a s^2 b attention interior
+kept without recomputation or FlashAttention. The 10 s b h of norm and block inputs and dropout
+masks lies outside the parts (`budget.training.parallel`).
+
 - `Mlp`: "plain" (2 matrices) or "gated" (3; SwiGLU/GeGLU, Shazeer 2020); biases "all" add
   f + d (plain) or 2f + d (gated).
 - `Moe`: a router d x E (optional bias, gpt-oss), E routed experts of which top-k run per token,
@@ -91,6 +98,13 @@ class MultiHead:
                 "attention_values": 2.0 * c * self.q_dim,
                 "attention_output": 2.0 * self.q_dim * d}
 
+    def activation_width(self) -> float:
+        """Q 2q, K and V 2kv each, the output projection's input 2q: 4q + 4kv (8h for MHA)."""
+        return 4.0 * self.q_dim + 4.0 * self.kv_dim
+
+    def score_positions(self, seq_len: float) -> float:
+        return float(self.n_head) * min(seq_len, self.window or seq_len)
+
     def kv_values_per_token(self, seq_len: float | None = None) -> float:
         """K and V values cached per token, averaged over a sequence of seq_len tokens."""
         return 2.0 * self.kv_dim * cached_fraction(seq_len, self.window)
@@ -144,6 +158,16 @@ class Latent:
                 "attention_values": 2.0 * c * h * self.v_head_dim,
                 "attention_output": 2.0 * m["o"]}
 
+    def activation_width(self) -> float:
+        """The q and kv latents (inputs of the up-projections), Q and K of qk_head_dim, V and
+        the output projection's input of v_head_dim per head, 2 bytes each."""
+        h = self.n_head
+        latents = self.q_lora_rank + self.kv_lora_rank + self.qk_rope_head_dim
+        return 2.0 * (latents + 2 * h * self.qk_head_dim + 2 * h * self.v_head_dim)
+
+    def score_positions(self, seq_len: float) -> float:
+        return float(self.n_head) * min(seq_len, self.window or seq_len)
+
     def kv_values_per_token(self, seq_len: float | None = None) -> float:
         """The latent and the shared rotary key (DeepSeek-V2 §2.1.3, Table 1)."""
         return float(self.kv_lora_rank + self.qk_rope_head_dim) * \
@@ -190,6 +214,14 @@ class StateSpace:
                                       + self.conv_dim * self.conv_kernel
                                       + 2 * self.d_inner * self.d_state)}
 
+    def activation_width(self) -> float:
+        """in_proj's output, the conv output, the SSM output and its gate product (the
+        out_proj input), 2 bytes each (our accounting of the `Mamba2Mixer` data flow)."""
+        return 2.0 * (self._in_proj() / self.d_model + self.conv_dim + 2 * self.d_inner)
+
+    def score_positions(self, seq_len: float) -> float:
+        return 0.0
+
     def kv_values_per_token(self, seq_len: float | None = None) -> float:
         return 0.0
 
@@ -225,6 +257,11 @@ class Mlp:
     def flops(self) -> float:
         return 2.0 * self.mats * self.d_model * self.d_ff
 
+    def activation_width(self) -> float:
+        """plain: the activation's input and output, 4f (16sbh at f = 4h); gated: the two
+        up-projections and their product, 6f (our accounting)."""
+        return (6 if self.gated else 4) * self.d_ff
+
 
 @dataclass(frozen=True)
 class Moe:
@@ -245,6 +282,11 @@ class Moe:
         routed = self.top_k if active else self.n_experts
         shared = self.n_shared * self.shared.params() if self.shared else 0
         return self.router_params() + routed * self.expert.params() + shared
+
+    def activation_width(self) -> float:
+        """The top-k routed experts' and the shared experts' widths, plus fp32 router logits."""
+        shared = self.n_shared * self.shared.activation_width() if self.shared else 0
+        return self.top_k * self.expert.activation_width() + shared + 4 * self.n_experts
 
     def flops_terms(self) -> dict[str, float]:
         shared = self.n_shared * self.shared.flops() if self.shared else 0.0

@@ -6,8 +6,10 @@ keeps 16-bit weights (2 B) and gradients (2 B) plus an fp32 master copy, momentu
 GPUs, stage 2 also the gradients, stage 3 also the weights (ZeRO Fig. 1).
 
 Activations follow Korthikanti et al. 2022 (arXiv:2205.05198) §4: per transformer layer
-s b h (34 + 5 a s / h) bytes with 16-bit activations and d_ff = 4h (written here for any d_ff as
-18 s b h + 4 s b d_ff + 5 a s^2 b). Selective recomputation (or FlashAttention) drops the
+s b h (34 + 5 a s / h) bytes with 16-bit activations and d_ff = 4h, written for any block as
+10 s b h + s b (what the layer's parts keep: `Architecture.activation_widths`, e.g. 8h for
+multi-head attention and 4 d_ff for a plain MLP) + 5 s b (n_head x keys attended), the same
+per-layer formula `budget.training.parallel` splits over tensor parallelism. Selective recomputation (or FlashAttention) drops the
 5 a s^2 b attention-score term; full recomputation keeps only each layer's 16-bit input (2 s b h)
 plus one layer's working set. Outside the layers we add 5 s b h (embedding dropout mask, final
 LayerNorm and output-projection inputs) and 4 s b V for fp32 logits (our accounting in the same
@@ -31,6 +33,8 @@ MIXED_PRECISIONS = ("bf16", "fp16", "fp8")  # 16-bit (or lower) weights with an 
 FULL_PRECISIONS = ("fp32", "tf32")  # fp32 weights, gradients and optimizer state
 # Optimizer bytes per parameter: fp32 master copy (mixed precision only) + 4 B per fp32 state tensor.
 _STATE_TENSORS = {"adam": 2, "momentum": 1, "sgd": 0}
+REPLICATED_SBH = 10  # norm inputs 4, attention and MLP block inputs 2 + 2, dropout masks 1 + 1 (Korthikanti §4.1)
+SCORES_COEFF = 5  # 5as^2b: softmax output 2, its dropout mask 1, dropout output 2 (Korthikanti §4.1)
 USABLE_FRACTION = 0.9  # our assumption: 10% of device memory left for context, allocator, buffers
 
 
@@ -79,41 +83,24 @@ def bytes_per_param(precision: str, optimizer: str) -> tuple[float, float, float
 
 def activation_bytes(shape: ModelShape | Architecture, micro_batch: int, seq_len: int, recompute: str,
                      precision: str = "bf16") -> float:
-    """Activation memory of one micro-batch (Korthikanti et al. 2022 §4; see module docstring)."""
+    """Activation memory of one micro-batch on one GPU (Korthikanti et al. 2022 §4; see module
+    docstring): `budget.training.parallel.layer_activation_bytes` at tp = pp = 1, one formula."""
     if recompute not in RECOMPUTE:
         raise BudgetError(f"recompute {recompute!r} is unknown; choose one of {', '.join(RECOMPUTE)}")
-    s, b, h, a = seq_len, micro_batch, shape.d_model, shape.n_head
-    per_layer_kept = _kept_per_layer(shape, s, b)  # 34 sbh for GPT-2 blocks (d_ff = 4h)
-    scores = 5 * a * s * s * b
+    arch = shape if isinstance(shape, Architecture) else Architecture.from_shape(shape)
+    s, b, h = seq_len, micro_batch, arch.d_model
+    mixer_width, mlp_width = arch.activation_widths()
+    per_layer_kept = s * b * (REPLICATED_SBH * h + mixer_width + mlp_width)  # 34 sbh at GPT-2's
+    scores = SCORES_COEFF * arch.score_positions(s) * s * b
     if recompute == "none":
-        layers = shape.n_layer * (per_layer_kept + scores)
+        layers = arch.n_layer * (per_layer_kept + scores)
     elif recompute == "selective":
-        layers = shape.n_layer * per_layer_kept
+        layers = arch.n_layer * per_layer_kept
     else:  # full: each layer's input, plus one layer's working set during its recompute
-        layers = shape.n_layer * 2 * s * b * h + per_layer_kept
-    outside = 5 * s * b * h + 4 * s * b * shape.vocab_size
+        layers = arch.n_layer * 2 * s * b * h + per_layer_kept
+    outside = 5 * s * b * h + 4 * s * b * arch.vocab_size
     scale = 2.0 if precision in FULL_PRECISIONS else 1.0  # the formula assumes 16-bit activations
     return float(scale * layers + outside)
-
-
-def _kept_per_layer(shape: ModelShape | Architecture, s: int, b: int) -> float:
-    """Korthikanti et al. 2022 §4.1 per layer without the scores, 18 sbh + 4 sb d_ff, written
-    for any block: norms' inputs 4sbh, attention input 2sbh + Q 2sb q + K, V 4sb kv + the output
-    projection's input 2sb q + dropout mask sbh (11 sbh when q = kv = h), MLP input 2sbh +
-    dropout mask sbh + 4 sb f (plain: the activation's input and output) or 6 sb f (gated: the
-    two up-projections and their product), times the experts each token visits (top-k + shared)."""
-    h = shape.d_model
-    if not isinstance(shape, Architecture):
-        return 18 * s * b * h + 4 * s * b * shape.d_ff
-    attention = 3 * h + 4 * shape.q_dim + 4 * shape.kv_dim
-    per_f = 6 if shape.mlp == "gated" else 4
-    if shape.is_moe:  # average over dense and MoE layers of the f-wide activations per token
-        moe_f = (shape.experts_per_token * shape.routed_d_ff
-                 + shape.n_shared_experts * shape.shared_d_ff)
-        f = (shape.dense_layers * shape.d_ff + shape.moe_layers * moe_f) / shape.n_layer
-    else:
-        f = shape.d_ff
-    return s * b * (4 * h + attention + 3 * h + per_f * f)
 
 
 def training_memory(shape: ModelShape | Architecture, *, micro_batch: int = 1, seq_len: int | None = None,

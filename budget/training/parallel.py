@@ -32,10 +32,13 @@ from typing import Any
 
 from budget.errors import BudgetError
 from budget.models.arch import Architecture
-from budget.training.memory import RECOMPUTE, USABLE_FRACTION, bytes_per_param
-
-REPLICATED_SBH = 10  # norm inputs 4, attention and MLP block inputs 2 + 2, dropout masks 1 + 1 (Korthikanti §4.1)
-SCORES_COEFF = 5  # 5as^2b: softmax output 2, its dropout mask 1, dropout output 2 (Korthikanti §4.1)
+from budget.training.memory import (
+    RECOMPUTE,
+    REPLICATED_SBH,
+    SCORES_COEFF,
+    USABLE_FRACTION,
+    bytes_per_param,
+)
 LAYOUT_KEYS = ("tp", "pp", "dp", "cp", "ep", "vp", "sp", "zero", "mb", "ga", "recompute", "flash")
 
 
@@ -135,29 +138,24 @@ def check_fits_model(arch: Architecture, layout: Layout) -> None:
 
 # ---- activations ---------------------------------------------------------------------------
 def layer_activation_bytes(arch: Architecture, layout: Layout, seq_len: int, *,
-                           moe: bool = False) -> float:
-    """Bytes one layer keeps for backward, one micro-batch (Korthikanti et al. 2022 Table 2)."""
+                           moe: bool | None = None) -> float:
+    """Bytes one layer keeps for backward, one micro-batch (Korthikanti et al. 2022 Table 2),
+    the parts' widths (`Architecture.activation_widths`): the mean layer, or the mean dense
+    (moe False) or MoE (moe True) layer."""
     t, c = layout.tp, layout.cp
     s, b, h = seq_len / c, layout.mb, arch.d_model
+    mixer_width, mlp_width = arch.activation_widths(moe if arch.is_moe else None)
     replicated = REPLICATED_SBH * s * b * h / (t if layout.sp else 1)
-    attention = s * b * (4 * arch.q_dim + 4 * arch.kv_dim) / t
-    mlp = s * b * _mlp_act_width(arch, moe) / t
+    attention = s * b * mixer_width / t
+    mlp = s * b * mlp_width / t
     scores = 0.0
-    if layout.recompute == "none" and not layout.flash:
-        scores = SCORES_COEFF * arch.n_head * s * seq_len * b / t  # local queries x all keys
+    if layout.recompute == "none" and not layout.flash:  # local queries x the keys they attend
+        scores = SCORES_COEFF * arch.score_positions(seq_len, moe if arch.is_moe else None) \
+            * s * b / t
     working = replicated + attention + mlp + scores
     if layout.recompute == "full":  # only the layer input stays (Korthikanti §4: 2sbh); Megatron-LM
         return 2.0 * s * b * h / (t if layout.sp else 1)  # with SP checkpoints the s/t shard
     return working
-
-
-def _mlp_act_width(arch: Architecture, moe: bool) -> float:
-    """Stored f-wide tensors x width: plain 4f (Korthikanti's 16sbh at f = 4h), gated 6f."""
-    per = 6 if arch.mlp == "gated" else 4
-    if not moe:
-        return per * arch.d_ff
-    routed = arch.experts_per_token * per * arch.routed_d_ff
-    return routed + arch.n_shared_experts * per * arch.shared_d_ff + 4 * arch.n_experts  # + fp32 router logits
 
 
 def first_stage_activation_bytes(arch: Architecture, layout: Layout, seq_len: int) -> float:
