@@ -25,7 +25,6 @@ import time
 
 import torch
 
-from budget.models.transformer import training_flops_per_token
 from experiments.autotune import choose, cpu_cores
 from experiments.data import load_corpus
 from experiments.design import PRESETS, design_sweep
@@ -47,7 +46,7 @@ def main() -> None:
         return compare_workers(args.workers)
     corpus = load_corpus()
     device = torch.device("cpu")
-    configs = {p.config.shape: p.config for p in design_sweep(PRESETS[args.preset])}
+    configs = {p.config.architecture: p.config for p in design_sweep(PRESETS[args.preset])}
     before = f"{cpu_cores()}t bf16"
     print(f"{'layers':>6} {'d_model':>7} {'N total':>9} {'chosen':>22} {'tok/s':>9} "
           f"{'before':>9} {'speed-up':>8} {'MFU':>6}")
@@ -55,7 +54,7 @@ def main() -> None:
         plan = choose(config, corpus, device, refresh=args.refresh)
         set_threads(plan.threads)
         peak = matmul_flops_per_s(device, plan.execution.dtype)
-        mfu = plan.tokens_per_s * training_flops_per_token(config.shape) / peak
+        mfu = plan.tokens_per_s * config.architecture.training_flops_per_token() / peak
         old = plan.candidates.get(before, plan.candidates.get(f"{cpu_cores()}t fp32", 0.0))
         print(f"{config.n_layer:6d} {config.d_model:7d} {config.params:9,d} {plan.label:>22} "
               f"{plan.tokens_per_s:9,.0f} {old:9,.0f} {plan.tokens_per_s / max(old, 1):7.2f}x "
@@ -68,15 +67,14 @@ STEPS = 80
 
 def one_process(threads: int, fused: int) -> None:
     """tokens/s of STEPS real steps (after 5 warm-up) per OLD_SHAPES model, one per line."""
-    from budget.models.transformer import ModelShape
+    from budget.models.families import build
     from experiments.design import point_for
     from experiments.train import Execution, Stepper
 
     set_threads(threads)
     corpus = load_corpus()
     for n_layer, d, heads, d_ff in OLD_SHAPES:
-        shape = ModelShape(n_layer=n_layer, d_model=d, n_head=heads, d_ff=d_ff, n_ctx=64,
-                           vocab_size=256)
+        shape = build("gpt2", n_layer, d, n_head=heads, d_ff=d_ff, n_ctx=64, vocab_size=256)
         c = point_for(shape, 1e12, PRESETS["cpu"]).config
         stepper = Stepper(c, corpus, torch.device("cpu"),
                           Execution(torch.float32, fused_adamw=bool(fused)))

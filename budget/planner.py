@@ -15,7 +15,7 @@ from budget.hardware import energy as energy_model
 from budget.hardware.catalog import Accelerator, Catalog, load_catalog
 from budget.models import families
 from budget.models.arch import DEFAULT_ATTENTION_CONVENTION, Architecture
-from budget.models.transformer import DEFAULT_N_CTX, ModelShape
+from budget.models.families import DEFAULT_N_CTX
 from budget.scaling import laws
 from budget.scaling.calibrated import VERY_LONG_EXTRAPOLATION_DECADES, Calibration
 from budget.training import time as costing
@@ -425,7 +425,7 @@ def calibrated_recommendation(calibration: Calibration, compute_flops: float) ->
                           f"{decades:.1f} orders of magnitude from the largest swept budget")
 
 
-def plan_memory(req: PlanRequest, shape: ModelShape | Architecture, gpu: Accelerator,
+def plan_memory(req: PlanRequest, shape: Architecture, gpu: Accelerator,
                 params: float | None = None) -> MemoryBreakdown:
     """Memory at the request's settings; recompute 'auto' is selective, or full when selective
     activations leave no GPU count that fits. `params` (a fixed N) sizes the model states."""

@@ -130,11 +130,14 @@ def time_steps(config: TrainConfig, corpus: Any, device: torch.device, threads: 
 def _key(config: TrainConfig, device: torch.device, threads: int | None, long_run: bool) -> str:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         (platform.processor() or platform.machine())
-    s = config.shape
+    s = config
+    # the family and its head layout are part of the key (a llama point once shared a GPT-2
+    # point's timing); GPT-2 keys stay as they were, so their cached timings still apply
+    family = () if s.family == "gpt2" else (s.family, s.n_kv_head, s.head_dim)
     return "|".join(str(x) for x in (device.type, name, cpu_cores(), torch.__version__,
                                      s.n_layer, s.d_model, s.n_head, s.d_ff, s.n_ctx,
                                      s.vocab_size, config.batch_size, threads or "auto",
-                                     long_run))
+                                     long_run, *family))
 
 
 def plans_path() -> Path:

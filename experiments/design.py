@@ -2,7 +2,7 @@
 sizes log-spaced around the planner's predicted optimum, each trained on D = C / (6 N) tokens.
 
 N_opt comes from `budget.scaling.laws.compute_optimal(law, C).params` and shapes from
-`budget.models.transformer.shape_for_params` (one source of truth). Sizes span N_opt / span .. span N_opt;
+`budget.models.families.shape_for_params` (one source of truth). Sizes span N_opt / span .. span N_opt;
 sizes that round to the same shape are kept once.
 """
 
@@ -15,11 +15,6 @@ import numpy as np
 
 from budget.models import families
 from budget.models.arch import Architecture
-from budget.models.transformer import (
-    ModelShape,
-    params_total,
-    shape_for_params,
-)
 from budget.scaling.laws import compute_optimal
 from experiments.errors import SweepError
 from experiments.train import TrainConfig
@@ -115,52 +110,16 @@ def model_sizes(compute_flops: float, points: int, preset: Preset,
     return list(np.geomspace(n_opt / preset.span, n_opt * preset.span, points))
 
 
-def fixed_depth_shape(n_params: float, n_layer: int, n_ctx: int, vocab_size: int,
-                      multiple_of: int, head_dim: int) -> ModelShape:
-    """The width (a multiple of `multiple_of`) at `n_layer` layers whose total count is nearest
-    N; heads of about `head_dim`. A width-only family keeps loss(N) smooth: at 1-3 layers a
-    change of depth moves the loss more than the size does."""
-    best: tuple[float, ModelShape] | None = None
-    quad, lin = n_layer * 12, n_layer * 13 + 2 + vocab_size + n_ctx  # params_total(d), d_ff = 4d
-    d = (-lin + math.sqrt(lin * lin + 4 * quad * n_params)) / (2 * quad)
-    low = max(multiple_of, int(d // multiple_of) * multiple_of)
-    for width in (low, low + multiple_of):
-        n_head = max(1, round(width / head_dim))
-        while width % n_head:
-            n_head -= 1
-        shape = ModelShape(n_layer, width, n_head, 4 * width, n_ctx, vocab_size)
-        gap = abs(math.log(params_total(shape) / n_params))
-        if best is None or gap < best[0]:
-            best = (gap, shape)
-    assert best is not None
-    return best[1]
-
-
-def shape_for(n_params: float, preset: Preset, vocab_size: int) -> ModelShape:
-    """The preset's shape for N total params: its fixed depth when it has one, else the
-    planner's shape at the preset's context and granularity."""
-    if preset.n_layer:
-        return fixed_depth_shape(n_params, preset.n_layer, preset.n_ctx, vocab_size,
-                                 preset.multiple_of, preset.head_dim)
-    return shape_for_params(n_params, count="total", n_ctx=preset.n_ctx, vocab_size=vocab_size,
-                            multiple_of=preset.multiple_of, head_dim=preset.head_dim,
-                            tolerance=SHAPE_TOLERANCE)
-
-
-def arch_for(n_params: float, preset: Preset, vocab_size: int, family: str) -> Architecture:
-    """`--family llama`: the planner's Llama-style shape (budget.models.families) at the preset's
-    context, width step and head size (no tensor-parallel constraint at sweep sizes)."""
+def shape_of(n_params: float, preset: Preset, vocab_size: int,
+             family: str = "gpt2") -> Architecture:
+    """The sweep's shape for N total params in the family (budget.models.families, the one shape
+    search) at the preset's context, width step and head size, with no tensor-parallel
+    constraint: GPT-2 blocks at the preset's fixed depth where it has one, the llama family by
+    its own depth rule (as each was designed before; their config hashes depend on it)."""
+    depth = preset.n_layer if family == "gpt2" and preset.n_layer else None
     return families.shape_for_params(n_params, family, n_ctx=preset.n_ctx, vocab_size=vocab_size,
                                      tolerance=SHAPE_TOLERANCE, width_step=preset.multiple_of,
-                                     head_dim=preset.head_dim, tp_multiple=1)
-
-
-def shape_of(n_params: float, preset: Preset, vocab_size: int,
-             family: str = "gpt2") -> ModelShape | Architecture:
-    """The sweep's shape for N in the family: GPT-2 blocks (at the preset's fixed depth where it
-    has one), or the planner's Llama-style shape (its own depth rule)."""
-    return shape_for(n_params, preset, vocab_size) if family == "gpt2" else \
-        arch_for(n_params, preset, vocab_size, family)
+                                     head_dim=preset.head_dim, tp_multiple=1, depth=depth)
 
 
 def design_sweep(preset: Preset, *, budgets: tuple[float, ...] | None = None,
@@ -168,7 +127,7 @@ def design_sweep(preset: Preset, *, budgets: tuple[float, ...] | None = None,
                  dataset: str = "", dataset_digest: str = "", code_version: str = "",
                  peak_flops_per_s: float | None = None, family: str = "gpt2") -> list[SweepPoint]:
     """The sweep's grid: for each budget, distinct shapes around N_opt and D = C / (6 N);
-    `family` "llama" trains the Llama-style block (experiments.llama) instead of GPT-2's."""
+    `family` "llama" trains the Llama-style preset (experiments.model) instead of GPT-2's."""
     budgets = preset.budgets if budgets is None else budgets
     points = preset.points if points is None else points
     _check(budgets, points)
@@ -187,7 +146,7 @@ def budget_points(preset: Preset, budget: float, points: int, *, centre: float |
                   peak_flops_per_s: float | None = None, family: str = "gpt2") -> list[SweepPoint]:
     """One budget's points: distinct shapes log-spaced around `centre` (see model_sizes)."""
     out: list[SweepPoint] = []
-    seen: set[ModelShape | Architecture] = set()
+    seen: set[Architecture] = set()
     for n in model_sizes(budget, points, preset, centre):
         shape = shape_of(n, preset, vocab_size, family)
         if shape in seen:
@@ -218,8 +177,8 @@ def vertex(sizes_losses: list[tuple[float, float]]) -> float | None:
 
 
 def edge_extension(preset: Preset, sizes_losses: list[tuple[float, float]], points: int,
-                   tried: set[ModelShape | Architecture], vocab_size: int,
-                   family: str = "gpt2") -> ModelShape | Architecture | None:
+                   tried: set[Architecture], vocab_size: int,
+                   family: str = "gpt2") -> Architecture | None:
     """A new shape one size step beyond the edge where the lowest loss lies, or None when the
     minimum is interior. Steps on past shapes already tried (width rounding)."""
     ordered = sorted(sizes_losses)
@@ -232,12 +191,12 @@ def edge_extension(preset: Preset, sizes_losses: list[tuple[float, float]], poin
     for _ in range(4):
         n = n / ratio if best == 0 else n * ratio
         shape = shape_of(n, preset, vocab_size, family)
-        if shape not in tried and _total(shape) < 1e12:
+        if shape not in tried and shape.params_total() < 1e12:
             return shape
     return None
 
 
-def point_for(shape: ModelShape | Architecture, budget: float, preset: Preset, *, seed: int = 0,
+def point_for(shape: Architecture, budget: float, preset: Preset, *, seed: int = 0,
               vocab_size: int = 0, dataset: str = "", dataset_digest: str = "", code_version: str = "",
               peak_flops_per_s: float | None = None, family: str = "gpt2") -> SweepPoint:
     """The sweep point training `shape` at `budget` (its vocabulary and family are the shape's)."""
@@ -260,13 +219,12 @@ def _check(budgets: tuple[float, ...], points: int) -> None:
         raise SweepError(f"--points {points!r} must be a whole number >= 1")
 
 
-def _config(shape: ModelShape | Architecture, budget: float, preset: Preset, seed: int,
+def _config(arch: Architecture, budget: float, preset: Preset, seed: int,
             dataset: str, digest: str, code_version: str) -> TrainConfig:
-    arch = shape if isinstance(shape, Architecture) else Architecture.from_shape(shape)
-    family = "gpt2" if isinstance(shape, ModelShape) else families.family_of(arch)
+    family = families.family_of(arch)
     n = arch.params_total()
     tokens = max(preset.n_ctx, int(round(budget / (C_PER_PARAM_TOKEN * n))))
-    gpt2 = family == "gpt2"  # GPT-2 points: heads as ModelShape has them (0 = derived)
+    gpt2 = family == "gpt2"  # GPT-2 points store 0 for n_kv_head and head_dim (derived)
     return TrainConfig(
         n_layer=arch.n_layer, d_model=arch.d_model, n_head=arch.n_head, d_ff=arch.d_ff,
         n_ctx=arch.n_ctx, vocab_size=arch.vocab_size, params=n,
@@ -277,12 +235,11 @@ def _config(shape: ModelShape | Architecture, budget: float, preset: Preset, see
 
 
 def _estimate(config: TrainConfig, peak_flops_per_s: float | None) -> float:
-    """Seconds = model FLOPs / (peak x ESTIMATED_MFU) + steps x STEP_OVERHEAD_S (NaN: no peak)."""
-    from budget.models.transformer import training_flops_per_token
-
+    """Seconds = model FLOPs / (peak x ESTIMATED_MFU) + steps x STEP_OVERHEAD_S (NaN: no peak);
+    the FLOPs are the point's own family's (a llama point's were once GPT-2's: 19% low)."""
     if not peak_flops_per_s:
         return float("nan")
-    flops = training_flops_per_token(config.shape) * config.tokens
+    flops = config.architecture.training_flops_per_token() * config.tokens
     return flops / (peak_flops_per_s * ESTIMATED_MFU) + config.steps * STEP_OVERHEAD_S
 
 
@@ -290,6 +247,3 @@ def with_overrides(point: SweepPoint, **changes: object) -> SweepPoint:
     """A copy of a point with some config fields changed (lr, seed...)."""
     return SweepPoint(replace(point.config, **changes), point.estimated_seconds)  # type: ignore[arg-type]
 
-
-def _total(shape: ModelShape | Architecture) -> float:
-    return float(shape.params_total() if isinstance(shape, Architecture) else params_total(shape))

@@ -94,7 +94,7 @@ class Schedule:
             shapes = []
             for point in budget_points(self.preset, budget, self.points, centre=centre,
                                        seed=self.seed, **self.design):
-                shapes.append(point.config.model_spec)
+                shapes.append(point.config.architecture)
                 self._go(point)
             if self.preset.adaptive:
                 shapes += self._extend(budget, set(shapes))

@@ -60,7 +60,7 @@ class SweepSpec:
     tracking_uri: str | None = None
     lr: float | None = None  # None: the preset's
     threads: int | None = None  # torch CPU threads; None: timed per shape (experiments.autotune)
-    family: str = "gpt2"  # "llama": sweep the Llama-style block (experiments.llama)
+    family: str = "gpt2"  # "llama": sweep the Llama-style preset (experiments.model)
     executor: str = "local"  # local, or ray (each point a Ray task; experiments.ray_exec)
     ray_address: str | None = None  # None: RAY_ADDRESS, else an in-process cluster
     workers: int | None = None  # local points at once (experiments.workers); None: the preset's

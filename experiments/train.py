@@ -25,11 +25,10 @@ import torch
 
 from budget.models.arch import Architecture
 from budget.models.families import build
-from budget.models.transformer import ModelShape
 from experiments.data import Corpus, batch_starts, val_starts, windows
 from experiments.errors import TrainingFailed
 from experiments.hardware import Peak
-from experiments.model import build_model
+from experiments.model import build_model, legacy_names
 
 MIN_LR_RATIO = 0.1  # cosine decays to 10% of the peak lr (Hoffmann et al. 2022 §3, App. B)
 LLAMA_ONLY_FIELDS = ("family", "n_kv_head", "head_dim")  # TrainConfig fields a GPT-2 point omits
@@ -67,28 +66,17 @@ class TrainConfig:
     dataset: str = ""
     dataset_digest: str = ""
     code_version: str = ""
-    family: str = "gpt2"  # "gpt2": experiments.model.GPT; "llama": experiments.llama.Llama
+    family: str = "gpt2"  # the budget.models.families preset experiments.model.Decoder builds
     n_kv_head: int = 0  # llama family: KV heads (0: n_head)
     head_dim: int = 0  # llama family: head dimension (0: d_model // n_head)
 
     @property
     def architecture(self) -> Architecture:
-        """The run's model as the planner counts it (GPT-2 blocks, or the Llama-style block)."""
-        if self.family == "gpt2":
-            return Architecture.from_shape(self.shape)
+        """The run's model as the planner counts it and experiments.model.build_model builds it
+        (the family's preset; GPT-2 points store 0 for n_kv_head and head_dim: derived)."""
         return build(self.family, self.n_layer, self.d_model, n_head=self.n_head,
                      n_kv_head=self.n_kv_head or None, head_dim=self.head_dim or None,
                      d_ff=self.d_ff, vocab_size=self.vocab_size, n_ctx=self.n_ctx)
-
-    @property
-    def model_spec(self) -> ModelShape | Architecture:
-        """What experiments.model.build_model builds: the GPT-2 shape or the Architecture."""
-        return self.shape if self.family == "gpt2" else self.architecture
-
-    @property
-    def shape(self) -> ModelShape:
-        return ModelShape(self.n_layer, self.d_model, self.n_head, self.d_ff, self.n_ctx,
-                          self.vocab_size)
 
     @property
     def tokens_per_step(self) -> int:
@@ -173,7 +161,7 @@ class Stepper:
         torch.manual_seed(config.seed)
         self.config, self.corpus, self.device, self.execution = config, corpus, device, execution
         self.rng = np.random.default_rng(config.seed)
-        self.model = build_model(config.model_spec).to(device)
+        self.model = build_model(config.architecture).to(device)
         self.optimizer = make_optimizer(self.model, config, fused=execution.fused_adamw)
         self.forward: Callable[..., Any] = torch.compile(self.model) if execution.compile \
             else self.model
@@ -204,10 +192,16 @@ class Stepper:
                     "tokens_seen": tokens_seen, "curve": curve}, tmp)
         tmp.replace(path)
 
-    def load(self, path: Path) -> tuple[int, int, list[Any]]:
-        """Restore a checkpoint; returns (steps done, tokens seen, curve so far)."""
+    def load(self, path: Path) -> tuple[int, int, list[Any]] | None:
+        """Restore a checkpoint; returns (steps done, tokens seen, curve so far), or None when it
+        holds other parameters (a checkpoint of an older torch module): the point starts over."""
         state = torch.load(path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(state["model"])
+        model_state = legacy_names(state["model"])
+        mine = self.model.state_dict()
+        if set(model_state) != set(mine) or any(model_state[k].shape != v.shape
+                                                for k, v in mine.items()):
+            return None
+        self.model.load_state_dict(model_state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["rng"]
         return int(state["step"]), int(state["tokens_seen"]), list(state["curve"])
@@ -268,8 +262,9 @@ def _train(config: TrainConfig, corpus: Corpus, device: torch.device, execution:
     eval_at = {round(config.steps * k / config.evals) for k in range(1, config.evals)}
     done, tokens_seen = 0, 0
     curve: list[tuple[int, int, float]] = []
-    if checkpoint is not None and checkpoint.exists():
-        done, tokens_seen, curve = stepper.load(checkpoint)
+    restored = stepper.load(checkpoint) if checkpoint is not None and checkpoint.exists() else None
+    if restored is not None:
+        done, tokens_seen, curve = restored
         if progress:
             click.echo(f"  resuming from checkpoint at step {done:,} of {config.steps:,}",
                        err=True)

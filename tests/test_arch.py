@@ -12,8 +12,6 @@ from click.testing import CliRunner
 
 from budget.cli import main
 from budget.errors import BudgetError
-from budget.models import transformer as T
-from budget.models.arch import Architecture
 from budget.models.families import build, shape_for_params
 from budget.models.hf_config import from_config, load_config
 from budget.models.named import MODELS, get_model
@@ -37,14 +35,41 @@ def test_mixtral_total_and_active():
     assert a.params_active() == 12_879_925_248
 
 
-def test_gpt2_small_stays_and_matches_the_old_model_shape():
-    """openai-community/gpt2: 124,439,808 (tied head, learned positions of 1024)."""
-    shape = T.ModelShape(12, 768, 12, 3072, 1024, 50257)
-    a = Architecture.from_shape(shape)
-    assert a.params_total() == T.params_total(shape) == 124_439_808
-    assert get_model("gpt2").arch.params_total() == 124_439_808
-    assert a.params_non_embedding() == T.params_non_embedding(shape)
-    assert a.forward_flops_per_token() == pytest.approx(T.forward_flops_per_token(shape))
+def test_gpt2_small_is_the_gpt2_family_preset():
+    """openai-community/gpt2: 124,439,808 (tied head, learned positions of 1024); nanoGPT
+    model.py reports 123.65M because it subtracts the 786,432 position embeddings."""
+    a = build("gpt2", 12, 768, n_head=12, n_ctx=1024, vocab_size=50257)
+    assert a.params_total() == 124_439_808 == get_model("gpt2").arch.params_total()
+    assert a.params_total() - 1024 * 768 == 123_653_376
+    assert a.with_(name="gpt2") == get_model("gpt2").arch
+
+
+def test_non_embedding_count_is_kaplans_12_l_d_squared():
+    """Kaplan et al. 2020 §2.1: N ~= 12 n_layer d_model^2 non-embedding (biases and norms aside)."""
+    n = build("gpt2", 12, 768, n_head=12, n_ctx=1024).params_non_embedding()
+    assert n == 85_056_000
+    assert n / (12 * 12 * 768**2) == pytest.approx(1.0, rel=2e-3)
+
+
+def test_forward_flops_match_nanogpt_transformer_sizing():
+    """nanoGPT transformer_sizing.ipynb: GPT-2 124M forward FLOPs per 1024-token sequence =
+    291,648,307,200 (matmuls incl. attention and logits); x3 for training = 874,944,921,600."""
+    a = build("gpt2", 12, 768, n_head=12, n_ctx=1024)
+    assert a.forward_flops_per_token() * 1024 == 291_648_307_200
+    assert a.training_flops_per_token() * 1024 == 874_944_921_600
+
+
+@pytest.mark.parametrize("n_layer,d,m_published", [
+    (8, 512, 352e6), (12, 768, 963e6), (24, 1024, 3.02e9), (24, 2048, 9.66e9),
+    (32, 4096, 45.1e9), (40, 5120, 85.6e9), (80, 8192, 419e9)])
+def test_deepseek_model_scale_table3(n_layer, d, m_published):
+    """DeepSeek LLM (arXiv:2401.02954) eq. 2 and Table 3: non-embedding FLOPs/token
+    M = 72 n_layer d^2 + 12 n_layer d l_seq at l_seq = 4096 equals our training count without
+    the logits term (GPT-2 blocks, d_ff = 4d)."""
+    a = build("gpt2", n_layer, d, n_ctx=4096, vocab_size=102400)
+    m = a.training_flops_per_token() - 3 * a.forward_flops_terms()["logits"]
+    assert m == 72 * n_layer * d * d + 12 * n_layer * d * 4096
+    assert m == pytest.approx(m_published, rel=0.01)
 
 
 @pytest.mark.parametrize("model", [m for m in MODELS if m.published_exact], ids=lambda m: m.name)

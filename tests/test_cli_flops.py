@@ -1,4 +1,4 @@
-"""`budget flops` through CliRunner: JSON keys, numbers from budget.models.transformer, exit codes."""
+"""`budget flops` through CliRunner: JSON keys, numbers from budget.models.arch, exit codes."""
 
 import json
 
@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from budget.cli import main
-from budget.models import transformer as T
+from budget.models.families import build
 
 
 def run(*args):
@@ -23,9 +23,9 @@ def test_gpt3_175b_on_300b_tokens():
     d = json.loads(res.output)
     assert d["training_flops_6nd"] == pytest.approx(3.14e23, rel=0.01)
     assert d["training_flops"] > d["training_flops_6nd"]
-    shape = T.ModelShape(96, 12288, 96, 4 * 12288)
-    assert d["params_total"] == T.params_total(shape)
-    assert d["training_flops_per_token"] == T.training_flops_per_token(shape)
+    shape = build("gpt2", 96, 12288, n_head=96)
+    assert d["params_total"] == shape.params_total()
+    assert d["training_flops_per_token"] == shape.training_flops_per_token()
     assert d["training_flops_per_token_recompute"] == pytest.approx(4 / 3 * d["training_flops_per_token"])
     assert d["attention_context_flops_per_token"] == 4 * 96 * 2048 * 12288
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from budget.models.transformer import shape_for_params
+from budget.models.families import shape_for_params
 from budget.scaling.laws import compute_optimal
 from experiments.design import (
     PRESETS,
@@ -41,15 +41,15 @@ def test_grid_shapes_come_from_the_planner():
     preset = PRESETS["gpu"]
     grid = design_sweep(preset, budgets=(1e15,), points=3)
     for point, n in zip(grid, model_sizes(1e15, 3, preset)):
-        assert point.config.shape == shape_for_params(
-            n, n_ctx=preset.n_ctx, vocab_size=256, multiple_of=preset.multiple_of,
-            head_dim=preset.head_dim, tolerance=SHAPE_TOLERANCE)
+        assert point.config.architecture == shape_for_params(
+            n, "gpt2", n_ctx=preset.n_ctx, vocab_size=256, width_step=preset.multiple_of,
+            head_dim=preset.head_dim, tolerance=SHAPE_TOLERANCE, tp_multiple=1).with_(name="")
 
 
 def test_grid_has_distinct_shapes_per_budget_and_grows_with_budget():
     grid = design_sweep(PRESETS["cpu"], budgets=(1e11, 1e12), points=5)
     for budget in (1e11, 1e12):
-        shapes = [p.config.shape for p in grid if p.config.flops_budget == budget]
+        shapes = [p.config.architecture for p in grid if p.config.flops_budget == budget]
         assert len(shapes) == len(set(shapes)) >= 4
     small = [p.config.params for p in grid if p.config.flops_budget == 1e11]
     large = [p.config.params for p in grid if p.config.flops_budget == 1e12]
@@ -91,16 +91,14 @@ def test_cpu_preset_is_a_width_family_with_a_per_width_lr():
 
 
 def test_edge_minimum_gets_a_size_beyond_it_and_an_interior_one_does_not():
-    from experiments.design import edge_extension, shape_for, vertex
+    from experiments.design import edge_extension, shape_of, vertex
 
     preset = PRESETS["cpu"]
     falling = [(1e4, 2.3), (2e4, 2.2), (4e4, 2.1)]
-    tried = {shape_for(n, preset, 256) for n, _ in falling}
+    tried = {shape_of(n, preset, 256) for n, _ in falling}
     beyond = edge_extension(preset, falling, 6, tried, 256)
     assert beyond is not None and beyond not in tried
-    from budget.models.transformer import params_total
-
-    assert params_total(beyond) > 4e4
+    assert beyond.params_total() > 4e4
     bowl = [(1e4, 2.3), (2e4, 2.1), (4e4, 2.2)]
     assert edge_extension(preset, bowl, 6, tried, 256) is None
     assert 1e4 < vertex(bowl) < 4e4 and vertex(falling) is None

@@ -1,79 +1,142 @@
-"""The torch GPT equals the planner's analytic counts: parameters exactly, FLOPs within 2%."""
+"""The one torch decoder (experiments.model) equals the planner's Architecture: parameters
+exactly for every family and part, FLOPs within 2%, causal, and the sweeps design and train it."""
+
+import json
+import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from budget.models.transformer import (
-    ModelShape,
-    params_non_embedding,
-    params_total,
-    shape_for_params,
-    training_flops_per_token,
-)
+from budget.models.families import build, shape_for_params
+from budget.models.hf_config import load_config
+from budget.models.named import get_model
 from experiments.design import PRESETS, design_sweep
-from experiments.model import GPT, count_parameters, measured_training_flops_per_token
+from experiments.model import build_model, count_parameters, measured_training_flops_per_token
 
-SHAPES = [
-    ModelShape(1, 8, 1, 32, 32, 256),
-    ModelShape(2, 64, 4, 256, 128, 256),
-    ModelShape(3, 96, 6, 384, 64, 256),
-    ModelShape(2, 48, 3, 200, 16, 1000),  # d_ff not 4 d: the count must still match
+CONFIGS = Path(__file__).parent / "data" / "configs"
+
+
+def gpt2(n_layer, d, n_head, d_ff, n_ctx, vocab):
+    return build("gpt2", n_layer, d, n_head=n_head, d_ff=d_ff, n_ctx=n_ctx, vocab_size=vocab)
+
+
+def _tiny(name: str, **shrink):
+    """A published config (tests/data/configs, SOURCE.md) shrunk to a few layers and widths:
+    the same parts (latent attention, windows, sinks, q/k norm, MoE with biases, 4 norms)."""
+    cfg = json.loads((CONFIGS / f"{name}.json").read_text())
+    cfg.update(shrink)
+    if "layer_types" in cfg:
+        cfg["layer_types"] = cfg["layer_types"][:cfg["num_hidden_layers"]]
+    from budget.models.hf_config import from_config
+
+    return from_config(cfg, name=name)
+
+
+ARCHS = [
+    gpt2(1, 8, 1, 32, 32, 256),
+    gpt2(2, 48, 3, 200, 16, 1000),  # d_ff not 4 d: the count must still match
+    build("llama", 2, 64, n_head=8, n_kv_head=2, vocab_size=256, n_ctx=64),  # GQA 4:1
+    build("llama", 2, 64, n_head=4, n_kv_head=1, vocab_size=256, n_ctx=32),  # MQA
+    build("llama", 1, 48, n_head=4, head_dim=16, vocab_size=300, n_ctx=16, bias="qkv",
+          tied_embeddings=True),  # free head_dim (q width 64 != d_model 48), Qwen2 biases
+    build("gpt2", 2, 64, n_head=4, vocab_size=256, n_ctx=32, mlp="gated", activation="gelu"),
+    _tiny("deepseek-v2-lite", hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+          kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=8,
+          intermediate_size=96, moe_intermediate_size=32, n_routed_experts=4,
+          num_experts_per_tok=2, vocab_size=128, max_position_embeddings=32),
+    _tiny("deepseek-v3", hidden_size=64, num_hidden_layers=3, first_k_dense_replace=1,
+          num_attention_heads=2, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=8,
+          qk_rope_head_dim=4, v_head_dim=8, intermediate_size=96, moe_intermediate_size=32,
+          n_routed_experts=4, num_experts_per_tok=2, vocab_size=128,
+          max_position_embeddings=32),
+    _tiny("gpt-oss-20b", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+          num_key_value_heads=2, head_dim=16, intermediate_size=48, num_local_experts=4,
+          num_experts_per_tok=2, sliding_window=8, vocab_size=128,
+          max_position_embeddings=32),
+    _tiny("gemma-3-1b", hidden_size=64, num_hidden_layers=6, num_attention_heads=2,
+          num_key_value_heads=1, head_dim=32, intermediate_size=96, sliding_window=8,
+          vocab_size=128, max_position_embeddings=32),
+    _tiny("qwen3-30b-a3b", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+          num_key_value_heads=2, head_dim=16, moe_intermediate_size=32, num_experts=4,
+          num_experts_per_tok=2, vocab_size=128, max_position_embeddings=32),
+    build("llama", 3, 64, n_head=4, vocab_size=128, n_ctx=32, layer_pattern="SSG",
+          ssm_d_inner=128, ssm_d_state=16, ssm_heads=4),  # hybrid Mamba-2 / attention
 ]
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_parameter_counts_equal_planner(shape):
-    model = GPT(shape)
-    assert count_parameters(model) == params_total(shape)
-    assert count_parameters(model, non_embedding=True) == params_non_embedding(shape)
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: (a.name or a.describe())[:40])
+def test_parameter_counts_equal_the_architecture(arch):
+    model = build_model(arch)
+    assert count_parameters(model) == arch.params_total()
+    assert count_parameters(model, non_embedding=True) == arch.params_non_embedding()
 
 
-def test_gpt2_small_parameter_count_on_meta():
-    """GPT-2 small (Radford et al. 2019): 124,439,808 parameters in nanoGPT's count."""
-    shape = ModelShape(12, 768, 12, 3072, 1024, 50257)
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: (a.name or a.describe())[:40])
+def test_forward_is_causal_and_trains(arch):
+    """Changing a later token must not change earlier logits; the loss is finite and backward
+    runs through every part."""
+    torch.manual_seed(0)
+    model = build_model(arch).eval()
+    T = min(arch.n_ctx, 16)
+    idx = torch.randint(0, arch.vocab_size, (1, T))
+    changed = idx.clone()
+    changed[0, 10] = (idx[0, 10] + 1) % arch.vocab_size
+    a, _ = model(idx)
+    b, _ = model(changed)
+    assert torch.allclose(a[0, :10], b[0, :10], atol=1e-5)
+    assert not torch.allclose(a[0, 10:], b[0, 10:])
+    _, loss = model.train()(idx, idx)
+    assert loss is not None and math.isfinite(loss.item())
+    loss.backward()
+    # every parameter but routed experts no token chose (16 tokens, top-2 of 4) has a gradient
+    assert all(p.grad is not None for name, p in model.named_parameters()
+               if ".experts." not in name)
+
+
+def test_published_models_on_meta():
+    """GPT-2 small 124,439,808, Llama-2-7B 6,738,415,616 (hub config.json counts), and
+    gpt-oss-20b 20,914,757,184 (model card) built in torch on the meta device."""
+    for name, count in (("gpt2", 124_439_808), ("llama-2-7b", 6_738_415_616)):
+        with torch.device("meta"):
+            model = build_model(get_model(name).arch)
+        assert count_parameters(model) == count
     with torch.device("meta"):
-        model = GPT(shape)
-    assert count_parameters(model) == params_total(shape) == 124_439_808
+        model = build_model(load_config(CONFIGS / "gpt-oss-20b.json"))
+    assert count_parameters(model) == 20_914_757_184
 
 
 def test_every_preset_shape_matches_planner():
     for preset in ("smoke", "cpu"):
-        for point in design_sweep(PRESETS[preset]):
-            shape = point.config.shape
-            with torch.device("meta"):
-                model = GPT(shape)
-            assert count_parameters(model) == point.config.params == params_total(shape)
+        for family in ("gpt2", "llama"):
+            for point in design_sweep(PRESETS[preset], family=family):
+                with torch.device("meta"):
+                    model = build_model(point.config.architecture)
+                assert count_parameters(model) == point.config.params
+                assert point.config.params == point.config.architecture.params_total()
 
 
-@pytest.mark.parametrize("shape", SHAPES + [ModelShape(12, 768, 12, 3072, 1024, 50257),
-                                            shape_for_params(1e9)], ids=str)
-def test_measured_training_flops_match_planner_within_2_percent(shape):
+@pytest.mark.parametrize("arch", ARCHS[:6] + [gpt2(12, 768, 12, 3072, 1024, 50257),
+                                              shape_for_params(1e9, "gpt2")],
+                         ids=lambda a: a.describe()[:40])
+def test_measured_training_flops_match_planner_within_2_percent(arch):
     """FlopCounterMode on the meta device counts SDPA as bmm over the full T x T (as planned)."""
-    measured = measured_training_flops_per_token(shape)
-    analytic = training_flops_per_token(shape)
-    assert measured == pytest.approx(analytic, rel=0.02)
+    assert measured_training_flops_per_token(arch) == pytest.approx(
+        arch.training_flops_per_token(), rel=0.02)
+
+
+def _without_attention(arch, seq_len=None):
+    terms = arch.forward_flops_terms(seq_len)
+    return 3 * (sum(terms.values()) - terms["attention_scores"] - terms["attention_values"])
 
 
 def test_flops_at_shorter_sequence_match_seq_len_argument():
-    shape = ModelShape(2, 64, 4, 256, 128, 256)
-    assert measured_training_flops_per_token(shape, seq_len=32, batch=2) == pytest.approx(
-        training_flops_per_token(shape, seq_len=32), rel=0.02)
+    arch = gpt2(2, 64, 4, 256, 128, 256)
+    assert measured_training_flops_per_token(arch, seq_len=32, batch=2) == pytest.approx(
+        arch.training_flops_per_token(32), rel=0.02)
     # and the attention term is real: dropping it would be off by more than 2%
-    assert measured_training_flops_per_token(shape) != pytest.approx(
-        training_flops_per_token(shape, attention=False), rel=0.02)
-
-
-def test_forward_is_causal():
-    """Changing a later token must not change earlier logits."""
-    torch.manual_seed(0)
-    model = GPT(ModelShape(2, 32, 2, 128, 16, 256)).eval()
-    idx = torch.randint(0, 256, (1, 16))
-    changed = idx.clone()
-    changed[0, 10] = (idx[0, 10] + 1) % 256
-    a, _ = model(idx)
-    b, _ = model(changed)
-    assert torch.allclose(a[0, :10], b[0, :10], atol=1e-6)
-    assert not torch.allclose(a[0, 10:], b[0, 10:])
+    assert measured_training_flops_per_token(arch) != pytest.approx(_without_attention(arch),
+                                                                    rel=0.02)
 
 
 def test_why_the_count_runs_on_meta():
@@ -82,13 +145,60 @@ def test_why_the_count_runs_on_meta():
     decomposes into counted bmm calls."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    shape = ModelShape(2, 64, 4, 256, 128, 256)
-    model, idx = GPT(shape), torch.zeros((1, 128), dtype=torch.long)
+    arch = gpt2(2, 64, 4, 256, 128, 256)
+    model, idx = build_model(arch), torch.zeros((1, 128), dtype=torch.long)
     counter = FlopCounterMode(display=False)
     with counter:
         model(idx, idx)[1].backward()
     on_cpu = counter.get_total_flops() / 128
-    without_attention = training_flops_per_token(shape, attention=False)
-    if on_cpu == pytest.approx(training_flops_per_token(shape), rel=0.02):
+    if on_cpu == pytest.approx(arch.training_flops_per_token(), rel=0.02):
         pytest.skip("this torch counts the fused CPU attention kernel; meta is no longer needed")
-    assert on_cpu == pytest.approx(without_attention, rel=0.02)
+    assert on_cpu == pytest.approx(_without_attention(arch), rel=0.02)
+
+
+def test_a_gpt2_checkpoint_of_the_replaced_module_loads():
+    """A killed GPT-2 point's checkpoint (nanoGPT names: ln_1, attn.c_attn, mlp.c_fc, ln_f)
+    maps onto this builder's parameters one to one (experiments.model.legacy_names)."""
+    from experiments.model import legacy_names
+
+    model = build_model(gpt2(2, 32, 2, 128, 16, 256))
+    old_names = {k.replace(".norm_1.", ".ln_1.").replace(".mixer.qkv.", ".attn.c_attn.")
+                 .replace(".mixer.o.", ".attn.c_proj.").replace(".norm_2.", ".ln_2.")
+                 .replace(".mlp.up.", ".mlp.c_fc.").replace(".mlp.down.", ".mlp.c_proj.")
+                 .replace("norm.weight", "ln_f.weight").replace("norm.bias", "ln_f.bias")
+                 if not k.startswith("blocks") else
+                 k.replace(".norm_1.", ".ln_1.").replace(".mixer.qkv.", ".attn.c_attn.")
+                 .replace(".mixer.o.", ".attn.c_proj.").replace(".norm_2.", ".ln_2.")
+                 .replace(".mlp.up.", ".mlp.c_fc.").replace(".mlp.down.", ".mlp.c_proj."): v
+                 for k, v in model.state_dict().items()}
+    assert "ln_f.weight" in old_names and "blocks.0.attn.c_attn.weight" in old_names
+    assert legacy_names(old_names).keys() == model.state_dict().keys()
+
+
+def test_sweep_design_in_the_llama_family():
+    grid = design_sweep(PRESETS["smoke"], family="llama")
+    assert grid
+    for point in grid:
+        c = point.config
+        assert c.family == "llama" and c.architecture.mlp == "gated"
+
+
+def test_a_llama_sweep_point_trains_on_real_text():
+    """One point of `budget sweep --preset smoke --family llama`, trained by the sweep's own loop
+    on the Shakespeare corpus: the loss goes down and the FLOPs it reports are the
+    Architecture's training FLOPs per token x tokens seen."""
+    from dataclasses import replace
+
+    from experiments.data import load_corpus
+    from experiments.hardware import Peak, set_threads
+    from experiments.train import train_run
+
+    set_threads(1)
+    corpus = load_corpus()
+    point = design_sweep(PRESETS["smoke"], family="llama", vocab_size=corpus.vocab_size)[1]
+    config = replace(point.config, tokens=64 * 32 * 30, eval_tokens=2048)
+    result = train_run(config, corpus, device=torch.device("cpu"), dtype=torch.float32,
+                       peak=Peak(1e10, "fp32", "test"), progress=False)
+    assert result.val_loss < math.log(corpus.vocab_size)
+    assert result.flops == pytest.approx(
+        config.architecture.training_flops_per_token() * result.tokens, rel=1e-9)

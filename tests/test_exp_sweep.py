@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from budget.models.transformer import params_total, training_flops_per_token
 from experiments.errors import TrainingFailed
 from experiments.sweep import SweepSpec, plan_sweep, run_sweep
 from experiments.tracking import (
@@ -69,11 +68,11 @@ def test_smoke_sweep_structure_params_metrics_artifacts(store, smoke):
             m["flops_model"] / m["seconds"] / float(run.data.tags["budget.peak_flops_per_s"]),
             rel=1e-3)
         assert run.data.tags["budget.execution"].startswith("1t ")  # --threads 1
-        shape = TrainConfig(**{k: _typed(k, p[k]) for k in config_fields}).shape
-        assert int(p["params"]) == params_total(shape)
+        shape = TrainConfig(**{k: _typed(k, p[k]) for k in config_fields}).architecture
+        assert int(p["params"]) == shape.params_total()
         tokens = run.data.metrics["tokens"]
         assert run.data.metrics["flops_model"] == pytest.approx(
-            training_flops_per_token(shape) * tokens)
+            shape.training_flops_per_token() * tokens)
         assert 6 * int(p["params"]) * tokens == pytest.approx(float(p["flops_budget"]), rel=0.05)
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
             "config.json", "loss_curve.png"}

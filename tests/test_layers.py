@@ -6,7 +6,7 @@ import pytest
 
 from budget.errors import BudgetError
 from budget.models import layers as L
-from budget.models import transformer as T
+from budget.models.families import build
 
 
 def test_conv_resnet_stem():
@@ -81,16 +81,16 @@ def test_mobilenet_v1_totals_match_the_paper():
 
 
 def test_linear_and_attention_match_the_transformer_module():
-    """One GPT-2 block (Radford et al. 2019; budget.models.transformer): the per-layer parameter count
+    """One GPT-2 block (Radford et al. 2019; the gpt2 family of budget.models.families): the per-layer parameter count
     and the forward FLOPs per token, rebuilt from linear, layer norm and attention layers."""
-    shape = T.ModelShape(n_layer=1, d_model=768, n_head=12, d_ff=3072, n_ctx=1024)
+    shape = build("gpt2", 1, 768, n_head=12, d_ff=3072, n_ctx=1024)
     seq = (1024, 768)
     parts = [L.layer_norm(seq), L.attention(seq, 12), L.layer_norm(seq),
              L.linear(seq, 3072), L.activation((1024, 3072), "gelu"), L.linear((1024, 3072), 768)]
     blk = L.block("gpt2_block", "transformer_block", parts)
-    assert blk.params == T.params_per_layer(shape)
+    assert blk.params == shape.layer_params(moe=False)
     per_token = 2 * blk.macs / 1024
-    assert per_token == T.forward_flops_per_token(shape, logits=False)
+    assert per_token == shape.forward_flops_per_token() - 2 * 768 * shape.vocab_size
 
 
 def test_attention_terms():

@@ -3,7 +3,7 @@
 import pytest
 
 from budget.errors import BudgetError
-from budget.models.transformer import ModelShape, shape_for_params
+from budget.models.families import build, shape_for_params
 from budget.training.memory import (
     activation_bytes,
     bytes_per_param,
@@ -35,8 +35,8 @@ def test_korthikanti_per_layer_activations():
     """Korthikanti et al. 2022 eq. 1: s b h (34 + 5 a s / h) bytes per layer (16-bit, d_ff = 4h);
     selective recomputation drops the 5 a s^2 b term. GPT-3 175B shape: s 2048, h 12288, a 96."""
     s, b, h, a = 2048, 1, 12288, 96
-    one = ModelShape(1, h, a, 4 * h, n_ctx=s, vocab_size=1)
-    two = ModelShape(2, h, a, 4 * h, n_ctx=s, vocab_size=1)
+    one = build("gpt2", 1, h, n_head=a, n_ctx=s, vocab_size=1)
+    two = build("gpt2", 2, h, n_head=a, n_ctx=s, vocab_size=1)
     per_layer = activation_bytes(two, b, s, "none") - activation_bytes(one, b, s, "none")
     assert per_layer == s * b * h * (34 + 5 * a * s / h)
     kept = activation_bytes(two, b, s, "selective") - activation_bytes(one, b, s, "selective")
@@ -46,7 +46,7 @@ def test_korthikanti_per_layer_activations():
 
 
 def test_recompute_reduces_activations_and_fp32_doubles_them():
-    shape = shape_for_params(1.3e9)
+    shape = shape_for_params(1.3e9, "gpt2")
     none, sel, full = (activation_bytes(shape, 4, 2048, r) for r in ("none", "selective", "full"))
     assert none > sel > full
     assert activation_bytes(shape, 4, 2048, "none", "fp32") > none
@@ -55,7 +55,7 @@ def test_recompute_reduces_activations_and_fp32_doubles_them():
 def test_min_gpus_for_a_70b_model_on_h100():
     """70B params: 16 B/param = 1.12 TB of model state; with ZeRO-3 each 80 GB H100 (72 GB
     usable) holds 1.12e12 / n plus its activations."""
-    shape = shape_for_params(70e9)
+    shape = shape_for_params(70e9, "gpt2")
     m = training_memory(shape, micro_batch=1, seq_len=2048, recompute="full", zero_stage=3,
                         num_gpus=8, gpu_memory_bytes=80e9, gpu="h100-sxm-80gb")
     states = m.model_states_bytes_unsharded
@@ -80,4 +80,4 @@ def test_does_not_fit_at_any_count():
     (dict(recompute="some"), "recompute 'some'")])
 def test_bad_memory_inputs(kwargs, message):
     with pytest.raises(BudgetError, match=message):
-        training_memory(shape_for_params(1e8), **kwargs)
+        training_memory(shape_for_params(1e8, "gpt2"), **kwargs)

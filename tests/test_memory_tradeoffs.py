@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from budget.cli import main
-from budget.models.transformer import ModelShape, params_total
+from budget.models.families import build
 from budget.training import tradeoffs as T
 
 
@@ -34,12 +34,12 @@ def test_compare_rows():
     al. 2016; Korthikanti et al. 2022); accumulation keeps the micro-batch's activations and the
     effective batch's FLOPs; fp32 and mixed-precision Adam are both 16 bytes/param (ZeRO §3.1),
     and mixed precision halves the activations."""
-    shape = ModelShape(32, 4096, 32, 16384, 2048, 50257)
+    shape = build("gpt2", 32, 4096, n_head=32, d_ff=16384)
     t = T.memory_tradeoffs(shape, micro_batch=2, seq_len=2048, accumulation=4)
     rows = {r.setting.split(" (")[0]: r for r in t.rows}
     none, full = rows["no recomputation"], rows["full recomputation"]
     assert full.flops_per_step / none.flops_per_step == pytest.approx(4 / 3)
-    assert none.flops_per_step == pytest.approx(3 * (2 * params_total(shape) * 4096
+    assert none.flops_per_step == pytest.approx(3 * (2 * shape.params_total() * 4096
                                                      + 4 * 32 * 2 * 2048**2 * 4096))
     sq = next(r for r in t.rows if r.setting.startswith("sqrt"))
     assert full.activations_bytes < sq.activations_bytes < none.activations_bytes

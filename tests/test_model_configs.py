@@ -12,12 +12,11 @@ import json
 from pathlib import Path
 
 import pytest
-
-from budget.models.hf_config import from_config, load_config
-from budget.models.named import get_model
 from click.testing import CliRunner
 
 from budget.cli import main
+from budget.models.hf_config import from_config, load_config
+from budget.models.named import get_model
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
 

@@ -188,10 +188,9 @@ def test_moe_goes_through_and_ep_shards_experts():
 def test_search_thousands_of_candidates_fast():
     """A 70B on 16,384 H100 at 8K context: thousands of candidates, searched in under 0.5 s
     (measured on a shared 2-core machine)."""
-    from budget.models.transformer import shape_for_params
-    from budget.training.cluster_plan import arch_from_shape
+    from budget.models.families import shape_for_params
 
-    arch = arch_from_shape(shape_for_params(70e9, n_ctx=8192))
+    arch = shape_for_params(70e9, "gpt2", n_ctx=8192)
     st = Setting(arch=arch, seq_len=8192, gpu_memory_bytes=H100.memory_bytes,
                  cluster=cluster_for(H100, "bf16"))
     n = sum(1 for _ in candidates(st, 16384, 4096))

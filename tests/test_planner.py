@@ -5,7 +5,6 @@ import math
 import pytest
 
 from budget.errors import BudgetError
-from budget.models.transformer import params_total
 from budget.planner import BudgetInput, PlanRequest, make_plan, resolve_budget
 from budget.scaling import laws
 
@@ -63,7 +62,7 @@ def test_plan_shape_is_within_two_percent_of_recommended_n(plan):
 
 def test_plan_shape_in_the_gpt2_family():
     plan = make_plan(PlanRequest(budget=BudgetInput(flops=1e21), family="gpt2"))
-    assert abs(params_total(plan.shape) / plan.allocation("epoch").params - 1) <= 0.02
+    assert abs(plan.shape.params_total() / plan.allocation("epoch").params - 1) <= 0.02
     assert plan.shape.mlp == "plain" and plan.shape.tied_embeddings and plan.shape.vocab_size == 50257
 
 

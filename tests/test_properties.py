@@ -18,7 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from budget.hardware.catalog import load_catalog
-from budget.models.transformer import ModelShape, shape_for_params
+from budget.models.arch import Architecture
+from budget.models.families import build
+from budget.models.families import shape_for_params as _family_shape
 from budget.scaling import laws
 from budget.training import time as costing
 from budget.training.memory import training_memory
@@ -60,12 +62,16 @@ def test_gpu_hours_linear_in_compute_inverse_in_mfu_and_cost_is_hours_times_pric
     assert priced.cost_usd == pytest.approx(priced.gpu_hours * 3.7, rel=1e-12)
 
 
-def _shape(n_layer: int, width64: int) -> ModelShape:
+def _shape(n_layer: int, width64: int) -> Architecture:
     d = 64 * width64
-    return ModelShape(n_layer, d, d // 64, 4 * d, 2048, 50257)
+    return build("gpt2", n_layer, d, n_head=d // 64)
 
 
-def _mem(shape: ModelShape, **kw) -> float:
+def shape_for_params(n: float) -> Architecture:
+    return _family_shape(n, "gpt2")
+
+
+def _mem(shape: Architecture, **kw) -> float:
     return training_memory(shape, gpu_memory_bytes=GPU.memory_bytes, **kw).total_bytes
 
 
@@ -125,4 +131,4 @@ def test_planner_shape_memory_does_not_jump_down_with_more_params(log_n, step):
 def test_the_6_7m_jump_is_gone():
     before, after = shape_for_params(6.70e6), shape_for_params(6.70e6 * 1.005)
     assert _mem(after, micro_batch=1, seq_len=2048) >= SHAPE_STEP * _mem(before, micro_batch=1, seq_len=2048)
-    assert before.aspect_ratio >= 16  # no 66-layer, 64-wide model
+    assert before.d_model / before.n_layer >= 16  # no 66-layer, 64-wide model

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from budget.cli import main
 from budget.errors import BudgetError
 from budget.hardware.catalog import load_catalog
-from budget.serving import cost as S
 from budget.models.hf_config import load_config as read_config
 from budget.models.named import get_model
+from budget.serving import cost as S
 from budget.serving.quantization import FORMATS, quant_format, weight_bytes
 
 KIB, MIB = 1024, 2**20

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE_INT, emit, json_option
 from budget.cli.arch_options import model_options, resolve_architecture
+from budget.cli.common import POSITIVE_INT, emit, json_option
 from budget.hardware.roofline import PHASES, PRECISION_BYTES
 
 

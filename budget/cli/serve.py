@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.arch_options import model_options, resolve_architecture
+from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
 from budget.hardware.energy import DEFAULT_PUE
 from budget.serving.cost import (
     DEFAULT_BATCH_CAP,

@@ -24,13 +24,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from budget.errors import BudgetError
 from budget.models.components import Latent, Mixer, Mlp, Moe, MultiHead, StateSpace
-
-if TYPE_CHECKING:
-    from budget.models.transformer import ModelShape
 
 MLP_KINDS = ("plain", "gated")
 NORMS = ("layernorm", "rmsnorm")
@@ -343,15 +340,6 @@ class Architecture:
                                      for kind, _moe, n in self.layer_groups)
 
     # ---- added for named models, configs and plans ------------------------------------
-    @classmethod
-    def from_shape(cls, shape: "ModelShape", name: str = "") -> "Architecture":
-        """The GPT-2 block of `budget.models.transformer.ModelShape`: plain GELU MLP, LayerNorm,
-        learned positions, biases, head tied to the token embedding (same counts and FLOPs)."""
-        return cls(shape.n_layer, shape.d_model, shape.n_head, shape.n_head, shape.head_dim,
-                   shape.d_ff, shape.vocab_size, shape.n_ctx, mlp="plain", activation="gelu",
-                   norm="layernorm", positions="learned", tied_embeddings=True, bias="all",
-                   name=name)
-
     def training_flops_ratio_to_6n(self, seq_len: int | None = None,
                                    convention: str = DEFAULT_ATTENTION_CONVENTION,
                                    recompute: bool = False) -> float:

@@ -21,8 +21,8 @@ from typing import Any
 
 from budget.errors import BudgetError
 from budget.models.arch import Architecture
-from budget.models.transformer import target_aspect_ratio
 
+DEFAULT_N_CTX = 2048  # GPT-3 and Chinchilla context length (Brown et al. 2020 §2.1; Hoffmann et al. 2022 §4)
 FAMILIES = ("llama", "gpt2")
 DEFAULT_FAMILY = "llama"
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -38,6 +38,15 @@ GPT2_FFN_MULT = 4  # d_ff = 4 d_model (Vaswani et al. 2017 §3.3; GPT-2/3)
 PROPOSED_KV_HEADS = 8  # GQA with 8 KV heads (Llama 2 70B, Llama 3 all sizes)
 TP_MULTIPLE = 8  # head counts that split over 8-way tensor parallelism (one 8-GPU node)
 WIDTH_STEP = 64  # d_model granularity of proposed shapes
+
+
+def target_aspect_ratio(n_params: float) -> float:
+    """House heuristic for d_model / n_layer: 64 at 1e8 params, x1.26 per decade, in [32, 128].
+
+    Chosen to track published shapes (GPT-3 Table 2.1: 125M 64, 1.3B 85, 6.7B-175B 128;
+    Chinchilla 70B 102); loss is insensitive to it over a wide range (Kaplan et al. 2020 Fig. 5).
+    """
+    return min(128.0, max(32.0, 64.0 * (n_params / 1e8) ** 0.1))
 
 
 def check_family(family: str) -> str:
@@ -87,7 +96,14 @@ def build(family: str, n_layer: int, d_model: int, *, n_head: int | None = None,
 
 def _proposed_heads(family: str, d_model: int, head_dim: int | None,
                     tp_multiple: int) -> tuple[int, int, int, bool]:
-    """(n_head, n_kv_head, head_dim, splits over tp_multiple) for a proposed width."""
+    """(n_head, n_kv_head, head_dim, splits over tp_multiple) for a proposed width. A gpt2
+    shape with a given head_dim takes round(d / head_dim) heads, fewer until they divide d
+    (the sweeps' GPT-2 rule: about head_dim per head at any width)."""
+    if family == "gpt2" and head_dim:
+        heads = max(1, round(d_model / head_dim))
+        while d_model % heads:
+            heads -= 1
+        return heads, heads, d_model // heads, heads % tp_multiple == 0
     dims = (head_dim,) if head_dim else (128, 64) if family == "llama" else (64, 128)
     options = [(d_model // hd, hd) for hd in dims if d_model % hd == 0] or [(1, d_model)]
     heads, hd = next(((h, hd) for h, hd in options if h % tp_multiple == 0), options[0])
@@ -109,6 +125,10 @@ def count_of(arch: Architecture, count: str) -> int:
 # from there on among such widths (up to the 64/128 head-size alternation the margin covers),
 # and the other widths (odd head counts, one full-width head) cannot beat a friendly one.
 ASPECT_PRUNE_MARGIN = 0.1
+# Only shapes whose aspect ratio is within this factor of the target compete (unless none is):
+# without the band, 67 layers of width 64 won at 6.7M GPT-2-family params (aspect 1, 3.8x the
+# activation memory of the 1 x 128 shape at 0.5% more parameters).
+ASPECT_BAND = 16.0
 
 
 def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: str = "total",
@@ -116,13 +136,16 @@ def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: st
                      tolerance: float = 0.02, max_layers: int = 256,
                      max_width: int = 65536, width_step: int = WIDTH_STEP,
                      head_dim: int | None = None, tp_multiple: int = TP_MULTIPLE,
-                     **overrides: Any) -> Architecture:
+                     depth: int | None = None, **overrides: Any) -> Architecture:
     """The family's shape whose `count` parameters are nearest N.
 
     Widths step by 64; heads are 128- (llama) or 64-dimensional (gpt2), preferring head counts
     that are multiples of 8 (8-way tensor parallelism), with 8 KV heads in the llama family.
-    Among shapes within `tolerance` of N: tensor-parallel-friendly first, then the aspect ratio
-    d_model / n_layer nearest `target_aspect_ratio(N)`; else the closest count. Sweeps of tiny
+    Shapes with d_model / n_layer within ASPECT_BAND of `target_aspect_ratio(N)` first; among
+    those within `tolerance` of N: tensor-parallel-friendly first, then the aspect ratio
+    nearest the target; else the closest count. With `depth`, every shape has that many layers
+    and the width whose count is nearest N wins (a width-only family keeps loss(N) smooth in
+    tiny sweeps, where a change of depth moves the loss more than the size does). Sweeps of tiny
     models pass a finer `width_step`, their own `head_dim` and `tp_multiple=1`.
     """
     check_family(family)
@@ -138,17 +161,27 @@ def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: st
         per_layer = one.layer_params(moe=one.is_moe) if not one.first_dense_layers else \
             count_of(one.with_(n_layer=2), count) - one_layer  # one more block
         fixed = one_layer - per_layer
-        if one_layer > n_params * (1 + tolerance) and best is not None:
-            break  # wider shapes only grow
+        if depth:
+            total = fixed + depth * per_layer
+            key: tuple[Any, ...] = (abs(math.log(total / n_params)),)
+            if best is None or key < best[0]:
+                best = (key, one, depth)
+            if total > n_params:
+                break  # wider shapes only grow
+            continue
+        if one_layer > n_params * (1 + tolerance) and best is not None and not best[0][0]:
+            break  # wider shapes only grow (once a shape within the aspect band is found)
         ideal = (n_params - fixed) / per_layer
         deepest = max(1, min(max_layers, math.ceil(ideal)))
-        if tp_ok and best is not None and best[0][:2] == (0, False) and d / deepest > aspect and \
-                math.log((d / deepest) / aspect) > best[0][2] + ASPECT_PRUNE_MARGIN:
+        if tp_ok and best is not None and best[0][:3] == (False, 0, False) and \
+                d / deepest > aspect and \
+                math.log((d / deepest) / aspect) > best[0][3] + ASPECT_PRUNE_MARGIN:
             break  # past the aspect ratio: wider shapes only stray further from it
         for n_layer in {max(1, min(max_layers, math.floor(ideal))), deepest}:
             err = abs((fixed + n_layer * per_layer) / n_params - 1.0)
             gap = abs(math.log((d / n_layer) / aspect))
-            key = (0, not tp_ok, gap, err) if err <= tolerance else (1, err, gap, not tp_ok)
+            key = (gap > math.log(ASPECT_BAND),) + (
+                (0, not tp_ok, gap, err) if err <= tolerance else (1, err, gap, not tp_ok))
             if best is None or key < best[0]:
                 best = (key, one, n_layer)  # built once, at the end
     assert best is not None  # the first width is always scored

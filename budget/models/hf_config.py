@@ -143,7 +143,7 @@ def _llama_like(get: _Reader, model_type: str, name: str) -> Architecture:
             raise BudgetError(f"{get.where}: attention_bias={attention_bias} with "
                               f"mlp_bias={mlp_bias} is not modelled (biases are all or none)")
         bias = "all" if attention_bias else "none"
-    moe: dict[str, int] = {}
+    moe: dict[str, Any] = {}
     if model_type == "mixtral":
         experts, k = get.whole("num_local_experts"), get.whole("num_experts_per_tok")
         if not 1 <= k <= experts:

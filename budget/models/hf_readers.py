@@ -8,6 +8,7 @@ not model.
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from budget.errors import BudgetError
 from budget.models.arch import Architecture
 from budget.models.hf_config import _heads, _Reader

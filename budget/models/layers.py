@@ -17,7 +17,7 @@ Conventions (DESIGN.md, "Units and conventions")
   published counts); weights and biases are.
 - Activation memory: the elements of every layer's output, which autograd keeps for the backward
   pass when no layer works in place or is recomputed; bytes = elements x bytes per element.
-- Training = 3 x forward (backward = 2 x forward), 4 x with full recomputation (budget.models.transformer).
+- Training = 3 x forward (backward = 2 x forward), 4 x with full recomputation (budget.models.arch).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from budget.errors import BudgetError
-from budget.models.transformer import RECOMPUTE_MULTIPLIER, TRAIN_MULTIPLIER
+from budget.models.arch import RECOMPUTE_MULTIPLIER, TRAIN_MULTIPLIER
 
 Shape = tuple[int, ...]
 
@@ -365,40 +365,3 @@ def _residual_tail(in_shape: Shape, c_in: int, stride: int, parts: list[LayerCos
     parts.append(residual_add(out, name=f"{name}.add"))
     parts.append(activation(out, fn, name=f"{name}.{fn}"))
     return block(name, kind, parts)
-
-
-@dataclass(frozen=True)
-class TransformerCount:
-    """`budget flops` for a transformer: params, FLOPs per token (budget.models.transformer), and C for D tokens."""
-
-    shape: Any  # budget.models.transformer.ModelShape
-    tokens: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        from budget.models import transformer as tf
-
-        s = self.shape
-        out: dict[str, Any] = {
-            "shape": {k: v for k, v in s.to_dict().items() if not k.startswith(("params", "training"))},
-            "params_total": tf.params_total(s),
-            "params_non_embedding": tf.params_non_embedding(s),
-            "params_embedding": tf.params_embedding(s),
-            "forward_flops_per_token": tf.forward_flops_per_token(s),
-            "forward_flops_per_token_no_attention": tf.forward_flops_per_token(s, attention=False),
-            "training_flops_per_token": tf.training_flops_per_token(s),
-            "training_flops_per_token_no_attention": tf.training_flops_per_token(s, attention=False),
-            "training_flops_per_token_recompute": tf.training_flops_per_token(s, recompute=True),
-            "training_flops_per_token_recompute_no_attention":
-                tf.training_flops_per_token(s, recompute=True, attention=False),
-            "six_n_total_flops_per_token": 6.0 * tf.params_total(s),
-            "six_n_non_embedding_flops_per_token": 6.0 * tf.params_non_embedding(s),
-            "tokens": self.tokens,
-        }
-        out["attention_context_flops_per_token"] = (
-            out["forward_flops_per_token"] - out["forward_flops_per_token_no_attention"])
-        if self.tokens is not None:
-            out["training_flops"] = out["training_flops_per_token"] * self.tokens
-            out["training_flops_6nd"] = out["six_n_total_flops_per_token"] * self.tokens
-            out["training_flops_6nd_non_embedding"] = (
-                out["six_n_non_embedding_flops_per_token"] * self.tokens)
-        return out

@@ -17,7 +17,6 @@ from typing import Any, Callable, Sequence, Union
 
 from budget import __version__
 from budget.models.arch import Architecture
-from budget.models.transformer import ModelShape
 from budget.planner import Plan, PlanRequest
 from budget.render import gib, hours, human, loss_cell, loss_units_line, money, sci
 from budget.report.sections import BeyondSection, Figure, Report
@@ -85,7 +84,7 @@ def plan_command(req: PlanRequest, plan: Plan) -> str:
     return " ".join(parts)
 
 
-def shape_line(shape: ModelShape | Architecture) -> str:
+def shape_line(shape: Architecture) -> str:
     return (f"n_layer {shape.n_layer}, d_model {shape.d_model}, n_heads {shape.n_head}, "
             f"d_ff {shape.d_ff}, n_ctx {shape.n_ctx}, vocab {shape.vocab_size}")
 

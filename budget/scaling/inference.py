@@ -14,7 +14,7 @@ With T = 0 the answer is N_ref exactly.
 
 Attention: the objective above ignores it (as the paper does). `attention_flops_per_token` adds a
 per-token context term where the planner knows the model: 4 n_layer d_model t for a mean context
-of t tokens (QK^T and AV, unhalved: the convention of `budget.models.transformer`).
+of t tokens (QK^T and AV, unhalved: the convention of `budget.models.arch`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from budget.errors import BudgetError
-from budget.models.transformer import target_aspect_ratio
+from budget.models.families import target_aspect_ratio
 from budget.scaling import laws
 from budget.scaling.search import minimize_log
 
@@ -77,7 +77,7 @@ def frontier_tokens(law: laws.ParametricLaw, params: float) -> float:
 def house_shape_attention(context_tokens: float) -> AttentionFlops:
     """Per-token attention FLOPs 4 n_layer d_model t of the house GPT shape for N parameters.
 
-    The shape rule of `budget.models.transformer` (d_model / n_layer = target_aspect_ratio(N)) with
+    The shape rule of `budget.models.families` (d_model / n_layer = target_aspect_ratio(N)) with
     N ~ 12 n_layer d_model^2 gives d_model = (rho N / 12)^(1/3) and n_layer d_model = d_model^2 / rho;
     a smooth stand-in for the discrete shape, so the search stays vectorised."""
     def flops(params: np.ndarray) -> np.ndarray:

@@ -14,7 +14,6 @@ from typing import Any
 from budget.errors import BudgetError
 from budget.hardware.catalog import Accelerator
 from budget.models.arch import Architecture
-from budget.models.transformer import ModelShape
 from budget.training.communication import Cluster, Overlap, cluster_for
 from budget.training.layout_search import (
     SearchResult,
@@ -74,9 +73,6 @@ class ClusterPlan:
                 **summary_fields(self.search)}
 
 
-def arch_from_shape(shape: ModelShape | Architecture) -> Architecture:
-    """Any shape as an Architecture (GPT-2 ModelShape through Architecture.from_shape)."""
-    return shape if isinstance(shape, Architecture) else Architecture.from_shape(shape)
 
 
 def check_goodput(goodput: float) -> float:

@@ -25,7 +25,6 @@ from typing import Any
 
 from budget.errors import BudgetError
 from budget.models.arch import Architecture
-from budget.models.transformer import ModelShape, params_total
 
 OPTIMIZERS = ("adam", "momentum", "sgd")
 RECOMPUTE = ("none", "selective", "full")
@@ -81,13 +80,13 @@ def bytes_per_param(precision: str, optimizer: str) -> tuple[float, float, float
                       f"{', '.join(MIXED_PRECISIONS + FULL_PRECISIONS)}")
 
 
-def activation_bytes(shape: ModelShape | Architecture, micro_batch: int, seq_len: int, recompute: str,
+def activation_bytes(shape: Architecture, micro_batch: int, seq_len: int, recompute: str,
                      precision: str = "bf16") -> float:
     """Activation memory of one micro-batch on one GPU (Korthikanti et al. 2022 §4; see module
     docstring): `budget.training.parallel.layer_activation_bytes` at tp = pp = 1, one formula."""
     if recompute not in RECOMPUTE:
         raise BudgetError(f"recompute {recompute!r} is unknown; choose one of {', '.join(RECOMPUTE)}")
-    arch = shape if isinstance(shape, Architecture) else Architecture.from_shape(shape)
+    arch = shape
     s, b, h = seq_len, micro_batch, arch.d_model
     mixer_width, mlp_width = arch.activation_widths()
     per_layer_kept = s * b * (REPLICATED_SBH * h + mixer_width + mlp_width)  # 34 sbh at GPT-2's
@@ -103,7 +102,7 @@ def activation_bytes(shape: ModelShape | Architecture, micro_batch: int, seq_len
     return float(scale * layers + outside)
 
 
-def training_memory(shape: ModelShape | Architecture, *, micro_batch: int = 1, seq_len: int | None = None,
+def training_memory(shape: Architecture, *, micro_batch: int = 1, seq_len: int | None = None,
                     precision: str = "bf16", optimizer: str = "adam", recompute: str = "selective",
                     zero_stage: int = 0, num_gpus: int = 1, gpu_memory_bytes: float | None = None,
                     gpu: str | None = None, usable_fraction: float = USABLE_FRACTION,
@@ -122,8 +121,7 @@ def training_memory(shape: ModelShape | Architecture, *, micro_batch: int = 1, s
         raise BudgetError(f"sequence length {seq!r} must be a whole number >= 1")
     if params is not None and (not math.isfinite(params) or params <= 0):
         raise BudgetError(f"parameter count {params!r} must be a finite number > 0")
-    n = params if params is not None else (
-        shape.params_total() if isinstance(shape, Architecture) else params_total(shape))
+    n = params if params is not None else shape.params_total()
     w, g, o = model_state_bytes(n, precision, optimizer)
     acts = activation_bytes(shape, micro_batch, seq, recompute, precision)
     sharded = zero_sharded(w, g, o, zero_stage, num_gpus)

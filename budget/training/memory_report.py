@@ -13,7 +13,7 @@ from typing import Any
 
 from budget.hardware.catalog import load_catalog
 from budget.models.arch import Architecture
-from budget.models.transformer import DEFAULT_N_CTX, ModelShape
+from budget.models.families import DEFAULT_N_CTX
 from budget.training.memory import MemoryBreakdown, training_memory
 
 DEFAULT_ZERO_STAGE = 3  # as `budget plan`: ZeRO-3 / FSDP over the data-parallel GPUs
@@ -27,7 +27,7 @@ MICRO_BATCHES_PER_GPU = 4  # memory has no budget: the layout search's batch is 
 class MemoryRequest:
     """What `budget memory` takes, parsed: a shape and how it is trained."""
 
-    shape: Architecture | ModelShape
+    shape: Architecture
     micro_batch: int = 1
     seq_len: int = DEFAULT_N_CTX
     precision: str = "bf16"
@@ -47,7 +47,7 @@ class MemoryReport:
     """A MemoryBreakdown, the shape it was computed for, and (with a GPU) the layout search."""
 
     memory: MemoryBreakdown
-    shape: Architecture | ModelShape
+    shape: Architecture
     layouts: Any = None  # ClusterPlan: the fewest GPUs over all layouts, and the layout on num_gpus
     model: Any = None  # budget.models.choice.ModelChoice
 
@@ -84,11 +84,11 @@ def memory_report(req: MemoryRequest) -> MemoryReport:
         result = at("full")
     layouts = None
     if gpu is not None:
-        from budget.training.cluster_plan import ClusterRequest, arch_from_shape, plan_cluster
+        from budget.training.cluster_plan import ClusterRequest, plan_cluster
 
         cluster = req.cluster or ClusterRequest(num_gpus=req.num_gpus, recompute=req.recompute)
         batch = MICRO_BATCHES_PER_GPU * req.num_gpus * req.micro_batch
-        layouts = plan_cluster(arch_from_shape(req.shape), gpu, cluster, seq_len=req.seq_len,
+        layouts = plan_cluster(req.shape, gpu, cluster, seq_len=req.seq_len,
                                tokens=0.0, useful_batch=batch, precision=req.precision,
                                optimizer=req.optimizer,
                                batch_source=f"{MICRO_BATCHES_PER_GPU} micro-batches per GPU "

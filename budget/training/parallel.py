@@ -39,6 +39,7 @@ from budget.training.memory import (
     USABLE_FRACTION,
     bytes_per_param,
 )
+
 LAYOUT_KEYS = ("tp", "pp", "dp", "cp", "ep", "vp", "sp", "zero", "mb", "ga", "recompute", "flash")
 
 

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from budget.models.arch import Architecture
-from budget.models.transformer import ModelShape, params_total
 from budget.serving.quantization import SizeRow, quant_format, size_table
 from budget.training.memory import USABLE_FRACTION, activation_bytes, training_memory
 
@@ -52,17 +51,18 @@ class Tradeoffs:
         return {**asdict(self), "rows": [r.to_dict() for r in self.rows]}
 
 
-def forward_flops(shape: ModelShape | Architecture, batch: int, seq_len: int) -> float:
+def forward_flops(shape: Architecture, batch: int, seq_len: int) -> float:
     """2 N b s + 4 L b s^2 d (matmuls plus QK^T and AV, unhalved)."""
     return 2.0 * _count(shape) * batch * seq_len + attention_flops(shape, batch, seq_len)
 
 
-def attention_flops(shape: ModelShape | Architecture, batch: int, seq_len: int) -> float:
-    width = shape.q_dim if isinstance(shape, Architecture) else shape.d_model  # query heads x head_dim
-    return 4.0 * shape.n_layer * batch * seq_len**2 * width
+def attention_flops(shape: Architecture, batch: int, seq_len: int) -> float:
+    """QK^T and AV over the sequence, each layer as its parts attend (a window caps it)."""
+    terms = shape.forward_flops_terms(seq_len, "unhalved")
+    return (terms["attention_scores"] + terms["attention_values"]) * batch * seq_len
 
 
-def sqrt_checkpoint_bytes(shape: ModelShape, micro_batch: int, seq_len: int,
+def sqrt_checkpoint_bytes(shape: Architecture, micro_batch: int, seq_len: int,
                           precision: str) -> tuple[float, int]:
     """k = round(sqrt(L)) segment inputs (2 s b h each) + one segment's full activations."""
     k = max(1, round(math.sqrt(shape.n_layer)))
@@ -73,7 +73,7 @@ def sqrt_checkpoint_bytes(shape: ModelShape, micro_batch: int, seq_len: int,
     return one_segment + scale * k * 2 * seq_len * micro_batch * shape.d_model, k
 
 
-def memory_tradeoffs(shape: ModelShape, *, micro_batch: int = 1, seq_len: int = 2048,
+def memory_tradeoffs(shape: Architecture, *, micro_batch: int = 1, seq_len: int = 2048,
                      precision: str = "bf16", optimizer: str = "adam", zero_stage: int = 0,
                      num_gpus: int = 1, accumulation: int = 4) -> Tradeoffs:
     """Memory per GPU and FLOPs per step of each way to trade one for the other."""
@@ -133,7 +133,7 @@ class InferenceWeights:
         return {**asdict(self), "sizes": [s.to_dict() for s in self.sizes]}
 
 
-def inference_weights(shape: ModelShape | Architecture, precision: str, *,
+def inference_weights(shape: Architecture, precision: str, *,
                       group_size: int | None = None, gpu_memory_bytes: float | None = None,
                       gpu: str | None = None, params: float | None = None) -> InferenceWeights:
     """N x bits per weight / 8 (budget.serving.quantization), and ceil(weights / usable memory);
@@ -147,6 +147,6 @@ def inference_weights(shape: ModelShape | Architecture, precision: str, *,
                             size_table(n, group_size), gpu, gpu_memory_bytes, need)
 
 
-def _count(shape: ModelShape | Architecture) -> float:
+def _count(shape: Architecture) -> float:
     """Every stored parameter of either description."""
-    return float(shape.params_total() if isinstance(shape, Architecture) else params_total(shape))
+    return float(shape.params_total())
