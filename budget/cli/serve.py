@@ -96,7 +96,7 @@ def render(result: Any) -> str:
              f"({p.kv_bytes_per_token / 1024:,.1f} KiB); {p.kv_bytes_per_request / 2**20:,.1f} MiB "
              f"per request of {p.prompt_len} + {p.gen_len} tokens"),
              f"Largest batch beside {p.weight_bytes_per_gpu / 1e9:,.2f} GB of weights per GPU: "
-             f"{p.max_batch}" + ("" if p.fits else "  (DOES NOT FIT at the batch below)"), "",
+             f"{p.max_batch}", "",
              (f"At batch {p.batch}, {p.compute_precision} matmuls, efficiency "
              f"{p.efficiency['flops']:g} FLOP/s, {p.efficiency['memory']:g} bandwidth "
              f"({p.efficiency['source']})"),
