@@ -107,7 +107,7 @@ def _pcts(d: dict[str, float]) -> str:
 
 def render_deployment(d: Any) -> list[str]:
     t, tr = d.targets, d.traffic
-    pools = f"{d.replicas} replicas" if d.mode == "aggregated" else \
+    pools = f"{d.replicas} replica{'s' * (d.replicas != 1)}" if d.mode == "aggregated" else \
         f"{d.prefill_replicas} prefill + {d.decode_replicas} decode replicas"
     lengths = (f"trace {tr['trace_name']} ({tr['trace']} rows)" if tr["trace"] else
                f"{tr['input_tokens']:g} in (sd {tr['input_spread']:g}) + {tr['output_tokens']:g}"

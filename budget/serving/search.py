@@ -119,6 +119,7 @@ def _why(best: Deployment, runner: Deployment | None, load: float) -> str:
     if runner is None:
         return "no other configuration met the targets"
     extra = _usd_h(runner) - _usd_h(best)
-    return (f"{runner.gpus} x {runner.gpu} ({runner.replicas} replicas) cost "
+    return (f"{runner.gpus} x {runner.gpu} ({runner.replicas} replica"
+            f"{'s' * (runner.replicas != 1)}) cost "
             f"${_usd_h(runner):,.2f}/h against ${_usd_h(best):,.2f}/h: "
             f"+${extra / 3600 / load * 1e6:,.4f} per 1M tokens at the offered load")
