@@ -33,8 +33,9 @@ def rep8(h100):
 
 def test_step_model_is_the_roofline_of_the_ops(h100):
     """One whole prompt, or one batch of decodes, costs exactly `cost.step` of the roofline ops
-    (Llama-3-8B on one H100; Llama-2-70B tp 4 with its all-reduces)."""
-    for name, tp in (("llama-3-8b", 1), ("llama-2-70b", 4)):
+    (Llama-3-8B on one H100; Llama-2-70B tp 4 with its all-reduces; Mixtral-8x7B tp 2, whose
+    experts' weights read grow with the experts the batch touches)."""
+    for name, tp in (("llama-3-8b", 1), ("llama-2-70b", 4), ("mixtral-8x7b", 2)):
         arch = _resolve_model(name)
         sm = step_model(arch, h100, "bf16", 2.0, 2.0, tp, 0.7, 0.9, 2048, 256)
         pre = S.step(R.transformer_ops(arch, "prefill", 1, 2000, "bf16", 2.0, 2.0), h100, "bf16",
@@ -156,3 +157,28 @@ def test_cli_search_never_prices_what_cannot_hold_the_model():
     assert s["best"]["usd_per_hour"] <= s["runner_up"]["usd_per_hour"]
     assert s["best"]["meets"] and s["runner_up"]["meets"]
     assert not math.isnan(s["best"]["ttft_ms"]["p99"])
+
+
+def test_cli_disaggregated_prices_the_kv_transfer_on_nvlink():
+    """Llama-3-8B's prompt KV cache (128 KiB/token x 2,000 tokens = 262 MB, bf16) crosses the
+    H100's 450 GB/s-per-direction NVLink (catalog scale_up_gbs_per_dir) in 0.58 ms."""
+    r = CliRunner().invoke(main, [*DONE_WHEN, "--mode", "disaggregated", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)["deployment"]
+    assert d["kv_transfer_ms"] == pytest.approx(131072 * 2000 / 450e9 * 1e3)
+    assert d["prefill_replicas"] >= 1 and d["decode_replicas"] >= 1 and d["meets"]
+    assert d["gpus"] == d["prefill_replicas"] + d["decode_replicas"]
+
+
+def test_cli_edges_one_line_exit_2_or_vacuous():
+    """A rate no fleet we size can carry is refused on one line; a TPOT target over one-token
+    outputs has nothing to measure and does not block (TPOT printed as '-')."""
+    r = CliRunner().invoke(main, ["serve", "--model", "llama-3-8b", "--rate", "1e7",
+                                  "--ttft-ms", "100"])
+    assert r.exit_code == 2 and "replicas needed" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    r = CliRunner().invoke(main, ["serve", "--model", "llama-3-8b", "--rate", "5",
+                                  "--output-tokens", "1", "--tpot-ms", "10"])
+    assert r.exit_code == 0 and "TPOT p50 / p95 / p99: - / - / - ms" in r.output
+    r = CliRunner().invoke(main, ["serve", "--model", "llama-3-8b", "--ttft-ms", "100"])
+    assert r.exit_code == 2 and "need --rate" in r.output

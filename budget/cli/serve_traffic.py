@@ -102,7 +102,8 @@ def run_traffic(arch: Any, gpu: Any, catalog: Any, kw: dict[str, Any]) -> ServeU
 
 
 def _pcts(d: dict[str, float]) -> str:
-    return " / ".join(f"{d[k]:,.1f}" for k in ("p50", "p95", "p99"))
+    """p50 / p95 / p99; '-' where no request was measured (TPOT of one-token outputs)."""
+    return " / ".join("-" if d[k] != d[k] else f"{d[k]:,.1f}" for k in ("p50", "p95", "p99"))
 
 
 def render_deployment(d: Any) -> list[str]:

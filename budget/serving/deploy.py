@@ -160,8 +160,9 @@ def _steady(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def _meets(values: np.ndarray, target_ms: float | None, pct: float) -> bool:
-    return target_ms is None or (len(values) > 0 and
-                                 float(np.percentile(values, pct)) * 1e3 <= target_ms)
+    """No target, or no request to measure (TPOT of one-token outputs), or the percentile meets it."""
+    return target_ms is None or len(values) == 0 or \
+        float(np.percentile(values, pct)) * 1e3 <= target_ms
 
 
 def evaluate(arch: Architecture, rep: Replica, traffic: Traffic, targets: Targets,
@@ -243,6 +244,9 @@ def size(arch: Architecture, rep: Replica, traffic: Traffic, targets: Targets,
          n: int = DEFAULT_REQUESTS, seed: int = 0) -> Deployment:
     """The fewest replicas (aggregated) or prefill + decode replicas meeting the targets."""
     lo = lower_bound_replicas(rep, traffic, targets)
+    if lo > MAX_REPLICAS:
+        raise Unreachable(f"{rep.config.label()}: at least {lo:,} replicas needed, over the "
+                          f"{MAX_REPLICAS:,} sized here")
     if rep.config.mode == "aggregated":
         return _smallest(lambda r: evaluate(arch, rep, traffic, targets, r, n, seed), lo)[1]
     pre_t = Targets(targets.ttft_ms, None, targets.percentile)

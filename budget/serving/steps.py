@@ -94,7 +94,7 @@ def step_model(arch: Architecture, acc: Accelerator, precision: str, weight_byte
         x = n if a.name in _HEAD else m
         flops = f0 + df * x
         nbytes = b0 + db * x
-        if a.name.startswith("experts_"):  # weights read grow with the experts touched
+        if split and a.name.startswith("experts_"):  # weights read grow with experts touched
             E, k = arch.n_experts, arch.experts_per_token
             act = a.act_bytes_per_elt * k * (a.d_in + a.d_out) / div  # per token
             w1 = a.bytes / div - act  # weights read at one token
