@@ -124,6 +124,7 @@ class PlanRequest:
     inference_tokens: float | None = None  # lifetime tokens served (Sardana & Frankle 2023)
     target_loss: float | None = None  # the loss to reach as cheaply as possible
     unique_tokens: float | None = None  # cap on unique training tokens (Muennighoff et al. 2023)
+    serving: Any = None  # budget.serving.lifetime.ServingTarget: price inference as served
     pue: float = energy_model.DEFAULT_PUE  # energy hook (budget.hardware.energy)
     power_fraction: float | None = None
     grid_gco2_per_kwh: float | None = None
@@ -604,9 +605,18 @@ def plan_beyond(req: PlanRequest, budget: ResolvedBudget, allocations: Sequence[
         price / (costing.SECONDS_PER_HOUR * cost.peak_flops * cost.mfu)
     pricing = (f"{cost.gpu} {cost.precision} peak {cost.peak_flops / 1e12:g} TFLOP/s x MFU "
                f"{cost.mfu:g}" + ("" if price is None else f" at ${price:.2f}/GPU-hour"))
+    # -- serving price of inference (budget.serving.lifetime, `--serving`) --
+    serving = None
+    if req.serving is not None and req.inference_tokens:
+        from budget.serving.lifetime import pricer
+
+        serving = pricer(req.serving, load_catalog(req.catalog_paths).get(req.gpu), req.family,
+                         req.seq_len, req.price_per_hour)
+    # -- end serving price --
     return beyond.beyond_plan(
         compute_flops=budget.compute_flops, allocations=allocations, chosen_law=chosen,
         inference_tokens=req.inference_tokens, target_loss=req.target_loss,
         unique_tokens=req.unique_tokens, params_tokens=params_tokens, seq_len=req.seq_len,
         usd_per_flop=usd_per_flop, pricing=pricing,
-        extra_laws=None if calibration is None else {"calibrated": calibration.law})
+        extra_laws=None if calibration is None else {"calibrated": calibration.law},
+        serving=serving, serving_text="" if serving is None else req.serving.describe())

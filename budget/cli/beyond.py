@@ -10,6 +10,24 @@ import click
 from budget.cli.common import FINITE, POSITIVE
 
 
+class _Serving(click.ParamType):
+    name = "serving"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from budget.errors import BudgetError
+        from budget.serving.lifetime import parse_serving
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_serving(value)
+        except BudgetError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SERVING = _Serving()
+
+
 def beyond_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--inference-tokens, --target-loss, --unique-tokens (each optional; none = today's plan)."""
     options = [
@@ -19,6 +37,11 @@ def beyond_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--target-loss", type=POSITIVE, default=None, metavar="L",
                      help="Cheapest (N, D) reaching this loss under each parametric law; alone, "
                           "it also sets the budget (C of the compute-optimal model at L)."),
+        click.option("--serving", type=SERVING, default=None, metavar="PROFILE",
+                     help="Price --inference-tokens as served: traffic and targets, e.g. "
+                          "rate=20,input=2000,output=300,ttft-ms=500,tpot-ms=40 "
+                          "(optional percentile=, weights=, kv=); simulated like "
+                          "`budget serve --rate`."),
         click.option("--unique-tokens", type=POSITIVE, default=None, metavar="U",
                      help="Cap on unique training tokens: epochs, loss lost to repetition and the "
                           "capped optimum (Muennighoff et al. 2023)."),
@@ -28,7 +51,7 @@ def beyond_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-BEYOND_OPTION_NAMES = ("inference_tokens", "target_loss", "unique_tokens")
+BEYOND_OPTION_NAMES = ("inference_tokens", "target_loss", "unique_tokens", "serving")
 
 
 def render_beyond(plan: Any) -> list[str]:
@@ -76,6 +99,11 @@ def render_inference(b: Any) -> list[str]:
     if rows:
         lines.append(table(["law", "model", "loss", "N", "D", "D/N", "train FLOPs", "infer FLOPs",
                             "total FLOPs", "train $", "infer $", "total $"], rows))
+    served = {(human(pt.params), pt.served["tp"], pt.served["replicas"], pt.served["gpu"],
+               pt.served["usd_per_million_tokens"]) for p in b.inference
+              for pt in (p.reference, p.chosen) if pt.served}
+    lines += [f"  served: {n} params as {r} replica(s) of tp{tp} {g}, ${usd:,.4f} per 1M tokens"
+              for n, tp, r, g, usd in sorted(served)]
     for p in b.inference:
         usd = "" if p.reference.total_usd is None or p.chosen.total_usd is None else \
             f" = {_usd(p.reference.total_usd - p.chosen.total_usd)}"

@@ -8,6 +8,7 @@ import click
 
 from budget.cli.arch_options import model_options, resolve_architecture
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.serve_traffic import TRAFFIC_KEYS, render_under_load, run_traffic, traffic_options
 from budget.hardware.energy import DEFAULT_PUE
 from budget.serving.cost import (
     DEFAULT_BATCH_CAP,
@@ -30,9 +31,10 @@ from budget.serving.cost import (
               default="bf16", show_default=True, help="KV-cache precision.")
 @click.option("--group-size", type=click.IntRange(0, 4096), default=None,
               help="Quantization group for int8/int4 (default 32 / 128; 0: no scales).")
-@click.option("--prompt-len", type=POSITIVE_INT, default=DEFAULT_PROMPT_LEN, show_default=True)
-@click.option("--gen-len", type=POSITIVE_INT, default=DEFAULT_GEN_LEN, show_default=True,
-              help="Generated tokens per request.")
+@click.option("--input-tokens", "prompt_len", type=POSITIVE_INT, default=DEFAULT_PROMPT_LEN,
+              show_default=True, help="Prompt tokens per request (the mean with --rate).")
+@click.option("--output-tokens", "gen_len", type=POSITIVE_INT, default=DEFAULT_GEN_LEN,
+              show_default=True, help="Generated tokens per request (the mean with --rate).")
 @click.option("--batch", type=POSITIVE_INT, default=None,
               help=f"Concurrent sequences (default: the largest that fits, at most {DEFAULT_BATCH_CAP}).")
 @click.option("--num-gpus", type=POSITIVE_INT, default=1, show_default=True,
@@ -52,6 +54,7 @@ from budget.serving.cost import (
 @click.option("--techniques", is_flag=True,
               help="Add what pruning, sparsity, distillation and fusion would buy.")
 @click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False))
+@traffic_options
 @json_option
 def command(as_json: bool, techniques: bool, **kw: Any) -> None:
     """Serving cost of a decoder transformer on an accelerator.
@@ -62,13 +65,32 @@ def command(as_json: bool, techniques: bool, **kw: Any) -> None:
     parallel over --num-gpus), $ per 1M input and output tokens, energy per 1M tokens, and a
     table over batch sizes.
 
+    With --rate: a traffic profile (Poisson arrivals, token lengths as mean and spread or a CSV
+    trace) run through a continuous-batching simulator (chunked prefill, paged KV) over the
+    roofline step times; prints TTFT and TPOT percentiles, throughput, the replicas that meet
+    --ttft-ms/--tpot-ms at --percentile, and $ per 1M tokens. --search finds the cheapest
+    device, tensor parallelism, precision and pool split; --plot FILE draws latency against load.
+
     Example: budget serve --model llama-3-8b --gpu h100 --precision int4
+
+    Example: budget serve --model llama-3-8b --gpu h100 --rate 20 --input-tokens 2000
+    --output-tokens 300 --ttft-ms 500 --tpot-ms 40
     """
     from budget.hardware.catalog import load_catalog
-    from budget.serving.cost import ServeRequest, serve
 
     arch = resolve_architecture(kw)
-    gpu = load_catalog(kw.pop("catalog_paths")).get(kw.pop("gpu"))
+    catalog = load_catalog(kw.pop("catalog_paths"))
+    gpu = catalog.get(kw.pop("gpu"))
+    wants_traffic = [k for k in TRAFFIC_KEYS if kw[k] not in (None, False, 0.0, 95.0, 0,
+                                                                "aggregated")]
+    if wants_traffic:
+        if techniques or kw["batch"] is not None:
+            raise click.UsageError("--techniques and --batch describe one operating point; "
+                                   "under --rate the batch comes from the scheduler")
+        emit(run_traffic(arch, gpu, catalog, kw), as_json, render_under_load)
+        return
+    from budget.serving.cost import ServeRequest, serve
+
     fields = ("weights", "kv", "group_size", "prompt_len", "gen_len", "batch", "num_gpus",
               "flops_efficiency", "memory_efficiency", "memory_fraction", "price_per_hour",
               "power_fraction", "pue", "grid_gco2_per_kwh")
@@ -96,7 +118,7 @@ def render(result: Any) -> str:
              f"({p.kv_bytes_per_token / 1024:,.1f} KiB); {p.kv_bytes_per_request / 2**20:,.1f} MiB "
              f"per request of {p.prompt_len} + {p.gen_len} tokens"),
              f"Largest batch beside {p.weight_bytes_per_gpu / 1e9:,.2f} GB of weights per GPU: "
-             f"{p.max_batch}" + ("" if p.fits else "  (DOES NOT FIT at the batch below)"), "",
+             f"{p.max_batch}", "",
              (f"At batch {p.batch}, {p.compute_precision} matmuls, efficiency "
              f"{p.efficiency['flops']:g} FLOP/s, {p.efficiency['memory']:g} bandwidth "
              f"({p.efficiency['source']})"),

@@ -63,7 +63,8 @@ def beyond_plan(*, compute_flops: float, allocations: Sequence[laws.Allocation],
                 unique_tokens: float | None = None,
                 params_tokens: tuple[float, float] | None = None, seq_len: int = 2048,
                 usd_per_flop: float | None = None, pricing: str = "",
-                extra_laws: Mapping[str, laws.ParametricLaw] | None = None) -> BeyondPlan:
+                extra_laws: Mapping[str, laws.ParametricLaw] | None = None,
+                serving: inference.ServingPrice | None = None, serving_text: str = "") -> BeyondPlan:
     """The beyond part of a plan; `usd_per_flop` prices training and inference FLOPs alike;
     `extra_laws` (e.g. the team's calibrated fit) join the published parametric laws."""
     parametric = {**PARAMETRIC_LAWS, **(extra_laws or {})}
@@ -80,7 +81,8 @@ def beyond_plan(*, compute_flops: float, allocations: Sequence[laws.Allocation],
         for name, law in parametric.items():
             alloc = by_id.get(name)
             try:
-                plans.append(_inference_row(name, law, alloc, T, target_loss, context, usd_per_flop))
+                plans.append(_inference_row(name, law, alloc, T, target_loss, context, usd_per_flop,
+                                            serving))
             except BudgetError as exc:
                 notes.append(f"{name}: {exc}")
         notes += [f"{p.law}: the inference-aware model trains on {p.chosen.tokens_per_param:,.0f} "
@@ -94,7 +96,10 @@ def beyond_plan(*, compute_flops: float, allocations: Sequence[laws.Allocation],
             f"house shape rule; training FLOPs 6 N D (Sardana & Frankle 2023 ignore attention)"),
             (f"inference priced like training: {pricing}; decode usually runs memory-bound far "
             f"below training MFU (Sardana & Frankle 2023 note this favours smaller models "
-            f"further), so the inference dollars are a floor"),
+            f"further), so the inference dollars are a floor") if serving is None else
+            (f"inference dollars: each model served at {serving_text}, sized by the "
+             f"continuous-batching simulator (budget serve --rate), at the cheapest tensor "
+             f"parallelism that holds it; N* still minimises FLOPs"),
             ("only the parametric laws (epoch, chinchilla) have a loss to hold fixed; "
             "tokens-per-param and kaplan have no L(N, D)")]
     data = None
@@ -115,14 +120,15 @@ def beyond_plan(*, compute_flops: float, allocations: Sequence[laws.Allocation],
 
 
 def _inference_row(name: str, law: laws.ParametricLaw, alloc: laws.Allocation | None, T: float,
-                   target_loss: float | None, context: float,
-                   usd_per_flop: float | None) -> inference.InferencePlan:
+                   target_loss: float | None, context: float, usd_per_flop: float | None,
+                   serving: inference.ServingPrice | None = None) -> inference.InferencePlan:
     if target_loss is not None:
         return inference.inference_plan(name, law, target_loss, T, loss_from="--target-loss",
-                                        context_tokens=context, usd_per_flop=usd_per_flop)
+                                        context_tokens=context, usd_per_flop=usd_per_flop,
+                                        serving=serving)
     if alloc is None or alloc.loss is None:
         raise BudgetError("no allocation with a loss in the plan")
     return inference.inference_plan(name, law, alloc.loss, T,
                                     loss_from="the compute-optimal model at the budget",
                                     reference=(alloc.params, alloc.tokens), context_tokens=context,
-                                    usd_per_flop=usd_per_flop)
+                                    usd_per_flop=usd_per_flop, serving=serving)

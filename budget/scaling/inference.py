@@ -38,6 +38,7 @@ SOURCE = ("Sardana & Frankle 2023, arXiv:2401.00448 (Beyond Chinchilla-Optimal):
           "6 N D_train + 2 N T at fixed loss")
 
 AttentionFlops = Callable[[np.ndarray], np.ndarray]
+ServingPrice = Callable[[float], Any]  # params -> budget.serving.lifetime.ServedModel
 
 
 def min_params_for_loss(law: laws.ParametricLaw, loss: float) -> float:
@@ -99,6 +100,7 @@ class CostPoint:
     inference_flops: float
     train_usd: float | None = None
     inference_usd: float | None = None
+    served: dict[str, Any] | None = None  # how it is served when priced by the simulator
 
     @property
     def total_flops(self) -> float:
@@ -130,13 +132,18 @@ def inference_flops_per_token(params: np.ndarray | float,
 
 
 def cost_point(law: laws.ParametricLaw, params: float, tokens: float, inference_tokens: float,
-               attention: AttentionFlops | None = None, usd_per_flop: float | None = None) -> CostPoint:
-    """The costs of training (N, D) and serving it for `inference_tokens` tokens."""
+               attention: AttentionFlops | None = None, usd_per_flop: float | None = None,
+               serving: ServingPrice | None = None) -> CostPoint:
+    """The costs of training (N, D) and serving it for `inference_tokens` tokens; `serving`
+    (budget.serving.lifetime.pricer) prices the served tokens instead of their FLOPs."""
     train = TRAIN_FLOPS_PER_PARAM_TOKEN * params * tokens
     serve = float(inference_flops_per_token(params, attention)) * inference_tokens
+    served = None if serving is None or inference_tokens == 0 else serving(params)
+    serve_usd = (None if usd_per_flop is None else serve * usd_per_flop) if served is None else \
+        inference_tokens * served.usd_per_million_tokens / 1e6
     return CostPoint(params, tokens, law.loss(params, tokens), train, serve,
-                     None if usd_per_flop is None else train * usd_per_flop,
-                     None if usd_per_flop is None else serve * usd_per_flop)
+                     None if usd_per_flop is None else train * usd_per_flop, serve_usd,
+                     None if served is None else served.to_dict())
 
 
 def inference_optimal(law: laws.ParametricLaw, loss: float, inference_tokens: float,
@@ -191,7 +198,8 @@ class InferencePlan:
 def inference_plan(name: str, law: laws.ParametricLaw, loss: float, inference_tokens: float, *,
                    loss_from: str, reference: tuple[float, float] | None = None,
                    context_tokens: float | None = None,
-                   usd_per_flop: float | None = None) -> InferencePlan:
+                   usd_per_flop: float | None = None,
+                   serving: ServingPrice | None = None) -> InferencePlan:
     """The compute-optimal model at `loss` against the inference-aware one, costed and priced."""
     attention = None if context_tokens is None else house_shape_attention(context_tokens)
     ref = reference or compute_optimal_for_loss(law, loss)
@@ -199,5 +207,5 @@ def inference_plan(name: str, law: laws.ParametricLaw, loss: float, inference_to
     return InferencePlan(
         law=name, target_loss=loss, loss_from=loss_from, inference_tokens=inference_tokens,
         context_tokens=context_tokens,
-        reference=cost_point(law, *ref, inference_tokens, attention, usd_per_flop),
-        chosen=cost_point(law, n_star, d_star, inference_tokens, attention, usd_per_flop))
+        reference=cost_point(law, *ref, inference_tokens, attention, usd_per_flop, serving),
+        chosen=cost_point(law, n_star, d_star, inference_tokens, attention, usd_per_flop, serving))

@@ -50,6 +50,10 @@ WEIGHT_PRECISIONS = tuple(_COMPUTE)
 HOURS_S = 3600.0
 
 
+class DoesNotFit(BudgetError):
+    """A configuration that cannot hold the weights and the KV cache: never priced."""
+
+
 @dataclass(frozen=True)
 class ServeRequest:
     """What `budget serve` takes, parsed."""
@@ -123,7 +127,6 @@ class ServePlan:
     kv_bytes_per_request: float
     max_batch: int
     batch: int
-    fits: bool
     prompt_len: int
     gen_len: int
     prefill: Step
@@ -226,7 +229,8 @@ def serve(req: ServeRequest) -> ServePlan:
     kv_tok = arch.kv_cache_bytes_per_token(b_kv, tokens)  # a window caps it
     share = kv_share(arch, tp)
     biggest = max_batch(acc.memory_bytes, w_bytes, kv_tok, tokens, tp, req.memory_fraction, share)
-    batch = req.batch or max(1, min(biggest, DEFAULT_BATCH_CAP))
+    refuse_unservable(req, w_bytes, kv_tok * share * tokens, biggest)
+    batch = req.batch or min(biggest, DEFAULT_BATCH_CAP)
     notes = _notes(req, fmt, precision, biggest, batch)
 
     def decode_at(b: int) -> Step:
@@ -250,7 +254,7 @@ def serve(req: ServeRequest) -> ServePlan:
         compute_precision=precision, kv_precision=req.kv, params_total=n, weight_bytes=w_bytes,
         weight_bytes_per_gpu=w_bytes / tp, kv_bytes_per_token=kv_tok,
         kv_bytes_per_request=kv_tok * tokens, max_batch=biggest, batch=batch,
-        fits=biggest >= batch, prompt_len=req.prompt_len, gen_len=req.gen_len, prefill=prefill,
+        prompt_len=req.prompt_len, gen_len=req.gen_len, prefill=prefill,
         decode=decode, prefill_tokens_per_s_replica=prefill_tps,
         decode_tokens_per_s_replica=decode_tps, decode_tokens_per_s_gpu=decode_tps / tp,
         end_to_end_tokens_per_s_replica=e2e, price_usd_per_hour=price,
@@ -316,6 +320,25 @@ def _check(req: ServeRequest) -> None:
         raise BudgetError(f"weights {req.weights!r} unknown; choose one of {', '.join(_COMPUTE)}")
 
 
+def refuse_unservable(req: ServeRequest, weight_bytes: float, kv_request_per_gpu: float,
+                      biggest: int) -> None:
+    """DoesNotFit (one line) when the weights plus one request's KV cache, or the asked batch,
+    exceed memory x fraction per GPU: such a configuration is never priced."""
+    room = req.gpu.memory_bytes * req.memory_fraction
+    where = (f"{req.num_gpus} x {req.gpu.id} ({room / 1e9:,.1f} GB usable per GPU at "
+             f"--memory-fraction {req.memory_fraction:g})")
+    if biggest == 0:
+        raise DoesNotFit(
+            f"{req.model or req.arch.name} does not fit on {where}: {req.weights} weights take "
+            f"{weight_bytes / req.num_gpus / 1e9:,.1f} GB per GPU plus "
+            f"{kv_request_per_gpu / 1e9:,.2f} GB of KV cache per request; raise --num-gpus or "
+            f"lower --precision")
+    if req.batch is not None and req.batch > biggest:
+        raise DoesNotFit(f"--batch {req.batch} does not fit on {where}: the KV cache of at most "
+                         f"{biggest} requests of {req.prompt_len} + {req.gen_len} tokens fits "
+                         f"beside the weights; lower --batch")
+
+
 def _notes(req: ServeRequest, fmt: QuantFormat, precision: str, biggest: int,
            batch: int) -> list[str]:
     notes = [(f"weights {req.weights}: {fmt.bits_per_weight:g} bits/weight ({fmt.layout}); "
@@ -324,12 +347,6 @@ def _notes(req: ServeRequest, fmt: QuantFormat, precision: str, biggest: int,
         notes.append(f"{req.weights} weights run on the {precision} matmul peak (weight-only: "
                      f"dequantized before the multiply)" if req.weights in ("int4", "fp8", "int8")
                      else f"{req.gpu.id} has no {req.weights} peak: using {precision}")
-    if biggest == 0:
-        notes.append(f"DOES NOT FIT: the weights alone exceed {req.memory_fraction:.0%} of "
-                     f"{req.num_gpus} x {req.gpu.id}; raise --num-gpus or lower the precision")
-    elif batch > biggest:
-        notes.append(f"batch {batch} exceeds the largest that fits ({biggest}): times are shown "
-                     f"but the KV cache would not fit")
     for label, eta in (("FLOP/s", req.flops_efficiency), ("bandwidth", req.memory_efficiency)):
         if eta < LOW_EFFICIENCY:
             notes.append(f"WARNING: {label} efficiency {eta:g} is below {LOW_EFFICIENCY:g}, far "
