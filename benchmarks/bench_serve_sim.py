@@ -15,7 +15,7 @@ import time
 
 from budget.hardware.catalog import load_catalog
 from budget.serving.deploy import Config, replica
-from budget.serving.models import _resolve_model
+from budget.models.named import get_model
 from budget.serving.simulate import percentiles, simulate
 from budget.serving.traffic import Traffic
 
@@ -28,7 +28,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--requests", type=int, default=10_000)
     args = ap.parse_args()
-    rep = replica(_resolve_model("llama-3-8b"), Config(load_catalog(use_env=False).get("h100")))
+    rep = replica(get_model("llama-3-8b").arch, Config(load_catalog(use_env=False).get("h100")))
     worst = 0.0
     print(f"{'rate/s':>7} {'best s':>7} {'iterations':>11} {'TTFT p95 ms':>12} {'TPOT p95 ms':>12}")
     for rate in RATES:

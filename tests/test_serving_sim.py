@@ -15,7 +15,7 @@ from budget.hardware import roofline as R
 from budget.hardware.catalog import load_catalog
 from budget.serving import cost as S
 from budget.serving.deploy import Config, replica
-from budget.serving.models import _resolve_model
+from budget.models.named import get_model
 from budget.serving.simulate import Scheduler, mean_concurrency, simulate
 from budget.serving.steps import step_model
 from budget.serving.traffic import Traffic, read_trace
@@ -28,7 +28,7 @@ def h100():
 
 @pytest.fixture(scope="module")
 def rep8(h100):
-    return replica(_resolve_model("llama-3-8b"), Config(h100))
+    return replica(get_model("llama-3-8b").arch, Config(h100))
 
 
 def test_step_model_is_the_roofline_of_the_ops(h100):
@@ -36,7 +36,7 @@ def test_step_model_is_the_roofline_of_the_ops(h100):
     (Llama-3-8B on one H100; Llama-2-70B tp 4 with its all-reduces; Mixtral-8x7B tp 2, whose
     experts' weights read grow with the experts the batch touches)."""
     for name, tp in (("llama-3-8b", 1), ("llama-2-70b", 4), ("mixtral-8x7b", 2)):
-        arch = _resolve_model(name)
+        arch = get_model(name).arch
         sm = step_model(arch, h100, "bf16", 2.0, 2.0, tp, 0.7, 0.9, 2048, 256)
         pre = S.step(R.transformer_ops(arch, "prefill", 1, 2000, "bf16", 2.0, 2.0), h100, "bf16",
                      arch, tp, 2000, 0.7, 0.9)
