@@ -63,9 +63,10 @@ def command(as_json: bool, **kw: Any) -> None:
 
     Example: budget memory --params 8e9 --precision int4 --gpu l4
     """
-    from budget.cli.layout_options import cluster_request
+    from budget.cli.layout_options import check_layout_options, cluster_request
     from budget.training.memory_report import MemoryRequest, memory_report
 
+    check_layout_options(kw, needs="gpu")
     opts = pop_options(kw)
     opts.pop("attention")
     choice = resolve_model(opts, seq_len=kw["seq_len"], params=kw["params"])
