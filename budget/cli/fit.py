@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, check_writable_dir, emit, json_option
+from budget.cli.common import POSITIVE, Number, check_writable_dir, emit, json_option
 from budget.wiring import (
     APPROACH_CHOICES,
     DEFAULT_APPROACHES,
@@ -37,7 +37,7 @@ from budget.wiring import (
               show_default=True,
               help=f"Bootstrap resamples over runs for the intervals (0 = none; at most {MAX_BOOTSTRAP:,}).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
-@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_LEVEL,
+@click.option("--level", type=Number(high=1.0, high_open=True), default=DEFAULT_LEVEL,
               show_default=True, help="Confidence level of the intervals.")
 @click.option("--target-flops", type=POSITIVE, default=None,
               help="Budget (FLOPs) where N_opt, D_opt and loss are reported [default: largest in the CSV].")
