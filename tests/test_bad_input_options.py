@@ -64,8 +64,24 @@ LAYOUT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("line,expected", OPTION_CASES + LAYOUT_CASES,
-                         ids=[line for line, _ in OPTION_CASES + LAYOUT_CASES])
+# edges of the number range: each was a traceback, a warning then an error, or a nonsense plan
+EDGE_CASES = [
+    ("plan --flops 1e-320", "less than one floating-point operation"),  # ZeroDivisionError
+    ("plan --flops 1e-320 --gpu h100 --json", "less than one floating-point operation"),
+    ("plan --pf-days 1e-320", "less than one floating-point operation"),  # exit 0, 1e203x C
+    ("plan --gpu-hours 1e-300 --gpu h100", "less than one floating-point operation"),  # warning + error
+    ("plan --budget-usd 1e-300 --gpu h100", "less than one floating-point operation"),
+    ("plan --params 1e-300 --tokens 1", "less than one floating-point operation"),  # ZeroDivisionError
+    ("frontier --flops 1e-320", "less than one floating-point operation"),
+    ("plan --target-loss 1e308", "loss 1e+308 needs 0 FLOPs of training"),
+    ("plan --target-loss 5000", "less than one"),
+    ("roofline --model llama-2-7b --plot /proc/nope/r.png", "--plot '/proc/nope' is not a folder"),
+    ("roofline --model llama-2-7b --plot /", "'--plot'"),
+]
+
+
+@pytest.mark.parametrize("line,expected", OPTION_CASES + LAYOUT_CASES + EDGE_CASES,
+                         ids=[line for line, _ in OPTION_CASES + LAYOUT_CASES + EDGE_CASES])
 def test_bad_option_is_one_line_exit_2(line: str, expected: str) -> None:
     assert expected in run_bad(shlex.split(line))
 

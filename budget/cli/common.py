@@ -214,6 +214,22 @@ def check_writable_dir(path: str, option: str) -> None:
                                "give a writable folder") from None
 
 
+def check_writable_file(path: str, option: str) -> None:
+    """UsageError unless a file can be written at `path`: its folder is (or can be made) writable
+    and `path` is not a folder. Run before the work, so a bad path costs nothing."""
+    import os
+
+    if os.path.isdir(path):
+        raise click.UsageError(f"{option} {path!r} is a folder; give a file name such as r.png")
+    check_writable_dir(os.path.dirname(os.path.abspath(path)), option)
+
+
+def write_failed(path: str, option: str, exc: OSError) -> click.UsageError:
+    """The one-line error for a file that could not be written after all (disk full, removed)."""
+    return click.UsageError(f"{option} {path!r} could not be written "
+                            f"({exc.strerror or type(exc).__name__}); give a writable file")
+
+
 def require_extra(extra: str, *modules: str) -> None:
     """Exit 2 with the pip line to run when an optional dependency is missing."""
     import importlib.util

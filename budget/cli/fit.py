@@ -127,7 +127,9 @@ def render(report: Any) -> str:
             continue
         lines.append("")
         lines.append(f"{key}: {res['model']}" + ("" if res["success"] else f"  [NOT CONVERGED: {res['message']}]"))
-        lines += [_row(name, res[name], res["ci"].get(name)) for name in _names(key)]
+        one = len(head.get("budgets_flops", [])) == 1
+        lines += [_row(name, res[name], res["ci"].get(name))
+                  + (ONE_BUDGET if one and name in EXPONENTS else "") for name in _names(key)]
         if res.get("target"):
             t = res["target"]
             loss = "" if t["loss"] is None else f", loss {t['loss']:.4f}"
@@ -135,6 +137,10 @@ def render(report: Any) -> str:
                          f"({t['tokens_per_param']:.1f} tokens/param){loss}")
         lines.append(f"  residual RMSE ({res['residuals']['space']}): {res['residuals']['rmse']:.4g}")
     return "\n".join(lines)
+
+
+EXPONENTS = ("a", "b", "alpha", "beta", "alpha_N", "alpha_D")
+ONE_BUDGET = "  (one budget: not identified)"
 
 
 def _names(key: str) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE_INT, emit, json_option
+from budget.cli.common import POSITIVE_INT, check_writable_file, emit, json_option, write_failed
 from budget.cli.model_options import model_options, resolve_architecture
 from budget.hardware.roofline import PHASES, PRECISION_BYTES
 
@@ -38,6 +38,8 @@ def command(as_json: bool, network: str | None, plot_path: str | None, **kw: Any
     from budget.hardware import roofline as R
     from budget.hardware.catalog import load_catalog
 
+    if plot_path:
+        check_writable_file(plot_path, "--plot")
     gpu = load_catalog(kw["catalog_paths"]).get(kw["gpu"])
     if network:
         if any(kw.get(k) for k in ("model_name", "config_path", "n_layer")):
@@ -68,7 +70,10 @@ def command(as_json: bool, network: str | None, plot_path: str | None, **kw: Any
     if plot_path:
         from budget.hardware.roofline_plot import plot_roofline
 
-        plot_roofline(result, plot_path)
+        try:
+            plot_roofline(result, plot_path)
+        except OSError as exc:
+            raise write_failed(plot_path, "--plot", exc) from None
     emit(result, as_json, lambda r: render(r, plot_path))
 
 
