@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from budget.cli import main
 from budget.hardware.catalog import load_catalog
-from budget.render import printable
+from budget.text import printable
 
 ROW = """
 [[accelerator]]

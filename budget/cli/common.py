@@ -19,7 +19,7 @@ import click
 def one_line(message: str) -> str:
     """Collapse a message to one line (the CLI contract: one line on stderr), its control
     characters escaped (`budget.render.printable`): a bad value is shown, never executed."""
-    from budget.render import printable
+    from budget.text import printable
 
     return printable(" ".join(str(message).split()))
 
@@ -78,7 +78,7 @@ def emit(result: Any, as_json: bool, render: Callable[[Any], str]) -> None:
         payload = result.to_dict() if hasattr(result, "to_dict") else result
         click.echo(json.dumps(_finite(payload), indent=2, allow_nan=False, default=_json_default))
     else:
-        from budget.render import printable
+        from budget.text import printable
 
         click.echo(printable(render(result), keep_newlines=True))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from budget.errors import BudgetError, BudgetWarning, CatalogError
-from budget.render import has_control, printable
+from budget.text import has_control, printable
 
 BUILTIN_CATALOG = Path(__file__).with_name("accelerators.toml")
 CATALOG_ENV = "BUDGET_CATALOG"

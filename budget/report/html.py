@@ -19,8 +19,9 @@ from budget import __version__
 from budget.models.arch import Architecture
 from budget.models.transformer import ModelShape
 from budget.planner import Plan, PlanRequest
-from budget.render import gib, hours, human, loss_cell, loss_units_line, money, printable, sci
+from budget.render import gib, hours, human, loss_cell, loss_units_line, money, sci
 from budget.report.sections import BeyondSection, Figure, Report
+from budget.text import printable
 
 
 @dataclass(frozen=True)
