@@ -10,13 +10,18 @@ covered without editing this file. Per parameter type the bad values are:
 - `PositiveInt` / click `IntRange` / `INT`: not a number, a fraction, NaN, 0 and -1 where >= 1,
   one past the maximum;
 - click `Choice`: a name not among the choices, the empty string;
+- `budget.cli.common.Name` (--gpu): empty, blank, a control character;
 - click `Path`: a missing path where it must exist, a folder where a file is asked, a file where a
   folder is asked;
 - every option that takes a value: the option with no value after it;
-- every command: an option it does not have, and a stray argument where it takes none.
+- every command: an option it does not have, and a stray argument where it takes none;
+- text options that name things (a GPU, a model, a layout, a catalog file, a band), each on a
+  base invocation of its command that succeeds, so the refusal is the command's own check.
 
-Everything runs in-process with click's CliRunner: a bad value is refused while click converts the
-options, before any command body runs, so nothing trains, serves or writes.
+Everything runs in-process with click's CliRunner. A typed bad value is refused while click
+converts the options, before any command body runs; the named-text cases run the light commands
+only (plan, memory, serve, roofline, flops, energy, frontier, gpus), so nothing trains, serves or
+writes.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import pytest
 from click.testing import CliRunner
 
 from budget.cli import main
-from budget.cli.common import Number, PositiveInt
+from budget.cli.common import Name, Number, PositiveInt
 
 NOT_NUMBERS = ("abc", "nan", "NaN", "inf", "-inf", "1e999", "", " ", "1e21x", "1,5", "0x1p3")
 
@@ -79,6 +84,8 @@ def bad_values(param: click.Parameter, tmp: Path) -> list[str]:
         return _number_values(kind)
     if isinstance(kind, (PositiveInt, click.IntRange)) or kind is click.INT:
         return _int_values(kind)
+    if isinstance(kind, Name):
+        return ["", "   ", "h100\x1b[2J", "\x00"]
     if isinstance(kind, click.Choice):
         return ["nosuch-choice", "", str(kind.choices[0]).upper() + "-X"]
     if isinstance(kind, click.Path):
@@ -161,3 +168,57 @@ def test_number_bad_values_are_all_refused_by_the_type_itself() -> None:
     for value in _number_values(kind):
         with pytest.raises(click.BadParameter):
             kind.convert(value, None, None)
+
+
+# A base invocation that succeeds, per light command; the named-text cases are added to it.
+BASES = {"plan": ["--flops", "1e21"], "memory": ["--params", "1e9", "--gpu", "h100"],
+         "serve": ["--model", "llama-2-7b"], "roofline": ["--model", "llama-2-7b"],
+         "flops": ["--params", "1e9"], "energy": ["--gpu-hours", "100"],
+         "frontier": ["--flops", "1e21"], "gpus": []}
+# Bad text for options that name something, by option name ({tmp}: the test's folder).
+NAMED = {"--gpu": ["nosuch-gpu-zz", "", "h100; touch PWNED"],
+         "--model": ["nosuch-model-zz", "../../etc/passwd"],
+         "--layout": ["garbage", "tp=2,tp=4", "tp=0", "dp=16,zz=1"],
+         "--overlap": ["tp=2", "xx=0.5", "tp=nan"],
+         "--mfu-band": ["0.5,0.3", "0.3", "nan,0.5", "0.3,0.5,0.7"],
+         "--catalog": ["{tmp}/missing.toml", "{tmp}/a-file.txt"],
+         "--config": ["{tmp}/missing/config.json", "{tmp}/a-file.txt"],
+         "--layers": ["nosuch-net-zz", "{tmp}/a-file.txt"],
+         "--network": ["nosuch-net-zz"],
+         "--ratios": ["abc", "20,-1", "nan"]}
+
+
+def named_cases(tmp: Path) -> list[list[str]]:
+    out = []
+    for name, base in BASES.items():
+        cmd = main.commands[name]
+        opts = {max(p.opts, key=len) for p in cmd.params if isinstance(p, click.Option)}
+        for option, values in NAMED.items():
+            if option not in opts:
+                continue
+            for value in values:
+                argv = [name, *base]
+                if option in argv:  # replace the base's own value
+                    i = argv.index(option)
+                    argv = argv[:i] + argv[i + 2:]
+                out.append([*argv, option, value.replace("{tmp}", str(tmp))])
+    return out
+
+
+def test_named_text_options_are_one_line_exit_2(tmp: Path) -> None:
+    """Each base succeeds alone; with one bad named value, exit 2 and one 'Error:' line."""
+    runner = CliRunner()
+    for name, base in BASES.items():
+        ok = runner.invoke(main, [name, *base, "--json"])
+        assert ok.exit_code == 0, (name, ok.output[-300:])
+    failures = []
+    all_cases = named_cases(tmp)
+    assert len(all_cases) >= 60, len(all_cases)
+    for argv in all_cases:
+        result = runner.invoke(main, argv, catch_exceptions=True)
+        lines = result.stderr.strip().splitlines()
+        traceback = result.exception is not None and not isinstance(result.exception, SystemExit)
+        if traceback or result.exit_code != 2 or len(lines) != 1 or not lines[0].startswith("Error: "):
+            failures.append((argv, result.exit_code, repr(result.exception) if traceback else "",
+                             result.stderr[-300:]))
+    assert not failures, f"{len(failures)} of {len(all_cases)} failed; first: {failures[:10]}"

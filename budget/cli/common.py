@@ -199,6 +199,28 @@ class PositiveInt(click.ParamType):
 POSITIVE_INT = PositiveInt()
 
 
+class Name(click.ParamType):
+    """A name to look up (an accelerator id or alias): non-empty, no control characters. An empty
+    --gpu read as 'no GPU' and was dropped silently; the lookup itself says what exists."""
+
+    name = "name"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from budget.text import has_control, printable
+
+        text = str(value).strip()
+        if not text:
+            self.fail("an empty name; give an accelerator id or alias ('budget gpus' lists them)",
+                      param, ctx)
+        if has_control(text):
+            self.fail(f"{printable(repr(text))} holds a control character; give an accelerator id "
+                      "or alias ('budget gpus' lists them)", param, ctx)
+        return text
+
+
+ACCELERATOR = Name()
+
+
 def check_writable_dir(path: str, option: str) -> None:
     """UsageError unless `path` is (or can be made) a folder this process can write into."""
     import os

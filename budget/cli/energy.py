@@ -6,13 +6,13 @@ from typing import Any
 
 import click
 
-from budget.cli.common import GRID_GCO2_PER_KWH, POSITIVE, POWER_FRACTION, PUE, emit, json_option
+from budget.cli.common import ACCELERATOR, GRID_GCO2_PER_KWH, POSITIVE, POWER_FRACTION, PUE, emit, json_option
 from budget.hardware.energy import DEFAULT_PUE
 
 
 @click.command(name="energy")
 @click.option("--gpu-hours", type=POSITIVE, help="Also the energy of a run of this many GPU-hours.")
-@click.option("--gpu", default="h100", show_default=True, help="Accelerator (its TDP).")
+@click.option("--gpu", type=ACCELERATOR, default="h100", show_default=True, help="Accelerator (its TDP).")
 @click.option("--pue", type=PUE, default=DEFAULT_PUE, show_default=True, help="Datacenter PUE.")
 @click.option("--power-fraction", type=POWER_FRACTION, default=None,
               help="Average board power / TDP (default: measured where known, else 1).")

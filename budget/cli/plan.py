@@ -10,6 +10,7 @@ import click
 from budget.cli.arch_options import architecture_options_without_vocab
 from budget.cli.beyond import beyond_options, render_beyond
 from budget.cli.common import (
+    ACCELERATOR,
     FRACTION,
     GRID_GCO2_PER_KWH,
     POSITIVE,
@@ -41,7 +42,7 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Forward FLOPs per sample of any network (C = 3 F S E)."),
         click.option("--samples", type=POSITIVE, help="Samples per epoch (with --forward-flops)."),
         click.option("--epochs", type=POSITIVE, help="Epochs (with --forward-flops)."),
-        click.option("--gpu", default="h100", show_default=True,
+        click.option("--gpu", type=ACCELERATOR, default="h100", show_default=True,
                      help="Accelerator id or alias ('budget gpus' lists them)."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True,
                      help="Training precision: picks the dense peak."),

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE_INT, check_writable_file, emit, json_option, write_failed
+from budget.cli.common import ACCELERATOR, POSITIVE_INT, check_writable_file, emit, json_option, write_failed
 from budget.cli.model_options import model_options, resolve_architecture
 from budget.hardware.roofline import PHASES, PRECISION_BYTES
 
@@ -14,7 +14,7 @@ from budget.hardware.roofline import PHASES, PRECISION_BYTES
 @click.command(name="roofline")
 @model_options
 @click.option("--network", help="A CNN instead: a built-in name (resnet-50) or a TOML layer list.")
-@click.option("--gpu", default="a100", show_default=True, help="Accelerator id or alias.")
+@click.option("--gpu", type=ACCELERATOR, default="a100", show_default=True, help="Accelerator id or alias.")
 @click.option("--phase", type=click.Choice(PHASES), default="decode",
               show_default=True, help="With --network: training, or inference for the others.")
 @click.option("--batch", type=POSITIVE_INT, default=1, show_default=True, help="Sequences/images.")

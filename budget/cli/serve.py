@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from budget.cli.common import (
+    ACCELERATOR,
     FRACTION,
     GRID_GCO2_PER_KWH,
     POSITIVE,
@@ -32,7 +33,7 @@ from budget.serving.cost import (
 
 @click.command(name="serve")
 @model_options
-@click.option("--gpu", default="h100", show_default=True, help="Accelerator id or alias.")
+@click.option("--gpu", type=ACCELERATOR, default="h100", show_default=True, help="Accelerator id or alias.")
 @click.option("--precision", "weights", type=click.Choice(WEIGHT_PRECISIONS), default="bf16",
               show_default=True, help="Weight precision (int4/int8 group-wise scales included).")
 @click.option("--kv-precision", "kv", type=click.Choice(tuple(KV_PRECISIONS)),
