@@ -143,7 +143,9 @@ class Number(click.ParamType):
         if below or above:
             self.fail(f"{value!r} is out of range; give {self.allowed()}", param, ctx)
         if self.positive and number <= 0:
-            self.fail(f"{value!r} must be > 0; give {self.allowed()}", param, ctx)
+            bounded = self.low is not None or self.high is not None
+            self.fail(f"{value!r} must be > 0" + (f"; give {self.allowed()}" if bounded else ""),
+                      param, ctx)
         return number
 
 
