@@ -83,3 +83,25 @@ def test_a_fit_on_three_budgets_has_no_one_budget_mark(three_budgets: Path) -> N
     result = CliRunner().invoke(main, ["fit", "--csv", str(three_budgets), "--approach", "3",
                                        "--bootstrap", "0"])
     assert result.exit_code == 0 and "one budget" not in result.stdout, result.output
+
+
+def test_the_literature_comparison_marks_one_budget_exponents() -> None:
+    """The comparison table beside the literature (an experiment's fit) prints the team's a and b
+    too: on one budget they carry the same mark; the literature's rows do not."""
+    from budget.cli.fit import ONE_BUDGET
+    from budget.cli.fit_render import render_comparison
+    from fits.report import fit_table
+
+    class Result:  # what render_comparison reads of an experiment fit: its report and fit JSON
+        def __init__(self, report: object) -> None:
+            self.report = report
+
+        def to_dict(self) -> dict:
+            return self.report.to_dict()
+
+    one = fit_table(chinchilla_runs((1e19,), per_budget=9), ("3",), bootstrap=0)
+    text = render_comparison(Result(one))
+    marked = [line for line in text.splitlines() if ONE_BUDGET.strip() in line]
+    assert marked and all(line.strip().startswith("calibrated") for line in marked), text
+    three = fit_table(chinchilla_runs((1e18, 1e19, 1e20)), ("3",), bootstrap=0)
+    assert ONE_BUDGET.strip() not in render_comparison(Result(three))
