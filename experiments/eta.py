@@ -106,7 +106,7 @@ def resume_command(spec: Any, uri: str) -> str:
             parts += [flag, str(value)]
     if spec.seed:
         parts += ["--seed", str(spec.seed)]
-    return " ".join(shlex.quote(p) for p in parts)
+    return shlex.join(parts)
 
 
 def dry_run_notes(runs: list[Any], device: str, peak: float | None, preset: Preset,

@@ -146,8 +146,11 @@ def check_enough(points: Any, experiment: str) -> tuple[float, ...]:
     from fits import cluster_budgets
 
     if len(points) == 0:
+        import shlex
+
+        command = shlex.join(["budget", "sweep", "--experiment", experiment])
         raise SweepError(f"experiment {experiment!r} has no finished sweep runs; run "
-                         f"'budget sweep --experiment {experiment}' first")
+                         f"'{command}' first")
     labels = cluster_budgets(points["flops"].to_numpy())
     budgets = tuple(sorted(float(points["flops"][labels == k].median()) for k in set(labels)))
     if len(points) < MIN_RUNS or len(budgets) < MIN_BUDGETS:

@@ -96,6 +96,16 @@ def check_port(host: str, port: int) -> None:
                              f"use 127.0.0.1 or an address of this machine") from None
 
 
+def http_url(host: str, port: int) -> str:
+    """The URL a browser opens for a server listening on `host`:`port`: a wildcard address is
+    reached on the loopback of its family (0.0.0.0 -> 127.0.0.1, :: -> ::1), and an IPv6
+    literal is written in brackets (RFC 3986 §3.2.2: http://[::1]:5000)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host.replace('%', '%25')}]"  # a zone id's % escaped (RFC 6874)
+    return f"http://{host}:{port}"
+
+
 def host_warnings(host: str) -> tuple[str, ...]:
     if host in LOOPBACK:
         return ()
@@ -161,7 +171,7 @@ def start_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int
                             start_new_session=True, pass_fds=(read_end,))
     os.close(read_end)
     proc.guard_fd = write_end  # type: ignore[attr-defined]  # closed by stop_ui or our exit
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+    url = http_url(host, port)
     started = time.monotonic()
     said = started
     say(f"starting the MLflow UI on {url} (store {uri}); MLflow takes 5-25 s to boot")

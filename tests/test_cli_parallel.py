@@ -65,7 +65,7 @@ def test_fixed_layout_idle_gpus_and_errors():
                            (["--layout", "tpp=2"], "KEY=VALUE"),
                            (["--layout", "tp=16,pp=2"], "does not divide --num-gpus 8"),
                            (["--overlap", "tp=2"], "FRACTION in [0, 1]"),
-                           (["--goodput", "1.5"], "goodput 1.5 must be in (0, 1]")]:
+                           (["--goodput", "1.5"], "'--goodput': '1.5' is out of range")]:
         result = run("plan", "--flops", "1e21", *args)
         assert result.exit_code == 2, (args, result.output)
         assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -84,15 +84,15 @@ def test_other_budget_forms_land_near_1e21(args, fixed_prices):  # --budget-usd 
     (["--flops", "nan"], "is not finite"),
     (["--flops", "inf"], "is not finite"),
     (["--flops", "1e21", "--gpu", "h10"], "unknown accelerator 'h10'; close matches: h100"),
-    (["--flops", "1e21", "--mfu", "1.5"], "MFU 1.5 must be in (0, 1]"),
-    (["--flops", "1e21", "--mfu", "0"], "MFU 0.0 must be in (0, 1]"),
+    (["--flops", "1e21", "--mfu", "1.5"], "'1.5' is out of range; give a number > 0 and <= 1"),
+    (["--flops", "1e21", "--mfu", "0"], "'--mfu': '0' must be > 0"),
     (["--flops", "1e21", "--num-gpus", "0"], "'0' must be a whole number >= 1"),
     (["--flops", "1e21", "--pf-days", "3"], "conflicting budgets --flops and --pf-days"),
     ([], "no budget given"),
     (["--tokens", "1e9"], "--params and --tokens go together"),
     (["--flops", "1e21", "--gpu", "v100"], "v100-sxm2-32gb has no bf16 peak"),
     (["--flops", "1e21", "--precision", "fp4"], "Invalid value for '--precision'"),
-    (["--flops", "1e21", "--mfu-band", "0.3"], "must be LOW,HIGH"),
+    (["--flops", "1e21", "--mfu-band", "0.3"], "must be two numbers LOW,HIGH"),
     (["--budget-usd", "100", "--gpu", "gb200"], "has no on-demand price"),
 ])
 def test_plan_bad_input_is_one_line_exit_2(args, fragment):

@@ -144,3 +144,30 @@ def _groups_serving(uri):
     out = subprocess.run(["ps", "-eo", "pgid,args", "--cols", "100000"], capture_output=True,
                          text=True, check=True).stdout
     return {line.split()[0] for line in out.splitlines() if uri in line and "budget ui" not in line}
+
+
+@pytest.mark.parametrize("host,url", [("::1", "http://[::1]:5000"), ("::", "http://[::1]:5000"),
+                                      ("0.0.0.0", "http://127.0.0.1:5000"),
+                                      ("127.0.0.1", "http://127.0.0.1:5000"),
+                                      ("fe80::1%eth0", "http://[fe80::1%25eth0]:5000")])
+def test_http_url_brackets_ipv6_literals(host, url):
+    """Issue 27: `--host ::1` printed http://::1:5000, which no browser or urllib opens."""
+    from experiments.ui import http_url
+
+    assert http_url(host, 5000) == url
+
+
+def test_ui_on_ipv6_loopback_prints_a_url_that_answers(tmp_path):
+    """A real MLflow server on ::1: the printed URL is bracketed and its /health answered while
+    it ran (the command waits on that very URL before printing it)."""
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+            port = sock.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    uri, _ = _store(tmp_path)
+    result = CliRunner().invoke(main, ["ui", "--host", "::1", "--port", str(port),
+                                       "--tracking-uri", uri, "--check", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["url"] == f"http://[::1]:{port}"

@@ -17,11 +17,12 @@ from budget.report.html import md_escape
 from budget.report.safe_write import write_files
 
 ROOT = Path(__file__).resolve().parent.parent
-ODD_ID = "odd$\\frac$gpu"  # invalid TeX: matplotlib mathtext raised on it
+# an id is refused unless it is letters, digits and . _ + - : @ (issue 27); the name keeps the $
+ODD_ID = "odd_gpu+x"
 ODD_NAME = "My $\\alpha$ <b>GPU</b> | *x* [y](z)"
 CATALOG = f"""
 [[accelerator]]
-id = 'odd$\\frac$gpu'
+id = 'odd_gpu+x'
 name = "{ODD_NAME.replace(chr(92), chr(92) * 2)}"
 vendor = "Example"
 memory_gb = 96

@@ -17,8 +17,11 @@ import click
 
 
 def one_line(message: str) -> str:
-    """Collapse a message to one line (the CLI contract: one line on stderr)."""
-    return " ".join(str(message).split())
+    """Collapse a message to one line (the CLI contract: one line on stderr), its control
+    characters escaped (`budget.render.printable`): a bad value is shown, never executed."""
+    from budget.text import printable
+
+    return printable(" ".join(str(message).split()))
 
 
 class BudgetGroup(click.Group):
@@ -75,7 +78,9 @@ def emit(result: Any, as_json: bool, render: Callable[[Any], str]) -> None:
         payload = result.to_dict() if hasattr(result, "to_dict") else result
         click.echo(json.dumps(_finite(payload), indent=2, allow_nan=False, default=_json_default))
     else:
-        click.echo(render(result))
+        from budget.text import printable
+
+        click.echo(printable(render(result), keep_newlines=True))
 
 
 def _finite(value: Any) -> Any:
@@ -98,12 +103,30 @@ def _json_default(value: Any) -> Any:
 
 
 class Number(click.ParamType):
-    """A finite number written as 1e21, 3.5e9 or 1_000 (> 0 when `positive`); errors name the option."""
+    """A finite number written as 1e21, 3.5e9 or 1_000; errors name the option and what is allowed.
+
+    `positive`: > 0. `low`/`high`: bounds, inclusive unless `low_open`/`high_open`. NaN and
+    infinities are always refused (a NaN passes every comparison, so click's FloatRange takes it).
+    The one type for every real-valued option: PUE, grid intensity, MFU, efficiencies, budgets."""
 
     name = "number"
 
-    def __init__(self, positive: bool = True):
+    def __init__(self, positive: bool = True, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False):
         self.positive = positive
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def allowed(self) -> str:
+        """What the option takes, in words (for its errors)."""
+        if self.low is not None and self.high is not None:
+            return (f"a number {'>' if self.low_open else '>='} {self.low:g} and "
+                    f"{'<' if self.high_open else '<='} {self.high:g}")
+        if self.low is not None:
+            return f"a number {'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return ("a number > 0 and " if self.positive else "a number ") + \
+                f"{'<' if self.high_open else '<='} {self.high:g}"
+        return "a finite number > 0" if self.positive else "a finite number"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -111,17 +134,47 @@ class Number(click.ParamType):
         else:
             try:
                 number = float(str(value).replace("_", "").strip())
-            except ValueError:
-                self.fail(f"{value!r} is not a number; give a finite number such as 1e21", param, ctx)
+            except (ValueError, OverflowError):
+                self.fail(f"{value!r} is not a number; give {self.allowed()}", param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{value!r} is not finite; give a finite number", param, ctx)
+            self.fail(f"{value!r} is not finite; give {self.allowed()}", param, ctx)
+        below = self.low is not None and (number <= self.low if self.low_open else number < self.low)
+        above = self.high is not None and (number >= self.high if self.high_open else number > self.high)
+        if below or above:
+            self.fail(f"{value!r} is out of range; give {self.allowed()}", param, ctx)
         if self.positive and number <= 0:
-            self.fail(f"{value!r} must be > 0", param, ctx)
+            bounded = self.low is not None or self.high is not None
+            self.fail(f"{value!r} must be > 0" + (f"; give {self.allowed()}" if bounded else ""),
+                      param, ctx)
         return number
 
 
 POSITIVE = Number()
 FINITE = Number(positive=False)
+FRACTION = Number(high=1.0)  # (0, 1]: an MFU, an efficiency, a share of memory or power
+# power usage effectiveness, facility power / IT power (The Green Grid): the energy model's [1, 3]
+PUE = Number(low=1.0, high=3.0)
+POWER_FRACTION = Number(high=2.0)  # average board draw / TDP, (0, 2]
+GRID_GCO2_PER_KWH = Number(positive=False, low=0.0, high=2000.0)  # gCO2e/kWh; coal ~1,000
+
+
+def number_pair(text: str, option: str, kind: Number = FRACTION) -> tuple[float, float]:
+    """'LOW,HIGH' as two numbers of `kind` with LOW < HIGH; UsageError naming `option` otherwise."""
+    parts = str(text).split(",")
+    if len(parts) != 2:
+        raise click.UsageError(f"{option} {text!r} must be two numbers LOW,HIGH (e.g. 0.30,0.50)")
+    low, high = (_pair_part(kind, p, option, text) for p in parts)
+    if not low < high:
+        raise click.UsageError(f"{option} {text!r}: LOW {low:g} must be below HIGH {high:g}; "
+                               "give LOW,HIGH such as 0.30,0.50")
+    return low, high
+
+
+def _pair_part(kind: Number, part: str, option: str, text: str) -> float:
+    try:
+        return kind.convert(part, None, None)
+    except click.BadParameter as exc:
+        raise click.UsageError(f"{option} {text!r}: {exc.message}") from None
 
 
 class PositiveInt(click.ParamType):
@@ -148,6 +201,28 @@ class PositiveInt(click.ParamType):
 POSITIVE_INT = PositiveInt()
 
 
+class Name(click.ParamType):
+    """A name to look up (an accelerator id or alias): non-empty, no control characters. An empty
+    --gpu read as 'no GPU' and was dropped silently; the lookup itself says what exists."""
+
+    name = "name"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from budget.text import has_control, printable
+
+        text = str(value).strip()
+        if not text:
+            self.fail("an empty name; give an accelerator id or alias ('budget gpus' lists them)",
+                      param, ctx)
+        if has_control(text):
+            self.fail(f"{printable(repr(text))} holds a control character; give an accelerator id "
+                      "or alias ('budget gpus' lists them)", param, ctx)
+        return text
+
+
+ACCELERATOR = Name()
+
+
 def check_writable_dir(path: str, option: str) -> None:
     """UsageError unless `path` is (or can be made) a folder this process can write into."""
     import os
@@ -161,6 +236,22 @@ def check_writable_dir(path: str, option: str) -> None:
         reason = exc.strerror or type(exc).__name__
         raise click.UsageError(f"{option} {path!r} is not a folder that can be written ({reason}); "
                                "give a writable folder") from None
+
+
+def check_writable_file(path: str, option: str) -> None:
+    """UsageError unless a file can be written at `path`: its folder is (or can be made) writable
+    and `path` is not a folder. Run before the work, so a bad path costs nothing."""
+    import os
+
+    if os.path.isdir(path):
+        raise click.UsageError(f"{option} {path!r} is a folder; give a file name such as r.png")
+    check_writable_dir(os.path.dirname(os.path.abspath(path)), option)
+
+
+def write_failed(path: str, option: str, exc: OSError) -> click.UsageError:
+    """The one-line error for a file that could not be written after all (disk full, removed)."""
+    return click.UsageError(f"{option} {path!r} could not be written "
+                            f"({exc.strerror or type(exc).__name__}); give a writable file")
 
 
 def require_extra(extra: str, *modules: str) -> None:

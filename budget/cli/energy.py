@@ -6,17 +6,17 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, emit, json_option
+from budget.cli.common import ACCELERATOR, GRID_GCO2_PER_KWH, POSITIVE, POWER_FRACTION, PUE, emit, json_option
 from budget.hardware.energy import DEFAULT_PUE
 
 
 @click.command(name="energy")
 @click.option("--gpu-hours", type=POSITIVE, help="Also the energy of a run of this many GPU-hours.")
-@click.option("--gpu", default="h100", show_default=True, help="Accelerator (its TDP).")
-@click.option("--pue", type=float, default=DEFAULT_PUE, show_default=True, help="Datacenter PUE.")
-@click.option("--power-fraction", type=float, default=None,
+@click.option("--gpu", type=ACCELERATOR, default="h100", show_default=True, help="Accelerator (its TDP).")
+@click.option("--pue", type=PUE, default=DEFAULT_PUE, show_default=True, help="Datacenter PUE.")
+@click.option("--power-fraction", type=POWER_FRACTION, default=None,
               help="Average board power / TDP (default: measured where known, else 1).")
-@click.option("--grid-gco2-per-kwh", type=click.FloatRange(0, 2000), default=None,
+@click.option("--grid-gco2-per-kwh", type=GRID_GCO2_PER_KWH, default=None,
               help="Grid carbon intensity (US average 429; Patterson et al. 2021 §2.4).")
 @click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False))
 @json_option

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, check_writable_dir, emit, json_option
+from budget.cli.common import POSITIVE, Number, check_writable_dir, emit, json_option
 from budget.wiring import (
     APPROACH_CHOICES,
     DEFAULT_APPROACHES,
@@ -37,7 +37,7 @@ from budget.wiring import (
               show_default=True,
               help=f"Bootstrap resamples over runs for the intervals (0 = none; at most {MAX_BOOTSTRAP:,}).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
-@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_LEVEL,
+@click.option("--level", type=Number(high=1.0, high_open=True), default=DEFAULT_LEVEL,
               show_default=True, help="Confidence level of the intervals.")
 @click.option("--target-flops", type=POSITIVE, default=None,
               help="Budget (FLOPs) where N_opt, D_opt and loss are reported [default: largest in the CSV].")
@@ -127,7 +127,9 @@ def render(report: Any) -> str:
             continue
         lines.append("")
         lines.append(f"{key}: {res['model']}" + ("" if res["success"] else f"  [NOT CONVERGED: {res['message']}]"))
-        lines += [_row(name, res[name], res["ci"].get(name)) for name in _names(key)]
+        one = len(head.get("budgets_flops", [])) == 1
+        lines += [_row(name, res[name], res["ci"].get(name))
+                  + (ONE_BUDGET if one and name in EXPONENTS else "") for name in _names(key)]
         if res.get("target"):
             t = res["target"]
             loss = "" if t["loss"] is None else f", loss {t['loss']:.4f}"
@@ -135,6 +137,10 @@ def render(report: Any) -> str:
                          f"({t['tokens_per_param']:.1f} tokens/param){loss}")
         lines.append(f"  residual RMSE ({res['residuals']['space']}): {res['residuals']['rmse']:.4g}")
     return "\n".join(lines)
+
+
+EXPONENTS = ("a", "b", "alpha", "beta", "alpha_N", "alpha_D")
+ONE_BUDGET = "  (one budget: not identified)"
 
 
 def _names(key: str) -> tuple[str, ...]:

@@ -68,7 +68,15 @@ def render_comparison(result: Any) -> str:
         rows = literature_comparison(result)
     except BudgetError as exc:
         return f"no comparison with the literature: {exc}"
-    body = [[r["law"], f"{r['a']:.3f}", f"{r['b']:.3f}", human(r["params"]),
+    from budget.cli.fit import ONE_BUDGET
+
+    one = len(result.report.budgets_flops) == 1  # the team's exponents rest on one budget
+    mark = ONE_BUDGET.strip()
+
+    def exponent(r: dict[str, Any], key: str) -> str:
+        own = one and r["law"].startswith("calibrated")
+        return f"{r[key]:.3f}" + (f" {mark}" if own else "")
+    body = [[r["law"], exponent(r, "a"), exponent(r, "b"), human(r["params"]),
              "-" if r["params_ratio"] is None else f"{r['params_ratio']:.3g}"] for r in rows]
     return "\n".join([f"against the literature at C = {target:.2e} FLOPs (N_opt ~ C^a, D_opt ~ C^b; "
                       "ratio = your N_opt / theirs; kaplan's N is non-embedding):",

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from budget.cli.common import FINITE, POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.common import ACCELERATOR, FINITE, FRACTION, POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.plan import PRECISIONS
 
 
@@ -30,10 +30,10 @@ def parse_ratios(text: str) -> tuple[float, ...]:
               help="Lifetime tokens served: adds the inference FLOPs and dollars of each row.")
 @click.option("--seq-len", type=POSITIVE_INT, default=2048, show_default=True,
               help="Context length; served tokens attend to half of it on average.")
-@click.option("--gpu", default="h100", show_default=True, help="Accelerator that prices the FLOPs.")
+@click.option("--gpu", type=ACCELERATOR, default="h100", show_default=True, help="Accelerator that prices the FLOPs.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True,
               help="Precision of the peak.")
-@click.option("--mfu", type=float, default=0.40, show_default=True,
+@click.option("--mfu", type=FRACTION, default=0.40, show_default=True,
               help="MFU for pricing training and inference FLOPs alike.")
 @click.option("--price-per-hour", type=POSITIVE, help="Override the catalog $/GPU-hour.")
 @click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False),

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, POSITIVE_INT
+from budget.cli.common import FRACTION, POSITIVE, POSITIVE_INT
 
 LAYOUT_OPTION_KEYS = ("layout", "global_batch", "nodes", "gpus_per_node", "days", "goodput",
                       "flash_attention", "overlap")
@@ -31,7 +31,7 @@ def layout_options(func: Callable[..., Any], keys: tuple[str, ...] = LAYOUT_OPTI
         click.option("--days", type=POSITIVE,
                      help="With --num-gpus (or --nodes): the budget is the GPU-hours that fit in "
                           "these days at --goodput."),
-        click.option("--goodput", type=float, default=0.90, show_default=True,
+        click.option("--goodput", type=FRACTION, default=0.90, show_default=True,
                      help="Share of billed hours spent training (Llama 3 405B: > 90%)."),
         click.option("--flash-attention/--no-flash-attention", default=True, show_default=True,
                      help="FlashAttention: no s x s scores stored, causal half computed."),
@@ -66,10 +66,52 @@ def parse_overlap(text: str) -> Any:
     return Overlap(**values)
 
 
+def given(name: str) -> bool:
+    """Whether option `name` (its parameter name) was given on the command line or in the
+    environment, not left at its default."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source(name) if ctx is not None else None
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def check_layout_options(kw: dict[str, Any], needs: str | None = None) -> int | None:
+    """Read --layout now, whether or not a GPU will use it (a bad one is an error, never ignored),
+    and settle --num-gpus with it: a layout with dp= fixes the GPU count (tp x pp x cp x dp, which
+    it returns), so a --num-gpus (or --nodes) too small for it is a contradiction (a larger one
+    leaves GPUs idle, as the layout section says), and --num-gpus left at its default becomes the
+    layout's count. `needs`: the option without which the layout options
+    do nothing (memory's --gpu), refused when it is absent."""
+    from budget.training.parallel import parse_layout
+
+    text = kw.get("layout")
+    if needs is not None and not kw.get(needs):
+        dropped = [f"--{k.replace('_', '-')}" for k in MEMORY_OPTION_KEYS if k in kw and given(k)]
+        if dropped:
+            raise click.UsageError(f"{', '.join(dropped)} {'lays' if len(dropped) == 1 else 'lay'} "
+                                   f"the model out on --{needs}; give --{needs} too, or drop "
+                                   f"{dropped[0]}")
+    if not text:
+        return None
+    layout = parse_layout(text)
+    if "dp" not in (item.partition("=")[0].strip().lower() for item in text.split(",")):
+        return None
+    count = layout.num_gpus
+    if given("num_gpus"):
+        if kw["num_gpus"] < count:
+            raise click.UsageError(f"--num-gpus {kw['num_gpus']} contradicts --layout {text} "
+                                   f"(tp x pp x cp x dp = {count} GPUs); give one of them")
+        return count  # fewer than given: the layout section says how many stay idle
+    kw["num_gpus"] = count
+    return count
+
+
 def cluster_request(kw: dict[str, Any]) -> Any:
     """Pop the layout options from `kw` (adjusting num_gpus / gpu_hours) into a ClusterRequest."""
     from budget.training.cluster_plan import ClusterRequest, check_goodput
 
+    layout_gpus = check_layout_options(kw)
     defaults: dict[str, Any] = {"days": None, "goodput": 0.90, "overlap": "tp=0,cp=1,ep=0,dp=1"}
     opts: dict[str, Any] = {k: kw.pop(k) if k in kw else defaults[k] for k in LAYOUT_OPTION_KEYS}
     goodput = check_goodput(opts["goodput"])
@@ -80,6 +122,9 @@ def cluster_request(kw: dict[str, Any]) -> Any:
 
             per_node = load_catalog(kw.get("catalog_paths") or ()).get(kw["gpu"]).gpus_per_node or 8
         kw["num_gpus"] = opts["nodes"] * per_node
+        if layout_gpus is not None and kw["num_gpus"] < layout_gpus:
+            raise click.UsageError(f"--nodes {opts['nodes']} x {per_node} GPUs per node contradicts "
+                                   f"--layout {opts['layout']} ({layout_gpus} GPUs); give one of them")
     if opts["days"] is not None and kw.get("budget_usd") is not None:
         kw["num_gpus"] = _gpus_for_money_in_days({**kw, "gpus_per_node": opts["gpus_per_node"]},
                                                  opts["days"], goodput)

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from budget.cli.arch_options import architecture_options, pop_options, resolve_model
-from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.common import ACCELERATOR, POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.layout_options import memory_layout_options
 from budget.training.memory_report import (
     DEFAULT_NUM_GPUS,
@@ -47,7 +47,7 @@ from budget.training.memory_report import (
               help="ZeRO stage: 1 shards optimizer state, 2 also gradients, 3 also weights (as plan).")
 @click.option("--num-gpus", type=POSITIVE_INT, default=DEFAULT_NUM_GPUS, show_default=True,
               help="GPUs: ZeRO shards over them, and the layout section lays the model out on them.")
-@click.option("--gpu", help="Accelerator id or alias: adds whether it fits and min_gpus.")
+@click.option("--gpu", type=ACCELERATOR, help="Accelerator id or alias: adds whether it fits and min_gpus.")
 @click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False))
 @memory_layout_options
 @json_option
@@ -63,9 +63,10 @@ def command(as_json: bool, **kw: Any) -> None:
 
     Example: budget memory --params 8e9 --precision int4 --gpu l4
     """
-    from budget.cli.layout_options import cluster_request
+    from budget.cli.layout_options import check_layout_options, cluster_request
     from budget.training.memory_report import MemoryRequest, memory_report
 
+    check_layout_options(kw, needs="gpu")
     opts = pop_options(kw)
     opts.pop("attention")
     choice = resolve_model(opts, seq_len=kw["seq_len"], params=kw["params"])

@@ -9,7 +9,18 @@ import click
 
 from budget.cli.arch_options import architecture_options_without_vocab
 from budget.cli.beyond import beyond_options, render_beyond
-from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.common import (
+    ACCELERATOR,
+    FRACTION,
+    GRID_GCO2_PER_KWH,
+    POSITIVE,
+    POSITIVE_INT,
+    POWER_FRACTION,
+    PUE,
+    emit,
+    json_option,
+    number_pair,
+)
 from budget.cli.layout_options import cluster_request, layout_options, render_cluster
 from budget.hardware.catalog import PRECISIONS
 from budget.hardware.energy import DEFAULT_PUE
@@ -31,11 +42,11 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Forward FLOPs per sample of any network (C = 3 F S E)."),
         click.option("--samples", type=POSITIVE, help="Samples per epoch (with --forward-flops)."),
         click.option("--epochs", type=POSITIVE, help="Epochs (with --forward-flops)."),
-        click.option("--gpu", default="h100", show_default=True,
+        click.option("--gpu", type=ACCELERATOR, default="h100", show_default=True,
                      help="Accelerator id or alias ('budget gpus' lists them)."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True,
                      help="Training precision: picks the dense peak."),
-        click.option("--mfu", type=float, default=None,
+        click.option("--mfu", type=FRACTION, default=None,
                      help="Model FLOPs utilisation in (0, 1]; default: the GPU's published "
                           f"training MFU where the catalog has one, else {DEFAULT_MFU:.2f} "
                           "(README lists sources)."),
@@ -45,11 +56,11 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--num-gpus", type=POSITIVE_INT, default=8, show_default=True,
                      help="GPUs running in parallel (wall clock = GPU-hours / this)."),
         click.option("--price-per-hour", type=POSITIVE, help="Override the catalog $/GPU-hour."),
-        click.option("--pue", type=float, default=DEFAULT_PUE, show_default=True,
+        click.option("--pue", type=PUE, default=DEFAULT_PUE, show_default=True,
                      help="Datacenter PUE for the energy line (Patterson et al. 2021 Table 4)."),
-        click.option("--power-fraction", type=float, default=None,
+        click.option("--power-fraction", type=POWER_FRACTION, default=None,
                      help="Average board power / TDP (default: measured where known, else 1)."),
-        click.option("--grid-gco2-per-kwh", type=click.FloatRange(0, 2000), default=None,
+        click.option("--grid-gco2-per-kwh", type=GRID_GCO2_PER_KWH, default=None,
                      help="Grid carbon intensity: adds tCO2e to the energy line."),
         click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False),
                      help="Extra catalog TOML adding or overriding accelerators (repeatable; "
@@ -58,16 +69,6 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         func = option(func)
     return func
-
-
-def parse_band(text: str) -> tuple[float, float]:
-    """'0.3,0.5' -> (0.3, 0.5); a one-line usage error otherwise."""
-    try:
-        low, high = (float(x) for x in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} must be LOW,HIGH, e.g. 0.30,0.50",
-                                 param_hint="'--mfu-band'") from None
-    return low, high
 
 
 def build_request(kw: dict[str, Any]) -> Any:
@@ -79,7 +80,7 @@ def build_request(kw: dict[str, Any]) -> Any:
     budget = BudgetInput(**{k: kw.pop(k) for k in (
         "flops", "pf_days", "gpu_hours", "budget_usd", "params", "tokens", "forward_flops",
         "samples", "epochs")})
-    kw["mfu_band"] = parse_band(kw["mfu_band"])
+    kw["mfu_band"] = number_pair(kw["mfu_band"], "--mfu-band")
     kw["catalog_paths"] = tuple(kw["catalog_paths"])
     if kw["mfu"] is None:
         from budget.training.time import DEFAULT_MFU

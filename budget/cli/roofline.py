@@ -7,14 +7,14 @@ from typing import Any
 import click
 
 from budget.cli.arch_options import model_options, resolve_architecture
-from budget.cli.common import POSITIVE_INT, emit, json_option
+from budget.cli.common import ACCELERATOR, POSITIVE_INT, check_writable_file, emit, json_option, write_failed
 from budget.hardware.roofline import PHASES, PRECISION_BYTES
 
 
 @click.command(name="roofline")
 @model_options
 @click.option("--network", help="A CNN instead: a built-in name (resnet-50) or a TOML layer list.")
-@click.option("--gpu", default="a100", show_default=True, help="Accelerator id or alias.")
+@click.option("--gpu", type=ACCELERATOR, default="a100", show_default=True, help="Accelerator id or alias.")
 @click.option("--phase", type=click.Choice(PHASES), default="decode",
               show_default=True, help="With --network: training, or inference for the others.")
 @click.option("--batch", type=POSITIVE_INT, default=1, show_default=True, help="Sequences/images.")
@@ -38,6 +38,8 @@ def command(as_json: bool, network: str | None, plot_path: str | None, **kw: Any
     from budget.hardware import roofline as R
     from budget.hardware.catalog import load_catalog
 
+    if plot_path:
+        check_writable_file(plot_path, "--plot")
     gpu = load_catalog(kw["catalog_paths"]).get(kw["gpu"])
     if network:
         if any(kw.get(k) for k in ("model", "config", "n_layer", "d_model")):
@@ -68,7 +70,10 @@ def command(as_json: bool, network: str | None, plot_path: str | None, **kw: Any
     if plot_path:
         from budget.hardware.roofline_plot import plot_roofline
 
-        plot_roofline(result, plot_path)
+        try:
+            plot_roofline(result, plot_path)
+        except OSError as exc:
+            raise write_failed(plot_path, "--plot", exc) from None
     emit(result, as_json, lambda r: render(r, plot_path))
 
 

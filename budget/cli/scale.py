@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from budget.cli.common import FINITE, POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.common import ACCELERATOR, FINITE, POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.flops import BN_MODES, si
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")  # budget.hardware.catalog.PRECISIONS
@@ -43,7 +43,7 @@ VARIANTS = ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7")  # budget.models.eff
 @click.option("--samples", type=POSITIVE, help="Training samples per epoch (e.g. 1.28e6 for ImageNet).")
 @click.option("--epochs", type=POSITIVE, help="Training epochs.")
 @click.option("--recompute", is_flag=True, help="Full activation recomputation: 4 x forward, not 3 x.")
-@click.option("--gpu", help="Accelerator for GPU-hours and cost (see budget gpus).")
+@click.option("--gpu", type=ACCELERATOR, help="Accelerator for GPU-hours and cost (see budget gpus).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True)
 @click.option("--mfu", type=POSITIVE, help="Model FLOPs utilisation in (0, 1] [default: 0.4].")
 @click.option("--num-gpus", type=POSITIVE_INT, default=1, show_default=True)

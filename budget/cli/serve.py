@@ -7,7 +7,17 @@ from typing import Any
 import click
 
 from budget.cli.arch_options import model_options, resolve_architecture
-from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.common import (
+    ACCELERATOR,
+    FRACTION,
+    GRID_GCO2_PER_KWH,
+    POSITIVE,
+    POSITIVE_INT,
+    POWER_FRACTION,
+    PUE,
+    emit,
+    json_option,
+)
 from budget.cli.serve_traffic import TRAFFIC_KEYS, render_under_load, run_traffic, traffic_options
 from budget.hardware.energy import DEFAULT_PUE
 from budget.serving.cost import (
@@ -24,7 +34,7 @@ from budget.serving.cost import (
 
 @click.command(name="serve")
 @model_options
-@click.option("--gpu", default="h100", show_default=True, help="Accelerator id or alias.")
+@click.option("--gpu", type=ACCELERATOR, default="h100", show_default=True, help="Accelerator id or alias.")
 @click.option("--precision", "weights", type=click.Choice(WEIGHT_PRECISIONS), default="bf16",
               show_default=True, help="Weight precision (int4/int8 group-wise scales included).")
 @click.option("--kv-precision", "kv", type=click.Choice(tuple(KV_PRECISIONS)),
@@ -39,17 +49,17 @@ from budget.serving.cost import (
               help=f"Concurrent sequences (default: the largest that fits, at most {DEFAULT_BATCH_CAP}).")
 @click.option("--num-gpus", type=POSITIVE_INT, default=1, show_default=True,
               help="GPUs per replica (tensor parallel).")
-@click.option("--flops-efficiency", type=float, default=DEFAULT_FLOPS_EFFICIENCY, show_default=True,
+@click.option("--flops-efficiency", type=FRACTION, default=DEFAULT_FLOPS_EFFICIENCY, show_default=True,
               help="Fraction of the matmul peak reached (1 = ideal roofline; default: llm-analysis).")
-@click.option("--memory-efficiency", type=float, default=DEFAULT_MEMORY_EFFICIENCY, show_default=True,
+@click.option("--memory-efficiency", type=FRACTION, default=DEFAULT_MEMORY_EFFICIENCY, show_default=True,
               help="Fraction of HBM bandwidth reached (default: llm-analysis).")
-@click.option("--memory-fraction", type=float, default=DEFAULT_MEMORY_FRACTION, show_default=True,
+@click.option("--memory-fraction", type=FRACTION, default=DEFAULT_MEMORY_FRACTION, show_default=True,
               help="Share of device memory for weights + KV cache (vLLM's default 0.9).")
 @click.option("--price-per-hour", type=POSITIVE, help="Override the catalog $/GPU-hour.")
-@click.option("--pue", type=float, default=DEFAULT_PUE, show_default=True, help="Datacenter PUE.")
-@click.option("--power-fraction", type=float, default=None,
+@click.option("--pue", type=PUE, default=DEFAULT_PUE, show_default=True, help="Datacenter PUE.")
+@click.option("--power-fraction", type=POWER_FRACTION, default=None,
               help="Average board power / TDP (default: measured where known, else 1).")
-@click.option("--grid-gco2-per-kwh", type=click.FloatRange(0, 2000), default=None,
+@click.option("--grid-gco2-per-kwh", type=GRID_GCO2_PER_KWH, default=None,
               help="Grid carbon intensity: adds gCO2e per 1M output tokens.")
 @click.option("--techniques", is_flag=True,
               help="Add what pruning, sparsity, distillation and fusion would buy.")

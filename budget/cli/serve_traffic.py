@@ -9,22 +9,22 @@ from typing import Any
 
 import click
 
-from budget.cli.common import POSITIVE, POSITIVE_INT
+from budget.cli.common import POSITIVE, POSITIVE_INT, Number
 
 
 def traffic_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--rate", type=POSITIVE, default=None,
                      help="Requests/s (Poisson): simulate continuous batching under this load."),
-        click.option("--input-spread", type=click.FloatRange(0, None), default=0.0,
+        click.option("--input-spread", type=Number(positive=False, low=0.0), default=0.0,
                      show_default=True, help="Standard deviation of prompt tokens (log-normal)."),
-        click.option("--output-spread", type=click.FloatRange(0, None), default=0.0,
+        click.option("--output-spread", type=Number(positive=False, low=0.0), default=0.0,
                      show_default=True, help="Standard deviation of output tokens (log-normal)."),
         click.option("--trace", type=click.Path(dir_okay=False), default=None,
                      help="CSV of input_tokens,output_tokens rows to draw lengths from."),
         click.option("--ttft-ms", type=POSITIVE, default=None, help="Time-to-first-token target."),
         click.option("--tpot-ms", type=POSITIVE, default=None, help="Time-per-output-token target."),
-        click.option("--percentile", type=click.FloatRange(0, 100, min_open=True, max_open=True),
+        click.option("--percentile", type=Number(low=0.0, high=100.0, low_open=True, high_open=True),
                      default=95.0, show_default=True, help="Percentile the targets hold at."),
         click.option("--mode", type=click.Choice(("aggregated", "disaggregated")),
                      default="aggregated", show_default=True,

@@ -96,8 +96,11 @@ def status(state_dir: str, as_json: bool) -> None:
 
 def _known(info: Any, state_dir: str) -> Any:
     if info is None:
+        import shlex
+
+        command = shlex.join(["budget", "server", "start", "--dir", state_dir])
         raise click.UsageError(f"no team server was started in --dir {state_dir!r}; run "
-                               f"'budget server start --dir {state_dir}' first")
+                               f"'{command}' first")
     return info
 
 

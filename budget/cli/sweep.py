@@ -150,8 +150,8 @@ def ui_hint(result: Any) -> str:
     one a bare `budget ui` in this folder and environment would open."""
     import shlex
 
-    hint = f"budget ui --experiment {shlex.quote(result.experiment)}"
+    argv = ["budget", "ui", "--experiment", result.experiment]
     default = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     if result.explicit_uri or result.tracking_uri != default:
-        hint += f" --tracking-uri {shlex.quote(result.tracking_uri)}"
-    return hint
+        argv += ["--tracking-uri", result.tracking_uri]
+    return shlex.join(argv)

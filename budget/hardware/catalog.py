@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import tomllib
 import warnings
 from dataclasses import dataclass, field, fields, replace
@@ -18,12 +19,16 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from budget.errors import BudgetError, BudgetWarning, CatalogError
+from budget.text import has_control, printable
 
 BUILTIN_CATALOG = Path(__file__).with_name("accelerators.toml")
 CATALOG_ENV = "BUDGET_CATALOG"
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 SOURCE_KEYS = ("peak", "memory", "bandwidth", "tdp", "interconnect", "price", "memory_mib", "scale_up",
                "scale_out", "mfu", "matmul")
+# An id or alias is typed on command lines and pasted back from printed ones: letters, digits and
+# . _ + - : @ only, so no shell metacharacter, space or control character can ride in with it
+ID_PATTERN = re.compile(r"\w[\w.+:@-]*")
 MIB = 2**20
 TERA = 1e12
 GB = 1e9
@@ -157,12 +162,15 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
         files += [Path(p) for p in os.environ[CATALOG_ENV].split(os.pathsep) if p]
     files += [Path(p) for p in (paths or ())]
     by_id: dict[str, Accelerator] = {}
+    owners: dict[str, set[str]] = {}  # alias (lowercase) -> the ids (lowercase) of rows listing it
     notes: list[str] = []
     for path in files:
-        if _replaces_builtin(path):
+        data = _load_toml(path)  # parsed once: the flag and the rows read the same table
+        if _replaces_builtin(path, data):
             by_id.clear()
-        for acc, has_aliases in _read_rows(path):
-            acc = _merge(by_id, acc, has_aliases, notes)
+            owners.clear()
+        for acc, has_aliases in _read_rows(path, data):
+            acc = _merge(by_id, owners, acc, has_aliases, notes)
             by_id.pop(acc.id.lower(), None)
             by_id[acc.id.lower()] = acc  # ids are case-insensitive, as lookups are
     for note in notes:
@@ -170,28 +178,34 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
     return Catalog(tuple(by_id.values()), tuple(notes))
 
 
-def _merge(by_id: dict[str, Accelerator], acc: Accelerator, has_aliases: bool, notes: list[str]) -> Accelerator:
-    """Apply one row over the rows loaded so far: keep replaced aliases, note what it shadows."""
-    old = by_id.get(acc.id.lower())
+def _merge(by_id: dict[str, Accelerator], owners: dict[str, set[str]], acc: Accelerator,
+           has_aliases: bool, notes: list[str]) -> Accelerator:
+    """Apply one row over the rows loaded so far: keep replaced aliases, note what it shadows.
+    `owners` (alias -> ids) is kept up to date, so each row costs O(its aliases), not O(rows)."""
+    key = acc.id.lower()
+    old = by_id.get(key)
     if old is not None:
         if not has_aliases:
             acc = replace(acc, aliases=old.aliases)
         kept = f" (keeps its aliases {', '.join(old.aliases)})" if old.aliases and not has_aliases else ""
         source = "the built-in catalog" if old.origin == str(BUILTIN_CATALOG) else old.origin
         notes.append(f"{acc.origin}: accelerator '{acc.id}' overrides the row from {source}{kept}")
-    for other in by_id.values():
-        if other.id.lower() != acc.id.lower() and acc.id.lower() in (a.lower() for a in other.aliases):
-            notes.append(f"{acc.origin}: id '{acc.id}' is also an alias of '{other.id}'; "
-                         f"'{acc.id}' now means the new row, '{other.id}' still finds the old one")
+        for alias in old.aliases:
+            owners.get(alias.lower(), set()).discard(key)
+    shadowed = owners.get(key, set()) - {key}
+    order = {k: i for i, k in enumerate(by_id)} if shadowed else {}
+    for other_key in sorted(shadowed, key=order.__getitem__):
+        other = by_id[other_key]
+        notes.append(f"{acc.origin}: id '{acc.id}' is also an alias of '{other.id}'; "
+                     f"'{acc.id}' now means the new row, '{other.id}' still finds the old one")
+    for alias in acc.aliases:
+        owners.setdefault(alias.lower(), set()).add(key)
     return acc
 
 
-def _replaces_builtin(path: Path) -> bool:
+def _replaces_builtin(path: Path, data: dict[str, Any]) -> bool:
     """The file's top-level `replaces_builtin` flag (false when absent)."""
-    try:
-        flag = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("replaces_builtin", False)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False  # _read_rows says what is wrong with the file
+    flag = data.get("replaces_builtin", False)
     if not isinstance(flag, bool):
         raise CatalogError(f"catalog file {path}: replaces_builtin = {flag!r} must be true or false")
     return flag
@@ -202,8 +216,8 @@ def read_catalog_file(path: Path) -> list[Accelerator]:
     return [acc for acc, _ in _read_rows(path)]
 
 
-def _read_rows(path: Path) -> list[tuple[Accelerator, bool]]:
-    """Each row of one file with whether it lists its own aliases; two rows with one id are an error."""
+def _load_toml(path: Path) -> dict[str, Any]:
+    """One catalog file's TOML table; CatalogError naming the file when it cannot be read."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -213,6 +227,17 @@ def _read_rows(path: Path) -> list[tuple[Accelerator, bool]]:
         raise CatalogError(f"catalog file {path} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"catalog file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise CatalogError(f"catalog file {path} nests tables or arrays too deeply to read; a "
+                           "catalog is [[accelerator]] rows of plain values") from None
+    return data
+
+
+def _read_rows(path: Path, data: dict[str, Any] | None = None) -> list[tuple[Accelerator, bool]]:
+    """Each row of one file with whether it lists its own aliases; two rows with one id are an error."""
+    path = Path(path)
+    if data is None:
+        data = _load_toml(path)
     unknown = [k for k in data if k not in ("accelerator", "replaces_builtin")]
     if unknown:
         raise CatalogError(f"catalog file {path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
@@ -278,6 +303,7 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
     for key in ("id", "name", "vendor"):
         if not isinstance(row[key], str) or not row[key].strip():
             raise CatalogError(f"{where}: field '{key}' must be a non-empty string")
+    _check_text(where, row)
     for key in _NUMBERS:
         if key in row:
             _check_positive(where, key, row[key], _RANGES.get(key))
@@ -319,6 +345,11 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
     aliases = row.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise CatalogError(f"{where}: field 'aliases' must be a list of strings")
+    for key, name in [("id", row["id"])] + [("aliases", a) for a in aliases]:
+        if not ID_PATTERN.fullmatch(name):
+            raise CatalogError(f"{where}: field '{key}' = {printable(repr(name))} may hold only letters, "
+                               "digits and . _ + - : @ (it is typed on command lines and printed in "
+                               "ones to paste)")
     return Accelerator(
         id=row["id"], name=row["name"], vendor=row["vendor"],
         memory_gb=float(row["memory_gb"]), memory_bandwidth_gbs=float(row["memory_bandwidth_gbs"]),
@@ -337,6 +368,24 @@ def _parse_row(path: Path, index: int, row: Any) -> Accelerator:
         default_mfu=_opt_float(row.get("default_mfu")),
         matmul_efficiency=_opt_float(row.get("matmul_efficiency")),
         devices_per_package=int(row.get("devices_per_package", 1)), origin=str(path))
+
+
+def _check_text(where: str, row: dict[str, Any]) -> None:
+    """No control character (escape sequences, NUL, bidi overrides; a note may still wrap lines)
+    in any text of the row: names and notes are printed on terminals and written into proposals."""
+    def texts(value: Any, key: str) -> Iterable[tuple[str, str]]:
+        if isinstance(value, str):
+            yield key, value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                yield from texts(v, f"{key}.{k}")
+        elif isinstance(value, list):
+            for item in value:
+                yield from texts(item, key)
+    for key, text in texts(row, ""):
+        if has_control(text.replace("\n", " ").replace("\t", " ")):  # a multi-line note may wrap
+            raise CatalogError(f"{where}: field '{key.lstrip('.')}' = {printable(repr(text))} holds a "
+                               "control character; catalog text must be printable")
 
 
 def _check_positive(where: str, key: str, value: Any, bounds: tuple[float, float] | None = None) -> None:

@@ -324,6 +324,8 @@ def read_network(path: Path) -> NetworkSpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise BudgetError(f"{path}: cannot read the layer list: {exc}") from None
+    except RecursionError:
+        raise BudgetError(f"{path}: the layer list nests tables or arrays too deeply to read") from None
     where = str(path)
     unknown = set(data) - {"name", "source", "input", "channel_divisor", "stage"}
     if unknown:

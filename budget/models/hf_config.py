@@ -41,6 +41,9 @@ def load_config(path: str | Path) -> Architecture:
     except json.JSONDecodeError as exc:
         raise BudgetError(f"--config {str(p)!r}: not valid JSON ({exc.msg}, line {exc.lineno})") \
             from None
+    except RecursionError:
+        raise BudgetError(f"--config {str(p)!r}: nests objects or arrays too deeply to read; a "
+                          "config.json is one object of plain values") from None
     if not isinstance(data, dict):
         raise BudgetError(f"--config {str(p)!r}: expected a JSON object")
     name = p.parent.name if p.name == "config.json" and p.parent.name else p.stem

@@ -74,7 +74,7 @@ def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
     beyond = beyond_sections(plan, with_frontier=frontier, usd_per_flop=usd_per_flop(rows[0]))
     return Report(request=req, plan=plan, compare=tuple(rows),
                   risks=tuple(risks(plan, rows, calibration)),
-                  sources=tuple(sources(plan, rows, catalog, calibration))
+                  sources=tuple(sources(plan, rows, catalog, calibration, req))
                   + tuple(s for b in beyond for s in b.sources), title=title,
                   calibration=calibration, beyond=beyond)
 
@@ -178,8 +178,24 @@ def risks(plan: Plan, rows: Sequence[CompareRow],
     return out
 
 
+def mfu_sources(req: PlanRequest, rows: Sequence[CompareRow],
+                catalog: Catalog) -> list[tuple[str, str]]:
+    """The MFU each accelerator of the proposal was priced at, with where it comes from: the one
+    --mfu given for all, or each device's own published training MFU (or the global default)."""
+    if not req.mfu_from_catalog:
+        lo, hi = req.mfu_band
+        return [(f"MFU {req.mfu:g} on every accelerator, band {lo:g}-{hi:g}",
+                 f"given with --mfu and --mfu-band (for scale: {costing.MFU_SOURCE})")]
+    out = []
+    for row in rows:
+        mfu, source = costing.device_mfu(catalog.get(row.gpu["id"]))
+        lo, hi = row.cost.mfu_band
+        out.append((f"MFU {mfu:g} on {row.gpu['id']}, band {lo:g}-{hi:g}", source))
+    return out
+
+
 def sources(plan: Plan, rows: Sequence[CompareRow], catalog: Catalog,
-            calibration: CalibrationSection | None) -> list[tuple[str, str]]:
+            calibration: CalibrationSection | None, req: PlanRequest) -> list[tuple[str, str]]:
     """(constant, source) for every number the proposal uses."""
     out = [
         ("energy kWh = GPU-hours x TDP x power fraction x PUE; tCO2e = kWh x grid intensity",
@@ -191,8 +207,7 @@ def sources(plan: Plan, rows: Sequence[CompareRow], catalog: Catalog,
     out += [law_constants(law) for law in laws.LAWS.values()]
     out += [
         ("Chinchilla IsoFLOP budgets 6e18-3e21 FLOPs", "Hoffmann et al. 2022, arXiv:2203.15556, §3.2"),
-        (f"MFU default {costing.DEFAULT_MFU:.2f}, band {costing.DEFAULT_MFU_BAND[0]:.2f}-"
-         f"{costing.DEFAULT_MFU_BAND[1]:.2f}", costing.MFU_SOURCE),
+        *mfu_sources(req, rows, catalog),
         ("16 bytes/parameter of mixed-precision Adam state; ZeRO stages 1-3",
          "Rajbhandari et al. 2020, arXiv:1910.02054, §3.1 and Fig. 1"),
         ("activations s b h (34 + 5 a s / h) bytes per layer; selective/full recomputation",

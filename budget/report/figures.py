@@ -169,7 +169,7 @@ def allocation_figure(report: Report) -> Figure:
 def accelerator_figure(report: Report) -> Figure:
     """Cost and wall clock of the same run on each accelerator, MFU band as error bars."""
     rows = report.compare
-    labels = [f"{r.gpu['id']} x{r.num_gpus}" for r in rows]
+    labels = [f"{r.gpu['id']} x{r.num_gpus} @ MFU {r.cost.mfu:.1%}" for r in rows]
     y = np.arange(len(rows))[::-1]
     fig, (ax_c, ax_t) = _new(10, 1.2 + 0.55 * len(rows), ncols=2)
     costs = [r.cost.cost_usd or 0.0 for r in rows]
@@ -184,10 +184,12 @@ def accelerator_figure(report: Report) -> Figure:
     for yi, d, hi in zip(y, days, day_err[1]):
         ax_t.text(d + hi, yi, f"  {d:,.1f} d", va="center", fontsize=8)
     band = report.plan.cost.mfu_band
+    one = len({r.cost.mfu for r in rows}) == 1  # else each bar at its own MFU, named in its label
+    at = (f"at MFU {report.plan.mfu:.0%} (bars: {band[0]:.0%}-{band[1]:.0%})" if one else
+          "at each device's own MFU (bars: its band)")
     for ax, what in ((ax_c, "cost (USD)"), (ax_t, "wall clock (days)")):
         ax.set_yticks(y, labels, fontsize=8)
-        ax.set(xlabel=what, title=f"{what.split(' (')[0].capitalize()} at MFU "
-                                  f"{report.plan.mfu:.0%} (bars: {band[0]:.0%}-{band[1]:.0%})")
+        ax.set(xlabel=what, title=f"{what.split(' (')[0].capitalize()} {at}")
         ax.grid(True, axis="x", alpha=0.3)
         ax.margins(x=0.25)
     return Figure("accelerators", "Cost and wall clock across accelerators",

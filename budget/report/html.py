@@ -20,6 +20,7 @@ from budget.models.arch import Architecture
 from budget.planner import Plan, PlanRequest
 from budget.render import gib, hours, human, loss_cell, loss_units_line, money, sci
 from budget.report.sections import BeyondSection, Figure, Report
+from budget.text import printable
 
 
 @dataclass(frozen=True)
@@ -57,31 +58,38 @@ def _range(lo: float, hi: float, fmt: Callable[[float | None], str] = hours) -> 
 
 
 def plan_command(req: PlanRequest, plan: Plan) -> str:
-    """The `budget plan` line that reproduces the plan's numbers (the budget given as its C)."""
-    budget = f"--flops {plan.compute_flops!r}"
+    """The `budget plan` line that reproduces the plan's numbers (the budget given as its C), built
+    as an argument list and joined with `shlex.join`: a catalog path with a space stays one
+    argument, and nothing in a name or path can become a second command when pasted."""
+    argv = ["budget", "plan"]
     if plan.fixed is not None:  # a plan for a given N: the same N and D
         from budget.models.named import model_names
 
         model = plan.shape.name if req.model is not None and \
             plan.shape.name in model_names() else ""  # a config's or a given shape: by its N
-        budget = (f"--model {shlex.quote(model)}" if model else
-                  f"--params {plan.fixed.params!r}") + f" --tokens {plan.fixed.tokens!r}"
-    parts = [f"budget plan {budget} --gpu {plan.gpu['id']}",
-             f"--precision {req.precision}" + ("" if req.mfu_from_catalog else f" --mfu {req.mfu!r}"),
-             f"--mfu-band {req.mfu_band[0]!r},{req.mfu_band[1]!r} --num-gpus {req.num_gpus}",
-             f"--seq-len {req.seq_len} --family {req.family}"
-             + (f" --vocab {req.vocab_size}" if req.vocab_size else "")
-             + f" --micro-batch {req.micro_batch}",
-             f"--zero {req.zero_stage} --recompute {req.recompute} --optimizer {req.optimizer}"]
+        argv += ["--model", model] if model else ["--params", repr(plan.fixed.params)]
+        argv += ["--tokens", repr(plan.fixed.tokens)]
+    else:
+        argv += ["--flops", repr(plan.compute_flops)]
+    argv += ["--gpu", plan.gpu["id"], "--precision", req.precision]
+    if not req.mfu_from_catalog:
+        argv += ["--mfu", repr(req.mfu)]
+    argv += ["--mfu-band", f"{req.mfu_band[0]!r},{req.mfu_band[1]!r}", "--num-gpus", str(req.num_gpus),
+             "--seq-len", str(req.seq_len), "--family", req.family]
+    if req.vocab_size:
+        argv += ["--vocab", str(req.vocab_size)]
+    argv += ["--micro-batch", str(req.micro_batch), "--zero", str(req.zero_stage),
+             "--recompute", req.recompute, "--optimizer", req.optimizer]
     if req.law:
-        parts.append(f"--law {req.law}")
+        argv += ["--law", req.law]
     if req.price_per_hour is not None:
-        parts.append(f"--price-per-hour {req.price_per_hour!r}")
-    parts += [f"--{name.replace('_', '-')} {getattr(req, name)!r}"
-              for name in ("inference_tokens", "target_loss", "unique_tokens")
-              if getattr(req, name, None) is not None]
-    parts += [f"--catalog {shlex.quote(path)}" for path in req.catalog_paths]
-    return " ".join(parts)
+        argv += ["--price-per-hour", repr(req.price_per_hour)]
+    for name in ("inference_tokens", "target_loss", "unique_tokens"):
+        if getattr(req, name, None) is not None:
+            argv += [f"--{name.replace('_', '-')}", repr(getattr(req, name))]
+    for path in req.catalog_paths:
+        argv += ["--catalog", str(path)]
+    return shlex.join(argv)
 
 
 def shape_line(shape: Architecture) -> str:
@@ -168,14 +176,19 @@ def cost_section(report: Report) -> Section:
                      f"({_range(*c.wall_clock_hours_range)} h)", cost,
                      "-" if c.price_usd_per_hour is None else f"${c.price_usd_per_hour:.2f}",
                      f"{gib(m.total_bytes)} of {gib((m.gpu_memory_bytes or 0) * m.usable_fraction)}"
-                     f" usable: {'fits' if r.fits else 'does not fit'}"))
+                     f" usable: {'fits' if r.fits else 'does not fit'}",
+                     f"{c.mfu:.1%} ({c.mfu_band[0]:.0%}-{c.mfu_band[1]:.0%})"))
     p = report.plan
+    mfus = {r.cost.mfu for r in report.compare}
+    at = (f"MFU {p.mfu:.0%} on every accelerator; ranges over MFU {p.cost.mfu_band[0]:.0%} - "
+          f"{p.cost.mfu_band[1]:.0%}" if len(mfus) == 1 else
+          "each accelerator at its own MFU (column MFU, from the catalog's published training "
+          "runs; see Sources); ranges over each one's MFU band")
     return Section("Cost and time", (
-        f"The same run (C = {sci(p.compute_flops)} FLOPs, {p.precision}, MFU {p.mfu:.0%}; ranges "
-        f"over MFU {p.cost.mfu_band[0]:.0%} - {p.cost.mfu_band[1]:.0%}) on each accelerator. GPU "
-        f"count: --num-gpus, or the fewest that hold the model when that is more.",
+        f"The same run (C = {sci(p.compute_flops)} FLOPs, {p.precision}, {at}) on each "
+        f"accelerator. GPU count: --num-gpus, or the fewest that hold the model when that is more.",
         Table(("accelerator", "GPUs", "GPU-hours (range)", "wall clock (range)",
-               "cost (range)", "$/GPU-hour", "memory per GPU"), tuple(rows)),
+               "cost (range)", "$/GPU-hour", "memory per GPU", "MFU (band)"), tuple(rows)),
         FigureRef("accelerators")))
 
 
@@ -254,7 +267,7 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|$~&#!{}])|(?<![A-Za-z0-9])_|_(?![A-Za-z0
 
 def md_escape(text: str) -> str:
     """Plain text as Markdown that renders as typed: markup characters backslash-escaped, one line."""
-    flat = " ".join(str(text).split("\n"))
+    flat = printable(" ".join(str(text).split("\n")))
     return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), flat)
 
 
@@ -271,7 +284,7 @@ def _md_block(block: Block, figures: dict[str, Figure], figure_dir: str) -> list
         return [f"- {md_escape(item)}" for item in block.items]
     if isinstance(block, Code):
         fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", block.text)), default=0))
-        return [fence, block.text, fence]
+        return [fence, printable(block.text), fence]
     if isinstance(block, FigureRef):
         fig = figures.get(block.name)
         if fig is None:
@@ -308,10 +321,15 @@ window.addEventListener("load", function () {
 """
 
 
+def _esc(text: str) -> str:
+    """HTML text: control characters made visible (`printable`), then markup escaped."""
+    return html.escape(printable(text))
+
+
 def render_html(report: Report, figures: Sequence[Figure], plan_json: str) -> str:
     """One self-contained HTML page: inline CSS, figures as data URIs, the plan JSON embedded."""
     by_name = {f.name: f for f in figures}
-    esc = html.escape
+    esc = _esc
     body = [f"<h1>{esc(report.title)}</h1>", f'<p class="summary">{esc(summary(report))}</p>']
     for sec in sections(report):
         body.append(f"<section><h2>{esc(sec.title)}</h2>")
@@ -328,7 +346,7 @@ def render_html(report: Report, figures: Sequence[Figure], plan_json: str) -> st
 
 
 def _html_block(block: Block, figures: dict[str, Figure]) -> str:
-    esc = html.escape
+    esc = _esc
     if isinstance(block, Table):
         head = "".join(f"<th>{esc(h)}</th>" for h in block.headers)
         rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"

@@ -249,6 +249,8 @@ def load_calibration_file(path: str | Path) -> Calibration:
         fit = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BudgetError(f"--calibrate {str(path)!r} is not a readable fit JSON: {exc}") from None
+    except RecursionError:
+        raise BudgetError(f"--calibrate {str(path)!r} nests objects too deeply to be a fit JSON") from None
     if not isinstance(fit, dict):
         raise BudgetError(f"--calibrate {str(path)!r} is not a fit JSON object")
     return calibration_from_fit(fit, f"fit file {path.name}")

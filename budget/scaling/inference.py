@@ -66,7 +66,12 @@ def compute_optimal_for_loss(law: laws.ParametricLaw, loss: float) -> tuple[floa
     room = loss - law.E
     x = law.beta * room / (law.alpha + law.beta)
     y = law.alpha * room / (law.alpha + law.beta)
-    return float((law.A / x) ** (1.0 / law.alpha)), float((law.B / y) ** (1.0 / law.beta))
+    params, tokens = float((law.A / x) ** (1.0 / law.alpha)), float((law.B / y) ** (1.0 / law.beta))
+    if not TRAIN_FLOPS_PER_PARAM_TOKEN * params * tokens >= laws.MIN_COMPUTE_FLOPS:
+        raise BudgetError(f"loss {loss:g} needs {TRAIN_FLOPS_PER_PARAM_TOKEN * params * tokens:.3g} "
+                          "FLOPs of training, less than one: no model is trained toward a loss that "
+                          "high; give a lower loss")
+    return params, tokens
 
 
 def frontier_tokens(law: laws.ParametricLaw, params: float) -> float:

@@ -145,11 +145,19 @@ def own_unit_losses(allocations: Sequence[Allocation]) -> list[Allocation]:
     return [a for a in allocations if a.loss is not None and a.loss_unit != LITERATURE_LOSS_UNIT]
 
 
+# The smallest budget the planner takes: one floating-point operation. Below it nothing is
+# trained, and the laws' arithmetic underflows (C = 1e-320 made N_opt 0.0, a division by zero).
+MIN_COMPUTE_FLOPS = 1.0
+
+
 def check_compute(compute_flops: float) -> float:
-    """A compute budget must be a finite number > 0 (FLOPs)."""
+    """A compute budget must be a finite number of at least one FLOP."""
     if isinstance(compute_flops, bool) or not isinstance(compute_flops, (int, float)) \
             or not math.isfinite(compute_flops) or compute_flops <= 0:
         raise BudgetError(f"compute budget {compute_flops!r} FLOPs must be a finite number > 0")
+    if compute_flops < MIN_COMPUTE_FLOPS:
+        raise BudgetError(f"compute budget {compute_flops:.3g} FLOPs is less than one floating-point "
+                          "operation: nothing can be trained on it; give a budget of at least 1 FLOP")
     return float(compute_flops)
 
 

@@ -110,6 +110,8 @@ def parse_layout(text: str, base: Layout | None = None) -> Layout:
             raise BudgetError(f"layout item {item!r} must be KEY=VALUE with KEY one of "
                               f"{', '.join(LAYOUT_KEYS)}")
         value = value.strip().lower()
+        if key in changes:
+            raise BudgetError(f"layout {text!r} gives {key} twice; give each key once")
         if key in ("sp", "flash"):
             if value not in ("on", "off", "1", "0", "true", "false"):
                 raise BudgetError(f"layout {key}={value!r} must be on or off")
