@@ -4,15 +4,16 @@ A block is a ```console fence whose first line is `$ budget ...`. Each `$ budget
 is run in-process (through the same click group as the `budget` script, with the built-in
 catalog: BUDGET_CATALOG unset) and the lines after it, up to the next `$` line, are replaced by
 what it prints (stdout and stderr, as a terminal shows them). `$ budget CMD | head -N` keeps the
-first N lines and adds `...`. A fence directly below a `<!-- no-regen -->` line is left alone:
+first N lines and adds `...`; `| tail -N` keeps the last N. Blocks of one file run in order in one
+scratch folder, so a later block can read a file an earlier one wrote. A fence directly below a `<!-- no-regen -->` line is left alone:
 commands that train, start servers, or print timings, absolute paths or measured peaks.
 
     python docs/regen.py          # rewrite the files in place (and the figures the blocks write)
     python docs/regen.py --check  # exit 1 and print a diff when a block is stale
 
-Commands that write a figure (`--plot docs/img/x.png`, `--png ...`) write it under the repository
-in the first form, so the docs' figures come from this script too; the check runs them in a
-scratch folder and leaves the tree alone. `tests/test_docs.py` runs the check: a block that no
+Every command runs in a scratch folder whose `docs/img` is, in the first form, the repository's:
+commands that write a figure (`--plot docs/img/x.png`, `--png ...`) redraw the docs' figures, and
+anything else they write is thrown away; the check leaves the tree alone. `tests/test_docs.py` runs the check: a block that no
 longer matches the real output fails the suite.
 """
 
@@ -31,7 +32,7 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parent.parent
 NO_REGEN = "<!-- no-regen -->"
 FENCE = "```console"
-_HEAD = re.compile(r"^(?P<cmd>.*?)\s*\|\s*head\s+-(?P<n>\d+)\s*$")
+_PIPE = re.compile(r"^(?P<cmd>.*?)\s*\|\s*(?P<end>head|tail)\s+-(?P<n>\d+)\s*$")
 
 
 def doc_files(root: Path = ROOT) -> list[Path]:
@@ -45,7 +46,7 @@ def run_command(line: str) -> str:
 
     from budget.cli import main
 
-    match = _HEAD.match(line)
+    match = _PIPE.match(line)
     command, keep = (match.group("cmd"), int(match.group("n"))) if match else (line, None)
     argv = shlex.split(command)
     if not argv or argv[0] != "budget":
@@ -56,7 +57,7 @@ def run_command(line: str) -> str:
         raise SystemExit(f"regen: {line!r} raised {result.exception!r}")
     lines = result.output.rstrip("\n").splitlines()
     if keep is not None and len(lines) > keep:
-        lines = lines[:keep] + ["..."]
+        lines = lines[:keep] + ["..."] if match and match.group("end") == "head" else lines[-keep:]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -92,17 +93,22 @@ def regenerate(text: str) -> str:
     """The text with every block regenerated."""
     os.environ.pop("BUDGET_CATALOG", None)
     lines = text.split("\n")
-    for start, end in reversed(list(blocks(text))):
-        lines[start:end] = render_body(lines[start:end])
+    rendered = [(start, end, render_body(lines[start:end])) for start, end in blocks(text)]  # in order
+    for start, end, body in reversed(rendered):
+        lines[start:end] = body
     return "\n".join(lines)
 
 
 @contextmanager
-def scratch_dir() -> Iterator[None]:
-    """Run in a scratch copy of the layout the commands write into (docs/img/), then come back."""
+def scratch_dir(figures: Path | None = None) -> Iterator[None]:
+    """Run in a scratch folder with a docs/img (a link to `figures` when given), then come back."""
     here = Path.cwd()
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "docs" / "img").mkdir(parents=True)
+        (Path(tmp) / "docs").mkdir()
+        if figures is None:
+            (Path(tmp) / "docs" / "img").mkdir()
+        else:
+            (Path(tmp) / "docs" / "img").symlink_to(figures)
         os.chdir(tmp)
         try:
             yield
@@ -129,14 +135,14 @@ def main(argv: list[str]) -> int:
         diff = check(files)
         sys.stdout.write(diff)
         return 1 if diff else 0
-    os.chdir(ROOT)
     count = 0
-    for path in files:
-        text = path.read_text(encoding="utf-8")
-        count += len(list(blocks(text)))
-        new = regenerate(text)
-        if new != text:
-            path.write_text(new, encoding="utf-8")
+    with scratch_dir(ROOT / "docs" / "img"):
+        for path in files:
+            text = path.read_text(encoding="utf-8")
+            count += len(list(blocks(text)))
+            new = regenerate(text)
+            if new != text:
+                path.write_text(new, encoding="utf-8")
     sys.path.insert(0, str(ROOT / "docs"))
     from figures import make_figures  # the figures no block writes
 

@@ -9,7 +9,8 @@ import click
 
 from budget.cli.arch_options import architecture_options_without_vocab
 from budget.cli.beyond import beyond_options, render_beyond
-from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.common import POSITIVE, POSITIVE_INT, json_option
+from budget.cli.common import emit as show
 from budget.cli.layout_options import cluster_request, layout_options, render_cluster
 from budget.hardware.catalog import PRECISIONS
 from budget.hardware.energy import DEFAULT_PUE
@@ -133,8 +134,14 @@ def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @layout_options
 @calibrate_options
 @beyond_options
+@click.option("--emit", nargs=2, type=(click.Choice(("torchtitan", "megatron", "deepspeed")),
+                                       click.Path(dir_okay=False)),
+              metavar="TRAINER FILE", default=None,
+              help="Also write the chosen model and layout as that trainer's config: torchtitan "
+                   "(TOML job config), megatron (Megatron-LM arguments), deepspeed (JSON).")
 @json_option
-def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw: Any) -> None:
+def command(as_json: bool, calibrate: str | None, tracking_uri: str | None,
+            emit: tuple[str, str] | None, **kw: Any) -> None:
     """Plan a training run from a compute budget under each published scaling law.
 
     Prints C (also in PF-days and H100-hours), the compute-optimal parameters N and tokens D
@@ -146,9 +153,38 @@ def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw
     """
     from budget.wiring import calibrated_plan
 
+    apply_trainer_config(kw)
     cluster = cluster_request(kw)  # pops the layout options, then the rest is the plan request
     plan = calibrated_plan(replace(build_request(kw), cluster=cluster), calibrate, tracking_uri)
-    emit(plan, as_json, render_plan)
+    show(plan, as_json, render_plan)
+    if emit is not None:
+        from budget.emit.write import notes, write
+
+        trainer, path = emit
+        write(plan.to_dict(), trainer, path)
+        for line in [*notes(plan.to_dict(), trainer), f"wrote {trainer} config {path}"]:
+            click.echo(line, err=True)
+
+
+def apply_trainer_config(kw: dict[str, Any]) -> None:
+    """`--config` naming a torchtitan TOML or a Megatron-LM argument file: its model, shape,
+    layout and sequence length fill the options not given on the command line."""
+    from budget.emit.read import is_trainer_config, read_trainer_config
+
+    if not kw.get("config") or not is_trainer_config(kw["config"]):
+        return
+    stated = read_trainer_config(kw.pop("config"))
+    kw["config"] = None
+    if stated.model and not kw.get("model"):
+        kw["model"] = stated.model
+    for key, value in stated.shape.items():
+        key = "vocab_size" if key == "vocab" else key
+        if kw.get(key) is None:
+            kw[key] = value
+    if stated.layout and kw.get("layout") is None:
+        kw["layout"] = stated.layout
+    if stated.seq_len and kw.get("seq_len") is None:
+        kw["seq_len"] = stated.seq_len
 
 
 def wrap(text: str, first: str, rest: str, width: int = 100) -> str:
