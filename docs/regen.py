@@ -4,7 +4,8 @@ A block is a ```console fence whose first line is `$ budget ...`. Each `$ budget
 is run in-process (through the same click group as the `budget` script, with the built-in
 catalog: BUDGET_CATALOG unset) and the lines after it, up to the next `$` line, are replaced by
 what it prints (stdout and stderr, as a terminal shows them). `$ budget CMD | head -N` keeps the
-first N lines and adds `...`; `| tail -N` keeps the last N. Blocks of one file run in order in one
+first N lines and adds `...`; `| tail -N` keeps the last N; `| grep -F -A N 'TEXT'` keeps each
+line holding TEXT and the N after it (a section of a long output). Blocks of one file run in order in one
 scratch folder, so a later block can read a file an earlier one wrote. A fence directly below a `<!-- no-regen -->` line is left alone:
 commands that train, start servers, or print timings, absolute paths or measured peaks.
 
@@ -33,6 +34,21 @@ ROOT = Path(__file__).resolve().parent.parent
 NO_REGEN = "<!-- no-regen -->"
 FENCE = "```console"
 _PIPE = re.compile(r"^(?P<cmd>.*?)\s*\|\s*(?P<end>head|tail)\s+-(?P<n>\d+)\s*$")
+_GREP = re.compile(r"^(?P<cmd>.*?)\s*\|\s*grep -F -A (?P<n>\d+) '(?P<text>[^']+)'\s*$")
+
+
+def grep_after(lines: list[str], text: str, after: int) -> list[str]:
+    """`grep -F -A N TEXT`: each line holding TEXT and the N after it, groups parted by `--`."""
+    keep: list[int] = []
+    for i, line in enumerate(lines):
+        if text in line:
+            keep += [j for j in range(i, min(i + after + 1, len(lines))) if not keep or j > keep[-1]]
+    out: list[str] = []
+    for k, j in enumerate(keep):
+        if k and j != keep[k - 1] + 1:
+            out.append("--")
+        out.append(lines[j])
+    return out
 
 
 def doc_files(root: Path = ROOT) -> list[Path]:
@@ -46,8 +62,11 @@ def run_command(line: str) -> str:
 
     from budget.cli import main
 
-    match = _PIPE.match(line)
+    grep = _GREP.match(line)
+    match = None if grep else _PIPE.match(line)
     command, keep = (match.group("cmd"), int(match.group("n"))) if match else (line, None)
+    if grep:
+        command = grep.group("cmd")
     argv = shlex.split(command)
     if not argv or argv[0] != "budget":
         raise SystemExit(f"regen: only 'budget ...' lines can be regenerated: {line!r}")
@@ -56,6 +75,8 @@ def run_command(line: str) -> str:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise SystemExit(f"regen: {line!r} raised {result.exception!r}")
     lines = result.output.rstrip("\n").splitlines()
+    if grep:
+        lines = grep_after(lines, grep.group("text"), int(grep.group("n")))
     if keep is not None and len(lines) > keep:
         lines = lines[:keep] + ["..."] if match and match.group("end") == "head" else lines[-keep:]
     return "\n".join(line.rstrip() for line in lines)
