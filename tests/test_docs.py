@@ -31,7 +31,7 @@ def test_every_output_block_is_the_real_output():
     regen = _regen()
     files = regen.doc_files()
     counted = sum(len(list(regen.blocks(p.read_text(encoding="utf-8")))) for p in files)
-    assert counted >= 25
+    assert counted >= 30
     diff = regen.check(files)
     assert not diff, "stale output in the docs; run python docs/regen.py\n" + diff
 
@@ -43,6 +43,9 @@ def test_regen_finds_console_blocks_and_honours_no_regen():
     assert [s for s, _ in regen.blocks(text)] == [1]
     new = regen.regenerate(text).split("\n")
     assert new[2] != "old" and new[4] == "..." and "kept" in new
+    lines = ["a", "x1", "b", "c", "x2", "d", "e", "f"]
+    assert regen.grep_after(lines, "x", 1) == ["x1", "b", "--", "x2", "d"]
+    assert regen.grep_after(lines, "x", 3) == ["x1", "b", "c", "x2", "d", "e", "f"]
 
 
 def _code_lines():

@@ -144,3 +144,12 @@ def test_the_guide_shows_the_files_the_commands_write(tmp_path):
     shown_args = re.search(r"writes `args.txt`:\n\n```text\n(.*?)```", guide, flags=re.S).group(1)
     assert emitted(tmp_path, LLAMA_256, "torchtitan", "plan.toml")[1] == shown_toml
     assert emitted(tmp_path, MODEL_70B, "megatron", "args.txt")[1] == shown_args
+
+
+def test_a_proposed_shape_is_a_custom_torchtitan_flavor(tmp_path):
+    """torchtitan keeps shapes in its model registry: a shape it has no flavor for is written as
+    flavor 'custom' with the shape in a comment, and --config refuses it with one line."""
+    _, text = emitted(tmp_path, ["plan", "--flops", "1e21"], "torchtitan", "p.toml")
+    assert tomllib.loads(text)["model"]["flavor"] == "custom" and "# model shape: 26 layers" in text
+    result = CliRunner().invoke(main, ["plan", "--config", str(tmp_path / "p.toml"), "--tokens", "1e12"])
+    assert result.exit_code == 2 and "flavor 'custom'" in result.stderr
