@@ -19,9 +19,10 @@ from typing import Any, Sequence
 
 from budget.errors import BudgetError
 from budget.models.arch import DEFAULT_ATTENTION_CONVENTION
-from budget.models.choice import ALL_OPTIONS, BLOCK_OPTIONS, ModelChoice, resolve_model
+from budget.models.choice import ALL_OPTIONS, ModelChoice, resolve_model
 from budget.models.count import ArchitectureCount
-from budget.planner import BudgetInput, Plan, PlanRequest
+from budget.plan_options import BUDGET_FORMS
+from budget.planner import Plan, PlanRequest
 from budget.training.memory_report import (
     DEFAULT_NUM_GPUS,
     DEFAULT_RECOMPUTE,
@@ -30,8 +31,6 @@ from budget.training.memory_report import (
     MemoryRequest,
     memory_report,
 )
-
-BUDGET_FORMS = tuple(f.name for f in fields(BudgetInput))
 
 
 def _pop_model(options: dict[str, Any]) -> dict[str, Any]:
@@ -47,31 +46,13 @@ def plan(flops: float | None = None, *, calibrate: str | None = None,
     shape options n_layer=, d_model=, n_kv_head=, ...); calibrate= a fit file or an experiment."""
     from budget.wiring import calibrated_plan
 
-    opts = _pop_model(options)
     allowed = {f.name for f in fields(PlanRequest)} - {"budget", "model", "model_source", "block"}
-    unknown = sorted(set(options) - allowed - set(BUDGET_FORMS))
+    unknown = sorted(set(options) - allowed - set(BUDGET_FORMS) - set(ALL_OPTIONS))
     if unknown:
         raise BudgetError(f"unknown plan option(s) {', '.join(unknown)}; allowed: "
                           f"{', '.join(BUDGET_FORMS + tuple(sorted(allowed)))}, "
                           f"{', '.join(ALL_OPTIONS)}, calibrate, tracking_uri")
-    budget = BudgetInput(flops=flops, **{k: options.pop(k) for k in BUDGET_FORMS if k in options})
-    if "catalog_paths" in options:
-        options["catalog_paths"] = tuple(options["catalog_paths"])
-    options.setdefault("mfu_from_catalog", "mfu" not in options)  # as `budget plan` without --mfu
-    options.setdefault("seq_len_given", options.get("seq_len") is not None)
-    if "mfu_band" in options:
-        options["mfu_band"] = tuple(options["mfu_band"])
-    choice = resolve_model({**opts, "vocab": options.get("vocab_size")},
-                           seq_len=options.get("seq_len"))
-    if choice is not None:
-        source = f"{choice.source}; {choice.note}" if choice.note else choice.source
-        options.update(model=choice.arch, model_source=source, seq_len=choice.seq_len)
-    else:
-        options["block"] = tuple((k, opts[k]) for k in BLOCK_OPTIONS if opts.get(k) is not None)
-    for key in ("family", "attention"):
-        if opts.get(key):
-            options[key] = opts[key]
-    return calibrated_plan(PlanRequest(budget=budget, **options), calibrate, tracking_uri)
+    return calibrated_plan(PlanRequest.from_options({"flops": flops, **options}), calibrate, tracking_uri)
 
 
 def _model(params: float | None, seq_len: int | None, opts: dict[str, Any],

@@ -136,6 +136,15 @@ class PlanRequest:
     model_source: str = ""
     block: tuple[tuple[str, Any], ...] = ()  # block options for the proposed shape (--mlp, ...)
 
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "PlanRequest":
+        """The one place options (the command's or the API's) become a request
+        (budget.plan_options: the option table and the rule)."""
+        from budget.plan_options import plan_request_from_options
+
+        request: PlanRequest = plan_request_from_options(options)
+        return request
+
 
 @dataclass(frozen=True)
 class Plan:

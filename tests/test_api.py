@@ -56,16 +56,16 @@ def test_import_budget_stays_light():
     assert out.stdout.strip() == "['budget']"
 
 
-def test_readme_example_runs_as_a_doctest():
-    """The README's Python API block is real: it runs as a doctest."""
+def test_api_guide_example_runs_as_a_doctest():
+    """The API guide's block (docs/guide/api.md) is real: it runs as a doctest."""
     import doctest
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Python API", 1)[1]
+    text = (Path(__file__).resolve().parent.parent / "docs" / "guide" / "api.md").read_text(encoding="utf-8")
+    section = text.split("# Python API", 1)[1]
     block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
-    test = doctest.DocTestParser().get_doctest(block, {}, "README Python API", "README.md", 0)
+    test = doctest.DocTestParser().get_doctest(block, {}, "API guide", "docs/guide/api.md", 0)
     assert len(test.examples) >= 6
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     runner.run(test)

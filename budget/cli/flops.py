@@ -8,6 +8,7 @@ import click
 
 from budget.cli.arch_options import ALL_OPTIONS, architecture_options, pop_options, resolve_model
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.models.families import DEFAULT_N_CTX
 
 BN_MODES = ("train", "inference", "folded")
 
@@ -24,7 +25,7 @@ def si(value: float, unit: str = "") -> str:
 @architecture_options
 @click.option("--n-ctx", "--seq-len", "n_ctx", type=POSITIVE_INT,
               help="Sequence length T of the attention term (and the learned positions of a "
-                   "shape built here) [default: the model's training length, else 2048].")
+                   f"shape built here) [default: the model's training length, else {DEFAULT_N_CTX}].")
 @click.option("--params", "n_params", type=POSITIVE,
               help="Pick a shape of the --family with about this many parameters instead.")
 @click.option("--count", type=click.Choice(["total", "non_embedding"]), default="total",

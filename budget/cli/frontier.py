@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from budget.cli.common import ACCELERATOR, FINITE, FRACTION, POSITIVE, POSITIVE_INT, emit, json_option
-from budget.cli.plan import PRECISIONS
+from budget.hardware.catalog import PRECISIONS
+from budget.models.families import DEFAULT_N_CTX
 
 
 def parse_ratios(text: str) -> tuple[float, ...]:
@@ -28,7 +29,7 @@ def parse_ratios(text: str) -> tuple[float, ...]:
               help="Tokens per parameter D/N to tabulate (comma-separated).")
 @click.option("--inference-tokens", type=FINITE, default=0.0, show_default=True, metavar="T",
               help="Lifetime tokens served: adds the inference FLOPs and dollars of each row.")
-@click.option("--seq-len", type=POSITIVE_INT, default=2048, show_default=True,
+@click.option("--seq-len", type=POSITIVE_INT, default=DEFAULT_N_CTX, show_default=True,
               help="Context length; served tokens attend to half of it on average.")
 @click.option("--gpu", type=ACCELERATOR, default="h100", show_default=True, help="Accelerator that prices the FLOPs.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True,

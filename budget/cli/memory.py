@@ -9,6 +9,7 @@ import click
 from budget.cli.arch_options import architecture_options, pop_options, resolve_model
 from budget.cli.common import ACCELERATOR, POSITIVE, POSITIVE_INT, emit, json_option
 from budget.cli.layout_options import memory_layout_options
+from budget.models.families import DEFAULT_N_CTX
 from budget.training.memory_report import (
     DEFAULT_NUM_GPUS,
     DEFAULT_RECOMPUTE,
@@ -23,7 +24,7 @@ from budget.training.memory_report import (
               help="Size N (total params): model states use N exactly; a --family shape of "
                    "that size sizes the activations.")
 @click.option("--seq-len", type=POSITIVE_INT,
-              help="Sequence length [default: the model's training length, else 2048].")
+              help=f"Sequence length [default: the model's training length, else {DEFAULT_N_CTX}].")
 @click.option("--micro-batch", type=POSITIVE_INT, default=1, show_default=True,
               help="Sequences per GPU per step.")
 @click.option("--precision", type=click.Choice(("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")),

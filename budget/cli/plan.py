@@ -11,94 +11,83 @@ from budget.cli.arch_options import architecture_options_without_vocab
 from budget.cli.beyond import beyond_options, render_beyond
 from budget.cli.common import (
     ACCELERATOR,
+    FINITE,
     FRACTION,
-    GRID_GCO2_PER_KWH,
     POSITIVE,
     POSITIVE_INT,
     POWER_FRACTION,
     PUE,
-    emit,
+    Number,
     json_option,
     number_pair,
 )
+from budget.cli.common import emit as show
 from budget.cli.layout_options import cluster_request, layout_options, render_cluster
-from budget.hardware.catalog import PRECISIONS
-from budget.hardware.energy import DEFAULT_PUE
-from budget.scaling.laws import LAW_IDS
-from budget.training.time import DEFAULT_MFU, DEFAULT_MFU_BAND
+from budget.plan_options import BUDGET_OPTIONS, TRAINING_OPTIONS, OptionSpec
 
 
-def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The budget forms (exactly one) and the hardware assumptions shared by plan and report."""
-    options = [
-        click.option("--flops", type=POSITIVE, help="Training compute C in FLOPs, e.g. 1e21."),
-        click.option("--pf-days", type=POSITIVE, help="Compute in PF-days (1 PF-day = 8.64e19 FLOPs)."),
-        click.option("--gpu-hours", type=POSITIVE, help="Accelerator-hours of --gpu (at --mfu)."),
-        click.option("--budget-usd", type=POSITIVE,
-                     help="Dollars on --gpu at its catalog price (or --price-per-hour)."),
-        click.option("--params", type=POSITIVE, help="Model parameters N (with --tokens: C = 6ND)."),
-        click.option("--tokens", type=POSITIVE, help="Training tokens D (with --params)."),
-        click.option("--forward-flops", type=POSITIVE,
-                     help="Forward FLOPs per sample of any network (C = 3 F S E)."),
-        click.option("--samples", type=POSITIVE, help="Samples per epoch (with --forward-flops)."),
-        click.option("--epochs", type=POSITIVE, help="Epochs (with --forward-flops)."),
-        click.option("--gpu", type=ACCELERATOR, default="h100", show_default=True,
-                     help="Accelerator id or alias ('budget gpus' lists them)."),
-        click.option("--precision", type=click.Choice(PRECISIONS), default="bf16", show_default=True,
-                     help="Training precision: picks the dense peak."),
-        click.option("--mfu", type=FRACTION, default=None,
-                     help="Model FLOPs utilisation in (0, 1]; default: the GPU's published "
-                          f"training MFU where the catalog has one, else {DEFAULT_MFU:.2f} "
-                          "(README lists sources)."),
-        click.option("--mfu-band", default=f"{DEFAULT_MFU_BAND[0]:.2f},{DEFAULT_MFU_BAND[1]:.2f}",
-                     show_default=True,
-                     help="LOW,HIGH MFU range for the GPU-hours and cost ranges."),
-        click.option("--num-gpus", type=POSITIVE_INT, default=8, show_default=True,
-                     help="GPUs running in parallel (wall clock = GPU-hours / this)."),
-        click.option("--price-per-hour", type=POSITIVE, help="Override the catalog $/GPU-hour."),
-        click.option("--pue", type=PUE, default=DEFAULT_PUE, show_default=True,
-                     help="Datacenter PUE for the energy line (Patterson et al. 2021 Table 4)."),
-        click.option("--power-fraction", type=POWER_FRACTION, default=None,
-                     help="Average board power / TDP (default: measured where known, else 1)."),
-        click.option("--grid-gco2-per-kwh", type=GRID_GCO2_PER_KWH, default=None,
-                     help="Grid carbon intensity: adds tCO2e to the energy line."),
-        click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False),
-                     help="Extra catalog TOML adding or overriding accelerators (repeatable; "
-                          "also BUDGET_CATALOG)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+class MfuBand(click.ParamType):
+    """LOW,HIGH fractions in (0, 1] with LOW < HIGH (budget.cli.common.number_pair)."""
+
+    name = "LOW,HIGH"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return number_pair(value, "--mfu-band")
+        except click.UsageError as exc:
+            self.fail(exc.message.removeprefix("--mfu-band "), param, ctx)
+
+
+MFU_BAND = MfuBand()
+
+
+def click_option(spec: OptionSpec) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option for one row of budget.plan_options (its flag, help, choices, default)."""
+    types: dict[str, Any] = {"positive": POSITIVE, "positive_int": POSITIVE_INT, "float": FINITE,
+                             "text": str, "band": MFU_BAND, "path": click.Path(dir_okay=False),
+                             "accelerator": ACCELERATOR, "fraction": FRACTION, "pue": PUE,
+                             "power_fraction": POWER_FRACTION}
+    if spec.kind == "choice":
+        kind: Any = click.Choice(spec.choices)
+    elif spec.kind == "int_range":
+        kind = click.IntRange(None if spec.low is None else int(spec.low),
+                              None if spec.high is None else int(spec.high))
+    elif spec.kind == "range":
+        kind = Number(positive=False, low=spec.low, high=spec.high)
+    else:
+        kind = types[spec.kind]
+    default = spec.shown_default()
+    return click.option(spec.flag, spec.name, type=kind, default=default, multiple=spec.multiple,
+                        show_default=default not in (None, ()), help=spec.help, metavar=spec.metavar)
+
+
+def options_from(specs: tuple[OptionSpec, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding the click options of `specs`, in the table's order."""
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for spec in reversed(specs):
+            func = click_option(spec)(func)
+        return func
+    return decorate
+
+
+budget_options = options_from(BUDGET_OPTIONS)  # the budget forms and hardware, shared with report
+training_options = options_from(TRAINING_OPTIONS)
 
 
 def build_request(kw: dict[str, Any]) -> Any:
-    """Parse the shared options into a PlanRequest (library import kept inside)."""
-    from budget.cli.arch_options import pop_options
-    from budget.models.choice import BLOCK_OPTIONS, resolve_model
-    from budget.planner import BudgetInput, PlanRequest
+    """The PlanRequest for the command's remaining keyword arguments (a bad --mfu-band is a
+    usage error naming the option)."""
+    from budget.errors import BudgetError
+    from budget.planner import PlanRequest
 
-    budget = BudgetInput(**{k: kw.pop(k) for k in (
-        "flops", "pf_days", "gpu_hours", "budget_usd", "params", "tokens", "forward_flops",
-        "samples", "epochs")})
-    kw["mfu_band"] = number_pair(kw["mfu_band"], "--mfu-band")
-    kw["catalog_paths"] = tuple(kw["catalog_paths"])
-    if kw["mfu"] is None:
-        from budget.training.time import DEFAULT_MFU
-
-        kw["mfu"], kw["mfu_from_catalog"] = DEFAULT_MFU, True
-    opts = pop_options(kw)
-    choice = resolve_model({**opts, "vocab": kw.get("vocab_size")}, seq_len=kw.get("seq_len"))
-    if choice is not None:
-        source = f"{choice.source}; {choice.note}" if choice.note else choice.source
-        kw.update(model=choice.arch, model_source=source, seq_len=choice.seq_len)
-    else:
-        kw["block"] = tuple((k, opts[k]) for k in BLOCK_OPTIONS if opts.get(k) is not None)
-        kw["seq_len_given"] = kw.get("seq_len") is not None
-        kw["seq_len"] = kw.get("seq_len") or 2048
-    for key in ("family", "attention"):
-        if opts.get(key):
-            kw[key] = opts[key]
-    return PlanRequest(budget=budget, **kw)
+    try:
+        return PlanRequest.from_options(kw)
+    except BudgetError as exc:
+        if str(exc).startswith("--mfu-band"):
+            raise click.BadParameter(str(exc).split(" ", 2)[2], param_hint="'--mfu-band'") from None
+        raise
 
 
 def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -113,29 +102,19 @@ def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command(name="plan")
 @budget_options
-@click.option("--law", type=click.Choice(LAW_IDS),
-              help="Size the shape and memory with this law instead of the recommended one "
-                   "(with --model or --params and no --tokens: the law whose optimal D is used).")
 @architecture_options_without_vocab
-@click.option("--seq-len", type=POSITIVE_INT,
-              help="Training sequence length: attention FLOPs, activations, the proposed shape's "
-                   "context [default: a named model's training length, else 2048].")
-@click.option("--vocab", "vocab_size", type=POSITIVE_INT,
-              help="Vocabulary size of the proposed shape [default: the family's].")
-@click.option("--micro-batch", type=POSITIVE_INT, default=1, show_default=True,
-              help="Sequences per GPU per step, for activation memory.")
-@click.option("--zero", "zero_stage", type=click.IntRange(0, 3), default=3, show_default=True,
-              help="ZeRO stage for the memory estimate and the fewest-GPUs answer.")
-@click.option("--recompute", type=click.Choice(("auto", "none", "selective", "full")), default="auto",
-              show_default=True,
-              help="Activation recomputation; auto = selective, or full when selective cannot fit.")
-@click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
-              show_default=True)
+@training_options
 @layout_options
 @calibrate_options
 @beyond_options
+@click.option("--emit", nargs=2, type=(click.Choice(("torchtitan", "megatron", "deepspeed")),
+                                       click.Path(dir_okay=False)),
+              metavar="TRAINER FILE", default=None,
+              help="Also write the chosen model and layout as that trainer's config: torchtitan "
+                   "(TOML job config), megatron (Megatron-LM arguments), deepspeed (JSON).")
 @json_option
-def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw: Any) -> None:
+def command(as_json: bool, calibrate: str | None, tracking_uri: str | None,
+            emit: tuple[str, str] | None, **kw: Any) -> None:
     """Plan a training run from a compute budget under each published scaling law.
 
     Prints C (also in PF-days and H100-hours), the compute-optimal parameters N and tokens D
@@ -147,9 +126,38 @@ def command(as_json: bool, calibrate: str | None, tracking_uri: str | None, **kw
     """
     from budget.wiring import calibrated_plan
 
+    apply_trainer_config(kw)
     cluster = cluster_request(kw)  # pops the layout options, then the rest is the plan request
     plan = calibrated_plan(replace(build_request(kw), cluster=cluster), calibrate, tracking_uri)
-    emit(plan, as_json, render_plan)
+    show(plan, as_json, render_plan)
+    if emit is not None:
+        from budget.emit.write import notes, write
+
+        trainer, path = emit
+        write(plan.to_dict(), trainer, path)
+        for line in [*notes(plan.to_dict(), trainer), f"wrote {trainer} config {path}"]:
+            click.echo(line, err=True)
+
+
+def apply_trainer_config(kw: dict[str, Any]) -> None:
+    """`--config` naming a torchtitan TOML or a Megatron-LM argument file: its model, shape,
+    layout and sequence length fill the options not given on the command line."""
+    from budget.emit.read import is_trainer_config, read_trainer_config
+
+    if not kw.get("config") or not is_trainer_config(kw["config"]):
+        return
+    stated = read_trainer_config(kw.pop("config"))
+    kw["config"] = None
+    if stated.model and not kw.get("model"):
+        kw["model"] = stated.model
+    for key, value in stated.shape.items():
+        key = "vocab_size" if key == "vocab" else key
+        if kw.get(key) is None:
+            kw[key] = value
+    if stated.layout and kw.get("layout") is None:
+        kw["layout"] = stated.layout
+    if stated.seq_len and kw.get("seq_len") is None:
+        kw["seq_len"] = stated.seq_len
 
 
 def wrap(text: str, first: str, rest: str, width: int = 100) -> str:

@@ -9,6 +9,7 @@ import click
 from budget.cli.arch_options import model_options, resolve_architecture
 from budget.cli.common import ACCELERATOR, POSITIVE_INT, check_writable_file, emit, json_option, write_failed
 from budget.hardware.roofline import PHASES, PRECISION_BYTES
+from budget.models.families import DEFAULT_N_CTX
 
 
 @click.command(name="roofline")
@@ -18,7 +19,7 @@ from budget.hardware.roofline import PHASES, PRECISION_BYTES
 @click.option("--phase", type=click.Choice(PHASES), default="decode",
               show_default=True, help="With --network: training, or inference for the others.")
 @click.option("--batch", type=POSITIVE_INT, default=1, show_default=True, help="Sequences/images.")
-@click.option("--seq-len", type=POSITIVE_INT, default=2048, show_default=True,
+@click.option("--seq-len", type=POSITIVE_INT, default=DEFAULT_N_CTX, show_default=True,
               help="Tokens per sequence (decode: the cached context).")
 @click.option("--precision", type=click.Choice(tuple(PRECISION_BYTES)),
               default="bf16", show_default=True)
