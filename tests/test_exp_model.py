@@ -202,3 +202,24 @@ def test_a_llama_sweep_point_trains_on_real_text():
     assert result.val_loss < math.log(corpus.vocab_size)
     assert result.flops == pytest.approx(
         config.architecture.training_flops_per_token() * result.tokens, rel=1e-9)
+
+
+def test_llama_points_are_estimated_and_cached_as_llama():
+    """The sweep's time estimate uses the point's own FLOPs (a 6-layer d=272 SwiGLU point was
+    estimated with GPT-2's formula, 19% low), and the step-plan cache keys a llama point apart
+    from a GPT-2 point of the same widths (their timings differ)."""
+    from dataclasses import replace
+
+    from experiments.autotune import _key
+    from experiments.design import ESTIMATED_MFU, STEP_OVERHEAD_S, point_for
+
+    arch = build("llama", 6, 272, n_head=4, d_ff=736, vocab_size=256, n_ctx=64)
+    point = point_for(arch, 1e13, PRESETS["cpu"], peak_flops_per_s=1e12)
+    c = point.config
+    expected = (arch.training_flops_per_token() * c.tokens / (1e12 * ESTIMATED_MFU)
+                + c.steps * STEP_OVERHEAD_S)
+    assert point.estimated_seconds == pytest.approx(expected, rel=1e-12)
+    as_gpt2 = replace(c, family="gpt2", n_kv_head=0, head_dim=0)
+    cpu = torch.device("cpu")
+    assert _key(c, cpu, None, False) != _key(as_gpt2, cpu, None, False)
+    assert _key(as_gpt2, cpu, None, False).endswith("|False")  # GPT-2 keys as they were

@@ -197,3 +197,15 @@ def test_one_activation_formula(name, recompute):
     one_gpu = Layout(recompute=recompute, flash=False)
     assert activation_bytes(arch, 1, 2048, recompute) == pytest.approx(
         first_stage_activation_bytes(arch, one_gpu, 2048), rel=1e-12)
+
+
+def test_window_and_layer_pattern_by_flags():
+    """A Gemma-2-like local/global stack given by flags: 2 local layers attend 512 positions, 2
+    global ones all 4,096 (4 x positions x q width FLOPs each, unhalved)."""
+    result = run("flops", "--n-layer", "4", "--d-model", "1024", "--window", "512",
+                 "--layer-pattern", "LG", "--seq-len", "4096", "--json")
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    assert d["attention_context_flops_per_token"] == (2 * 512 + 2 * 4096) * 4 * 1024
+    bad = run("serve", "--n-layer", "4", "--d-model", "1024", "--layer-pattern", "LX")
+    assert bad.exit_code == 2 and "'X'" in bad.output

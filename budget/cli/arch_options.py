@@ -84,6 +84,12 @@ def _options(func: Callable[..., Any], *, vocab: bool, convention: bool = True) 
                      help="MoE: width of each expert [default: d_ff]."),
         click.option("--first-dense-layers", type=click.IntRange(min=0),
                      help="MoE: leading layers with a dense MLP."),
+        click.option("--window", type=click.IntRange(min=0),
+                     help="Sliding-window attention over this many tokens (the L layers; "
+                          "every layer without --layer-pattern)."),
+        click.option("--layer-pattern", metavar="GL...",
+                     help="Layer kinds, repeated over the depth: G global attention, L "
+                          "sliding window (e.g. LG as Gemma 2 and gpt-oss, LLLLLG as Gemma 3)."),
         click.option("--attention", type=click.Choice(("unhalved", "causal")), default="unhalved",
                      show_default=True,
                      help="Attention-score FLOPs: unhalved counts every position (PaLM App. B); "

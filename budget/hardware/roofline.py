@@ -209,12 +209,15 @@ def transformer_ops(arch: Architecture, phase: str, batch: int, seq_len: int, pr
     m = float(batch * per_seq)
     d, L, q, kv = arch.d_model, arch.n_layer, arch.q_dim, arch.kv_dim
     gated = arch.mlp == "gated"
+    # the projections' widths as the attention part counts them (MLA: its low-rank matrices)
+    parts = arch.mixer("G").flops_terms(1, "unhalved")
+    qkv_out, o_in = _width(parts["qkv"] / (2 * d)), _width(parts["attention_output"] / (2 * d))
     ops = [Op("embedding", "elementwise", 0.0, 2 * b_e * m * d, 1),
-           linear_op("qkv", m, d, q + 2 * kv, b_w, b_a, L)]
+           linear_op("qkv", m, d, qkv_out, b_w, b_a, L)]
     if arch.positions == "rotary":
         ops.append(elementwise_op("rotary", "elementwise", m * (q + kv), ROTARY_FLOPS, 1, b_e, L))
     ops.append(_attention_op(arch, phase, batch, seq_len, b_a, b_kv))
-    ops.append(linear_op("attn_out", m, q, d, b_w, b_a, L))
+    ops.append(linear_op("attn_out", m, o_in, d, b_w, b_a, L))
     norm_flops = LAYERNORM_FLOPS if arch.norm == "layernorm" else RMSNORM_FLOPS
     ops.append(elementwise_op("norms", "norm", m * d, norm_flops, 1, b_e, 2 * L))
     ops.append(elementwise_op("residual_adds", "elementwise", m * d, 1, 2, b_e, 2 * L))
@@ -226,6 +229,11 @@ def transformer_ops(arch: Architecture, phase: str, batch: int, seq_len: int, pr
         ops = [Op(o.name, o.kind, o.flops * TRAIN_FACTOR, o.bytes * TRAIN_FACTOR, o.count, o.d_in,
                   o.d_out, o.weight_bytes_per_elt, o.act_bytes_per_elt) for o in ops]
     return ops
+
+
+def _width(x: float) -> Any:
+    """A projection width: whole when it is (multi-head), else the effective mean (MLA)."""
+    return int(x) if x == int(x) else x
 
 
 def _attention_op(arch: Architecture, phase: str, batch: int, seq_len: int, b_a: float,

@@ -27,20 +27,13 @@ from functools import cached_property
 from typing import Any
 
 from budget.errors import BudgetError
+from budget.models.arch_checks import check
 from budget.models.components import Latent, Mixer, Mlp, Moe, MultiHead, StateSpace
 
-MLP_KINDS = ("plain", "gated")
-NORMS = ("layernorm", "rmsnorm")
-POSITIONS = ("learned", "rotary", "none")
-BIASES = ("none", "all", "qkv")
-ATTENTION_KINDS = ("multi-head", "latent")
-LAYER_KINDS = "GLS"  # global attention, local (sliding-window) attention, state-space
 ATTENTION_CONVENTIONS = ("unhalved", "causal")
 DEFAULT_ATTENTION_CONVENTION = "unhalved"  # PaLM App. B; the toolkit's count before this module
 TRAIN_MULTIPLIER = 3.0  # forward + backward (backward = 2 x forward; Kaplan et al. 2020 §2.1)
 RECOMPUTE_MULTIPLIER = 4.0  # full recomputation adds one forward (Korthikanti et al. 2022 §4)
-MAX_LAYERS = 100_000  # bounds on what a description may say (a 10^12-layer config is refused
-MAX_SIZE = 2**31  # at once, not counted or searched); any one width, count or context
 
 # Fields added with the parts; `to_dict` leaves them out at their defaults so that the JSON of
 # the models described before them is unchanged.
@@ -97,48 +90,7 @@ class Architecture:
     router_bias: bool = False
 
     def __post_init__(self) -> None:
-        for f in ("n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff",
-                  "vocab_size", "n_ctx", "ssm_groups", "ssm_conv", "norms_per_layer"):
-            _whole(f, getattr(self, f), minimum=1)
-        for f in ("n_experts", "experts_per_token", "n_shared_experts", "expert_d_ff",
-                  "shared_expert_d_ff", "first_dense_layers", "q_lora_rank", "kv_lora_rank",
-                  "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "window", "ssm_d_inner",
-                  "ssm_d_state", "ssm_heads"):
-            _whole(f, getattr(self, f), minimum=0)
-        for f, allowed in (("mlp", MLP_KINDS), ("norm", NORMS), ("positions", POSITIONS),
-                           ("bias", BIASES), ("attention", ATTENTION_KINDS)):
-            if getattr(self, f) not in allowed:
-                raise BudgetError(f"{f}={getattr(self, f)!r} is not one of {', '.join(allowed)}")
-        if self.n_head % self.n_kv_head:
-            raise BudgetError(f"n_head={self.n_head} must be a multiple of "
-                              f"n_kv_head={self.n_kv_head} (grouped-query attention)")
-        if self.n_experts:
-            if not 1 <= self.experts_per_token <= self.n_experts:
-                raise BudgetError(f"experts_per_token={self.experts_per_token} must be between 1 "
-                                  f"and n_experts={self.n_experts}")
-            if self.first_dense_layers > self.n_layer:
-                raise BudgetError(f"first_dense_layers={self.first_dense_layers} exceeds "
-                                  f"n_layer={self.n_layer}")
-        elif self.experts_per_token or self.n_shared_experts:
-            raise BudgetError("experts_per_token and n_shared_experts need n_experts >= 1")
-        self._check_parts()
-
-    def _check_parts(self) -> None:
-        if self.attention == "latent" and not (self.kv_lora_rank and self.v_head_dim
-                                               and self.qk_nope_head_dim + self.qk_rope_head_dim):
-            raise BudgetError("latent attention needs kv_lora_rank, v_head_dim and "
-                              "qk_nope_head_dim + qk_rope_head_dim >= 1")
-        bad = sorted(set(self.layer_pattern) - set(LAYER_KINDS))
-        if bad:
-            raise BudgetError(f"layer_pattern={self.layer_pattern!r}: {''.join(bad)!r} is not one "
-                              f"of G (global), L (local), S (state-space)")
-        if len(self.layer_pattern) > self.n_layer:
-            raise BudgetError(f"layer_pattern has {len(self.layer_pattern)} entries for "
-                              f"n_layer={self.n_layer}")
-        if "L" in self.pattern and not self.window:
-            raise BudgetError("local (L) layers need a window >= 1")
-        if "S" in self.pattern and not (self.ssm_d_inner and self.ssm_d_state and self.ssm_heads):
-            raise BudgetError("state-space (S) layers need ssm_d_inner, ssm_d_state, ssm_heads")
+        check(self)
 
     # ---- the parts ----------------------------------------------------------------------
     @property
@@ -149,8 +101,22 @@ class Architecture:
     def layer_kind(self, i: int) -> str:
         return self.pattern[i % len(self.pattern)]
 
+    @cached_property
+    def _memo(self) -> dict[Any, Any]:
+        """Parts and per-layer sums, built once per Architecture (the layout search asks often)."""
+        return {}
+
+    def _once(self, key: Any, make: Any) -> Any:
+        memo = self._memo
+        if key not in memo:
+            memo[key] = make()
+        return memo[key]
+
     def mixer(self, kind: str = "G") -> Mixer:
         """The mixer of a layer of this kind (G, L or S)."""
+        return self._once(("mixer", kind), lambda: self._make_mixer(kind))  # type: ignore[no-any-return]
+
+    def _make_mixer(self, kind: str) -> Mixer:
         if kind == "S":
             return StateSpace(self.d_model, self.ssm_d_inner, self.ssm_d_state, self.ssm_heads,
                               self.ssm_groups, self.ssm_conv)
@@ -162,13 +128,15 @@ class Architecture:
                          window, self.qk_norm, self.attention_sinks)
 
     def dense_mlp(self, d_ff: int | None = None) -> Mlp:
-        return Mlp(self.d_model, self.d_ff if d_ff is None else d_ff, self.mlp == "gated",
-                   self.bias == "all")
+        f = self.d_ff if d_ff is None else d_ff
+        return self._once(("mlp", f), lambda: Mlp(  # type: ignore[no-any-return]
+            self.d_model, f, self.mlp == "gated", self.bias == "all"))
 
     def moe_mlp(self) -> Moe:
-        return Moe(self.d_model, self.dense_mlp(self.routed_d_ff), self.n_experts,
-                   self.experts_per_token, self.dense_mlp(self.shared_d_ff),
-                   self.n_shared_experts, self.router_bias)
+        return self._once("moe", lambda: Moe(  # type: ignore[no-any-return]
+            self.d_model, self.dense_mlp(self.routed_d_ff), self.n_experts,
+            self.experts_per_token, self.dense_mlp(self.shared_d_ff), self.n_shared_experts,
+            self.router_bias))
 
     @cached_property
     def layer_groups(self) -> tuple[tuple[str, bool, int], ...]:
@@ -237,6 +205,10 @@ class Architecture:
         return self.moe_mlp().params(active=active)
 
     def layer_params(self, *, moe: bool, active: bool = False, kind: str = "G") -> int:
+        return self._once(("layer", moe, active, kind),  # type: ignore[no-any-return]
+                          lambda: self._layer_params(moe, active, kind))
+
+    def _layer_params(self, moe: bool, active: bool, kind: str) -> int:
         mlp = self.moe_mlp_params(active=active) if moe else self.mlp_params()
         return self.mixer(kind).params() + mlp + self.norms_per_layer * self.norm_params()
 
@@ -265,6 +237,10 @@ class Architecture:
     def forward_flops_terms(self, seq_len: int | None = None,
                             convention: str = DEFAULT_ATTENTION_CONVENTION) -> dict[str, float]:
         """Forward FLOPs per token by named term, summed over layers (2 FLOPs per MAC)."""
+        return dict(self._once(("flops", seq_len, convention),
+                               lambda: self._forward_flops_terms(seq_len, convention)))
+
+    def _forward_flops_terms(self, seq_len: int | None, convention: str) -> dict[str, float]:
         if convention not in ATTENTION_CONVENTIONS:
             raise BudgetError(f"attention convention {convention!r} is not one of "
                               f"{', '.join(ATTENTION_CONVENTIONS)}")
@@ -301,6 +277,9 @@ class Architecture:
     def activation_widths(self, moe: bool | None = None) -> tuple[float, float]:
         """(mixer, MLP) bytes per token one layer keeps that tensor parallelism shards, the mean
         over the layers (or over the dense / MoE ones when `moe` is given)."""
+        return self._once(("widths", moe), lambda: self._activation_widths(moe))  # type: ignore[no-any-return]
+
+    def _activation_widths(self, moe: bool | None) -> tuple[float, float]:
         groups = [(k, m, n) for k, m, n in self.layer_groups if moe is None or m == moe]
         layers = sum(n for _k, _m, n in groups)
         mixer = sum(n * self.mixer(k).activation_width() for k, _m, n in groups)
@@ -310,7 +289,8 @@ class Architecture:
 
     def score_positions(self, seq_len: float, moe: bool | None = None) -> float:
         """Mean over the layers of n_head x the keys a query attends (0 for state-space)."""
-        groups = [(k, n) for k, m, n in self.layer_groups if moe is None or m == moe]
+        groups = self._once(("scores", moe), lambda: [
+            (k, n) for k, m, n in self.layer_groups if moe is None or m == moe])
         layers = sum(n for _k, n in groups)
         total = sum(n * self.mixer(k).score_positions(seq_len) for k, n in groups)
         return total / layers if layers > 1 else total
@@ -382,8 +362,3 @@ class Architecture:
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
-
-def _whole(name: str, value: object, *, minimum: int) -> None:
-    limit = MAX_LAYERS if name == "n_layer" else MAX_SIZE
-    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= limit:
-        raise BudgetError(f"{name}={value!r} must be a whole number from {minimum} to {limit:,}")

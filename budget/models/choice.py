@@ -15,7 +15,8 @@ from budget.errors import BudgetError
 
 FIELD_OPTIONS = ("n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "vocab")
 BLOCK_OPTIONS = ("mlp", "norm", "positions", "tied_embeddings", "bias", "n_experts",
-                 "experts_per_token", "n_shared_experts", "expert_d_ff", "first_dense_layers")
+                 "experts_per_token", "n_shared_experts", "expert_d_ff", "first_dense_layers",
+                 "window", "layer_pattern")
 ALL_OPTIONS = ("model", "config", "family", "attention") + FIELD_OPTIONS + BLOCK_OPTIONS
 
 

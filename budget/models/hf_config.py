@@ -5,7 +5,7 @@ phi3 (Llama-style blocks), gemma2, gemma3/gemma3_text, gpt_oss, deepseek_v2, dee
 (`budget.models.hf_readers`), gpt2, gpt_neox. Keys that set the parameter count must be present;
 keys with a documented default in `transformers` (e.g. `num_key_value_heads`,
 `tie_word_embeddings`) take that default, listed per type below. Every number read is bounded
-(`budget.models.arch.MAX_LAYERS`, `MAX_SIZE`), so an absurd config is refused at once. Every
+(`budget.models.arch_checks.MAX_LAYERS`, `MAX_SIZE`), so an absurd config is refused at once. Every
 problem is a BudgetError naming the file and the key or value.
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from budget.errors import BudgetError
-from budget.models.arch import MAX_LAYERS, MAX_SIZE, Architecture
+from budget.models.arch import Architecture
+from budget.models.arch_checks import MAX_LAYERS, MAX_SIZE
 
 LLAMA_TYPES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "phi3")
 OTHER_TYPES = ("gemma2", "gemma3", "gemma3_text", "gpt_oss", "deepseek_v2", "deepseek_v3")
