@@ -181,7 +181,7 @@ def test_serve_prices_the_mla_cache():
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["kv_bytes_per_token"] == 70_272
     gpt_oss = json.loads(run("serve", "--model", "gpt-oss-20b", "--gpu", "h100",
-                             "--prompt-len", "8000", "--gen-len", "192", "--json").output)
+                             "--input-tokens", "8000", "--output-tokens", "192", "--json").output)
     assert gpt_oss["kv_bytes_per_token"] == 12 * 2048 + 12 * 2048 * 128 / 8192
 
 
