@@ -14,8 +14,9 @@ Per step and GPU:
   reduce-scatter of the same bytes, Korthikanti §4.2.2). On the critical path unless `tp_overlap`.
 - CP: K and V all-gathered in forward, re-gathered and dK/dV reduce-scattered in backward
   (Megatron-LM context_parallel.md), hidden behind attention up to `cp_overlap`.
-- PP: b s h / t (scatter/gather) sent forward and backward per micro-batch per virtual stage
-  (Narayanan §4.1), exposed.
+- PP: b s h / t sent forward and backward per micro-batch per virtual stage, exposed: SP leaves
+  the activation sharded by t; without SP Megatron's scatter/gather sends each TP rank 1/t of it
+  over its own NIC and all-gathers inside the node (Narayanan §4.1, on by default in Megatron-LM).
 - EP: all-to-all dispatch and combine of b s k h per MoE layer, forward and backward (DeepSeek-V3
   §3.2.1), exposed unless `ep_overlap`.
 - DP: gradient all-reduce 2 Psi (ZeRO 0-2) or ZeRO-3's all-gather, all-gather, reduce-scatter 3 Psi
@@ -27,10 +28,10 @@ Step time = compute + exposed communication + bubble + optimizer update (memory-
 Compute: hardware FLOPs (FlashAttention computes the causal half of the scores; without it the
 whole s x s block, as 2021-22 Megatron did; full recompute adds a forward, selective the score
 recompute) / (dense peak x achieved fraction). The achieved fraction is the device's best-shape
-matmul efficiency (catalog `matmul_efficiency`) x `kernel_factor` x h / (h + H_HALF): small layers
-run less efficiently. KERNEL_FACTOR and H_HALF are our assumptions, set once from A100 Megatron
-runs (Narayanan et al. 2021 Table 1, its smallest and largest rows); the other published runs in the
-tests are out-of-sample checks.
+matmul efficiency (catalog `matmul_efficiency`) x `kernel_factor` x h / (h + h_half): small layers
+run less efficiently. kernel_factor (per device and precision) and h_half are data
+(budget/hardware/efficiency.toml), fitted once by `budget validate` on the published runs of
+budget/validation/runs.toml, whose leave-one-out error is the out-of-sample check.
 """
 
 from __future__ import annotations
@@ -40,15 +41,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from budget.hardware.catalog import Accelerator
+from budget.hardware.efficiency import efficiency
 from budget.models.arch import Architecture
 from budget.training.memory import bytes_per_param
 from budget.training.parallel import Layout, stage_params
 
-LINK_EFFICIENCY = 0.8  # large-message busbw ~80% of the per-direction spec (ml-engineering network/README.md)
 LATENCY_S = 10e-6  # per collective step; llm-analysis floors intra-node messages at 8 us (analysis.py)
 DEFAULT_MATMUL_EFFICIENCY = 0.80  # when the catalog has none: H100 SXM's 80.3% MAMF (ml-engineering)
-KERNEL_FACTOR = 0.75  # end-to-end kernels / best-shape matmul; our assumption (module docstring)
-H_HALF = 768  # d_model at which layers reach half the kernel efficiency; our assumption
 DEFAULT_GPUS_PER_NODE = 8  # assumed when neither the catalog nor --gpus-per-node gives one
 DEFAULT_SCALE_OUT_GBS = 25.0  # assumed NIC per device (200 Gb/s) when the catalog has none
 OPTIMIZER_PASSES = 2.0  # the update reads and writes the states once each (our accounting)
@@ -64,7 +63,9 @@ class Cluster:
     hbm_gbs: float
     peak_flops: float
     matmul_efficiency: float
-    link_efficiency: float = LINK_EFFICIENCY
+    kernel_factor: float  # efficiency.toml, per device and precision
+    h_half: float  # efficiency.toml
+    link_efficiency: float  # efficiency.toml
     latency_s: float = LATENCY_S
     assumed: tuple[str, ...] = ()
 
@@ -94,9 +95,12 @@ def cluster_for(gpu: Accelerator, precision: str, *, gpus_per_node: int | None =
     if eff is None:
         eff = DEFAULT_MATMUL_EFFICIENCY
         assumed.append(f"matmul efficiency {eff:.0%} of peak (no measurement in the catalog)")
+    k = efficiency()
+    kernel, _ = k.kernel_factor(gpu.id, precision)
     return Cluster(gpus_per_node=n, scale_up_gbs_per_dir=up, scale_out_gbs_per_dir=out,
                    hbm_gbs=gpu.memory_bandwidth_gbs, peak_flops=gpu.peak_flops(precision),
-                   matmul_efficiency=eff, assumed=tuple(assumed))
+                   matmul_efficiency=eff, kernel_factor=kernel, h_half=k.h_half,
+                   link_efficiency=k.link_efficiency, assumed=tuple(assumed))
 
 
 @dataclass(frozen=True)
@@ -149,9 +153,9 @@ def ring_time(kind: str, n: int, size_bytes: float, gbs: float, c: Cluster) -> f
     return factor * (n - 1) / n * size_bytes / (gbs * 1e9 * c.link_efficiency) + steps * c.latency_s
 
 
-def compute_efficiency(arch: Architecture, c: Cluster, kernel_factor: float = KERNEL_FACTOR) -> float:
-    """Achieved fraction of the dense peak: matmul efficiency x kernel factor x h / (h + H_HALF)."""
-    return c.matmul_efficiency * kernel_factor * arch.d_model / (arch.d_model + H_HALF)
+def compute_efficiency(arch: Architecture, c: Cluster) -> float:
+    """Achieved fraction of the dense peak: matmul efficiency x kernel factor x h / (h + h_half)."""
+    return c.matmul_efficiency * c.kernel_factor * arch.d_model / (arch.d_model + c.h_half)
 
 
 def _links(layout: Layout, c: Cluster) -> dict[str, float]:
@@ -168,8 +172,7 @@ def _links(layout: Layout, c: Cluster) -> dict[str, float]:
 
 
 def step_time(arch: Architecture, layout: Layout, seq_len: int, c: Cluster, *,
-              precision: str = "bf16", optimizer: str = "adam", overlap: Overlap = Overlap(),
-              kernel_factor: float = KERNEL_FACTOR) -> StepTime:
+              precision: str = "bf16", optimizer: str = "adam", overlap: Overlap = Overlap()) -> StepTime:
     """Seconds per optimizer step of `layout` and the MFU/HFU it implies (module docstring)."""
     t, p, v, m, b, cp, e = layout.tp, layout.pp, layout.vp, layout.ga, layout.mb, layout.cp, layout.ep
     act_bytes = 2.0  # 16-bit activations and gradients on the wire
@@ -181,7 +184,7 @@ def step_time(arch: Architecture, layout: Layout, seq_len: int, c: Cluster, *,
              "selective": terms["attention_scores"] + terms["attention_values"]}[layout.recompute]
     hw_per_token = 3 * forward + extra
     shard = t * p * cp
-    eff = compute_efficiency(arch, c, kernel_factor)
+    eff = compute_efficiency(arch, c)
     t_mb = hw_per_token * tokens_mb / shard / (c.peak_flops * eff)  # one micro-batch, one stage
     compute = m * t_mb
     bubble = (p - 1) / v * t_mb
@@ -198,7 +201,7 @@ def step_time(arch: Architecture, layout: Layout, seq_len: int, c: Cluster, *,
     cp_time = m * layers_stage * 3 * ring_time("all_gather", cp, kv_size, links["cp"], c)
     cp_bytes = m * layers_stage * 3 * (cp - 1) / cp * kv_size if cp > 1 else 0.0
     # PP: activations forward, gradients backward, per micro-batch per virtual stage
-    pp_size = b * s_loc * arch.d_model * act_bytes / (t if layout.sp else 1)
+    pp_size = b * s_loc * arch.d_model * act_bytes / t  # SP shards it; without SP scatter/gather does
     pp_time = m * 2 * v * (pp_size / (links["pp"] * 1e9 * c.link_efficiency) + c.latency_s) if p > 1 else 0.0
     pp_bytes = m * 2 * v * pp_size if p > 1 else 0.0
     # EP: dispatch + combine, forward and backward, per MoE layer
