@@ -52,7 +52,8 @@ def test_16384_gpus_warn_about_the_useful_batch():
     warnings = " ".join(plan["parallel"]["warnings"])
     assert "exceed the useful batch" in warnings
     assert plan["layout"]["global_batch_sequences"] <= plan["hyperparameters"]["batch_sequences"] + 1
-    assert plan["predicted_mfu"] < 0.3  # the bubble and communication show up
+    fewer = plan_json("--flops", "1e23", "--num-gpus", "1024")
+    assert plan["predicted_mfu"] < 0.75 * fewer["predicted_mfu"]  # the bubble and communication show up
 
 
 def test_fixed_layout_idle_gpus_and_errors():

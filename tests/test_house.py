@@ -19,7 +19,7 @@ HEAVY = ("torch", "mlflow", "matplotlib", "scipy", "pandas", "ray")
 # Lower layers never import higher ones at module level (lazy imports inside functions may).
 LAYERS = [("budget/errors.py",), ("budget/models/", "budget/hardware/"),
           ("budget/training/", "budget/scaling/", "budget/serving/", "budget/render.py"),
-          ("budget/fixed_plan.py", "budget/validation/"), ("budget/planner.py",),
+          ("budget/fixed_plan.py", "budget/validation/"), ("budget/planner/",),
           ("budget/report/",), ("budget/wiring.py", "budget/api.py"), ("budget/cli/",)]
 
 
