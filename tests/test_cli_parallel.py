@@ -93,11 +93,13 @@ def test_nodes_days_and_goodput():
 def test_mfu_outside_band_and_device_default():
     plan = plan_json("--flops", "1e21", "--mfu", "0.7")
     assert any("outside --mfu-band" in n for n in plan["notes"])
-    h100 = plan_json("--flops", "1e21", "--gpu", "h100")
+    # an hours budget turns hours into C at the device's published MFU (a FLOPs budget is timed
+    # by its layout instead: tests/test_time_model.py)
+    h100 = plan_json("--gpu-hours", "1e5", "--gpu", "h100")
     assert h100["mfu"] == 0.41 and "arXiv:2407.21783" in h100["mfu_source"]
-    mi300x = plan_json("--flops", "1e21", "--gpu", "mi300x")
+    mi300x = plan_json("--gpu-hours", "1e5", "--gpu", "mi300x")
     assert mi300x["mfu"] == 0.40 and mi300x["mfu_source"].startswith("global default")
-    a100 = plan_json("--flops", "1e21", "--gpu", "a100")
+    a100 = plan_json("--gpu-hours", "1e5", "--gpu", "a100")
     assert a100["mfu"] == 0.514 and a100["mfu_band"][1] == 0.514  # band widened to hold it
 
 

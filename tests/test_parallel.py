@@ -113,7 +113,7 @@ def test_search_thousands_of_candidates_fast():
     n = sum(1 for _ in candidates(st, 16384, 4096))
     assert n >= 1500
     start = time.perf_counter()
-    best, tried, _fitting = fastest(st, 16384, 4096)
+    best, tried, _fitting, _why = fastest(st, 16384, 4096)
     fewest_gpus(st)
     elapsed = time.perf_counter() - start
     assert best is not None and tried == n and best.layout.num_gpus == 16384

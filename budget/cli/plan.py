@@ -229,16 +229,18 @@ def render_plan(plan: Any) -> str:
                  f"{plan.precision}, {gib(g['memory_bytes'])} ({g['memory_basis']}); "
                  f"{m.usable_fraction:.0%} usable = {gib(g['memory_bytes'] * m.usable_fraction)}")
     lines.append(wrap(f"MFU {plan.mfu:.1%} ({plan.mfu_source})", "                ", "                  "))
+    network = plan.budget.given_as == "forward-flops"  # a network by its FLOPs: no LM sections
     rows = []
     for a in plan.allocations:
         mark = " *" if a.law == plan.recommended else ""
         rows.append([a.law + mark, human(a.params) + ("" if a.params_count == "total" else " (non-emb)"),
                      human(a.tokens), f"{a.tokens_per_param:.1f}", loss_cell(a)])
-    lines += ["", "Compute-optimal allocation (6ND = C)",
-              table(["law", "params N", "tokens D", "D/N", "loss"], rows),
-              wrap(law_legend(plan), "  ", "    "),
-              *[wrap(line, "  ", "    ") for line in unit_lines(plan)],
-              wrap(f"* recommended: {plan.recommended_reason}", "  ", "    ")]
+    if not network:
+        lines += ["", "Compute-optimal allocation (6ND = C)",
+                  table(["law", "params N", "tokens D", "D/N", "loss"], rows),
+                  wrap(law_legend(plan), "  ", "    "),
+                  *[wrap(line, "  ", "    ") for line in unit_lines(plan)],
+                  wrap(f"* recommended: {plan.recommended_reason}", "  ", "    ")]
     if plan.calibration:
         lines += render_calibration(plan)
     if plan.fixed:
@@ -246,10 +248,11 @@ def render_plan(plan: Any) -> str:
     lo, hi = c.gpu_hours_range
     lines += ["", f"Time and cost on {g['id']} ({plan.precision}, MFU {plan.mfu:.0%}; "
                   f"band {c.mfu_band[0]:.0%}-{c.mfu_band[1]:.0%})",
+              f"  FLOPs         {sci(plan.training_flops)} = 3 x forward x samples x epochs" if network else
               f"  FLOPs         {plan.training_flops_per_token:.4g} per token x D "
               f"{human(plan.tokens)} = {sci(plan.training_flops)} = {plan.ratio_to_6nd:.3f}x "
               f"6ND (attention {plan.attention_convention}, T = {m.seq_len:,}"
-              f"{', full recomputation' if m.recompute == 'full' else ''})",
+              f"{', full recomputation' if m.recompute == 'full' and plan.time_source == 'mfu' else ''})",
               f"  GPU-hours     {hours(c.gpu_hours)}  (range {hours(lo)} - {hours(hi)})",
               f"  wall clock    {hours(c.wall_clock_hours)} h = {c.wall_clock_days:,.1f} days "
               f"on {c.num_gpus} GPU(s)"]
@@ -260,6 +263,9 @@ def render_plan(plan: Any) -> str:
         lines.append(f"  cost          {money(c.cost_usd)}  (range {money(clo)} - {money(chi)}) "
                      f"at ${c.price_usd_per_hour:.2f}/GPU-hour ({c.price_source})")
     lines += energy_lines(plan)
+    if network:
+        lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
+        return "\n".join(lines)
     lines += ["", f"Memory for the shape below ({m.precision}, {m.optimizer}, micro-batch "
                   f"{m.micro_batch} x {m.seq_len} tokens, recompute {m.recompute}, ZeRO-{m.zero_stage} "
                   f"over {m.num_gpus} GPU(s)), per GPU:",

@@ -20,12 +20,21 @@ def command(as_json: bool, plot_path: str | None) -> None:
 
     Example: budget validate --plot validate.png
     """
+    from pathlib import Path
+
+    from budget.errors import BudgetError
     from budget.validation.render import plot, render
     from budget.validation.score import score
 
+    if plot_path and not Path(plot_path).resolve().parent.is_dir():
+        raise BudgetError(f"--plot {plot_path!r}: its folder does not exist; give a PNG path in an "
+                          "existing folder")
     board = score()
     if plot_path:
-        plot(board, plot_path)
+        try:
+            plot(board, plot_path)
+        except OSError as exc:
+            raise BudgetError(f"--plot {plot_path!r} cannot be written: {exc.strerror}") from None
     emit(board, as_json, render)
     if not board.passes:
         raise SystemExit(1)

@@ -13,6 +13,9 @@ from budget.training import time as costing
 
 if TYPE_CHECKING:  # beyond needs numpy: imported only when a beyond option is given
     from budget.scaling.beyond import BeyondPlan
+    from budget.training.cluster_plan import ClusterPlan
+
+HOURS_GIVEN = ("gpu-hours", "usd")  # budgets that fix the hours: C follows from them at an MFU
 
 
 def plan_mfu(req: PlanRequest, gpu: Accelerator) -> tuple[float, str, tuple[float, float]]:
@@ -21,6 +24,40 @@ def plan_mfu(req: PlanRequest, gpu: Accelerator) -> tuple[float, str, tuple[floa
         mfu, source = costing.device_mfu(gpu)
         return mfu, source, costing.band_including(mfu, req.mfu_band)
     return costing.check_mfu(req.mfu), costing.MFU_SOURCE, req.mfu_band
+
+
+def is_timed(budget: ResolvedBudget, parallel: ClusterPlan | None) -> bool:
+    """The headline comes from the chosen layout's step time: a layout was found and the budget
+    did not fix the hours (then C is what the hours buy, at the MFU)."""
+    return parallel is not None and parallel.search.best is not None \
+        and budget.given_as not in HOURS_GIVEN
+
+
+def plan_cost(req: PlanRequest, gpu: Accelerator, training_flops: float, mfu: float, source: str,
+              band: tuple[float, float], parallel: ClusterPlan | None,
+              timed: bool) -> tuple[costing.CostEstimate, float, str]:
+    """(cost, MFU, its source). Timed: GPU-hours = steps x step time of the chosen layout / goodput
+    x its GPUs, unless --mfu overrides it (labelled, with the prediction beside it). Otherwise the
+    FLOPs at the MFU."""
+    if timed and parallel is not None and parallel.search.best is not None:
+        best = parallel.search.best
+        predicted = best.step.predicted_mfu
+        if req.mfu_from_catalog and parallel.billed_gpu_hours:
+            peak = gpu.peak_flops(req.precision)
+            mfu = training_flops / (peak * parallel.billed_gpu_hours * costing.SECONDS_PER_HOUR)
+            source = (f"the step-time model of the chosen layout ({best.layout.describe()}): predicted "
+                      f"MFU {predicted:.1%} x goodput {parallel.goodput:.0%} of billed hours; its "
+                      "efficiency constants are fitted on published runs (budget validate)")
+            band = costing.band_including(mfu, band)
+            return (costing.estimate_cost(training_flops, gpu, precision=req.precision, mfu=mfu,
+                                          num_gpus=best.layout.num_gpus,
+                                          price_per_hour=req.price_per_hour, mfu_band=band),
+                    mfu, source)
+        source = (f"--mfu {mfu:g}, an override: the chosen layout's step-time model predicts "
+                  f"{predicted:.1%} (x goodput {parallel.goodput:.0%})")
+    return (costing.estimate_cost(training_flops, gpu, precision=req.precision, mfu=mfu,
+                                  num_gpus=req.num_gpus, price_per_hour=req.price_per_hour,
+                                  mfu_band=band), mfu, source)
 
 
 def plan_beyond(req: PlanRequest, budget: ResolvedBudget, allocations: Sequence[laws.Allocation],

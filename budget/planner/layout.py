@@ -41,4 +41,6 @@ def plan_layout(req: PlanRequest, shape: Architecture, gpu: Accelerator, budget:
     hyper = laws.deepseek_hyperparameters(budget.compute_flops, req.seq_len)
     return plan_cluster(shape, gpu, cluster, seq_len=req.seq_len, tokens=tokens,
                         useful_batch=hyper.batch_sequences, precision=req.precision,
-                        optimizer=req.optimizer, assumed_mfu=mfu)
+                        optimizer=req.optimizer,
+                        assumed_mfu=None if req.mfu_from_catalog and budget.given_as not in
+                        ("gpu-hours", "usd") else mfu)

@@ -8,7 +8,7 @@ from budget.hardware import energy as energy_model
 from budget.hardware.catalog import Catalog, load_catalog
 from budget.models import families
 from budget.planner.allocation import allocate, law_shape, recommend_law, sweep_setup
-from budget.planner.cost import plan_beyond, plan_mfu
+from budget.planner.cost import is_timed, plan_beyond, plan_cost, plan_mfu
 from budget.planner.fixed import fixed_params, fixed_report, fixed_shape, plan_budget
 from budget.planner.layout import plan_layout, plan_memory
 from budget.planner.notes import fixed_budget_notes, flop_notes, plan_notes
@@ -85,14 +85,17 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
         float(families.count_of(shape, count))
     # model states: --params N exactly; a named model's own total (all experts of an MoE)
     memory = plan_memory(req, shape, gpu, params=fixed_n if req.model is None else None)
-    per_token = shape.training_flops_per_token(req.seq_len, req.attention,
-                                               recompute=memory.recompute == "full")
-    cost = costing.estimate_cost(per_token * tokens, gpu, precision=req.precision, mfu=mfu,
-                                 num_gpus=req.num_gpus, price_per_hour=req.price_per_hour,
-                                 mfu_band=band)
+    parallel = plan_layout(req, shape, gpu, budget, tokens, mfu, probe)
+    timed = is_timed(budget, parallel)
+    if budget.given_as == "forward-flops":  # a network's own FLOPs: no language-model ratio
+        per_token, training_flops = C / tokens, C
+    else:  # timed: model FLOPs, the layout's recomputation is in its step time
+        per_token = shape.training_flops_per_token(
+            req.seq_len, req.attention, recompute=memory.recompute == "full" and not timed)
+        training_flops = per_token * tokens
+    cost, mfu, mfu_source = plan_cost(req, gpu, training_flops, mfu, mfu_source, band, parallel, timed)
     report = fixed_report(req, shape, fixed_n, tokens, not only_n, C, alloc.chosen, gpu, mfu,
                           per_token) if fixed_n else None
-    parallel = plan_layout(req, shape, gpu, budget, tokens, mfu, probe)
     reference = catalog.get(REFERENCE_GPU)
     return Plan(
         compute_flops=C, compute_pf_days=C / laws.PF_DAY_FLOPS,
@@ -104,12 +107,13 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
         shape_error=counted / size - 1.0,
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
         notes=tuple(setup_notes + plan_notes(req, budget, memory, counted / size - 1.0, calibration, C)
-                    + flop_notes(req, memory, per_token * tokens / C, fixed_n, shape)),
+                    + flop_notes(req, memory, training_flops / C, fixed_n, timed, parallel)),
         calibration=None if calibration is None else calibration.to_dict(C),
-        tokens=tokens, training_flops_per_token=per_token, training_flops=per_token * tokens,
+        tokens=tokens, training_flops_per_token=per_token, training_flops=training_flops,
         attention_convention=req.attention, fixed=report, shape_source=source,
         energy=energy_model.run_energy(cost.gpu_hours, gpu, power_fraction=req.power_fraction,
                                        pue=req.pue, grid_gco2_per_kwh=req.grid_gco2_per_kwh),
         beyond=None if probe else plan_beyond(req, budget, alloc.rows, alloc.chosen_id, cost,
                                               calibration),
-        parallel=parallel, shape_law=alloc.chosen_id)
+        parallel=parallel, shape_law=alloc.chosen_id,
+        time_source="mfu" if not timed else "layout" if req.mfu_from_catalog else "mfu-override")

@@ -3,8 +3,9 @@ calibration, memory and batch remarks a reviewer would raise."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from budget.errors import BudgetError
-from budget.models.arch import Architecture
 from budget.planner.request import SANE_COMPUTE_FLOPS, PlanRequest, ResolvedBudget
 from budget.scaling import laws
 from budget.scaling.calibrated import VERY_LONG_EXTRAPOLATION_DECADES, Calibration
@@ -45,7 +46,23 @@ def compute_range_warning(compute_flops: float) -> str:
 
 
 def flop_notes(req: PlanRequest, memory: MemoryBreakdown, ratio: float, fixed_n: float | None,
-                shape: Architecture) -> list[str]:
+               timed: bool, parallel: Any) -> list[str]:
+    """How the hours were reached: the layout's step time, or FLOPs at an MFU."""
+    if req.budget.forward_flops is not None:
+        return ["GPU-hours and wall clock are C = 3 x forward FLOPs x samples x epochs at the MFU "
+                "(no layout and no language-model FLOP ratio for a network given by its FLOPs)"]
+    if timed:
+        lay = parallel.search.best.layout
+        how = (f"steps x the step time of the chosen layout ({lay.describe()}: compute at the "
+               f"device's fitted efficiency, exposed communication, bubble, optimizer, its "
+               f"{lay.recompute} recomputation) / goodput {parallel.goodput:.0%} x its {lay.num_gpus} GPUs")
+        notes = [f"GPU-hours, wall clock, dollars and energy are {how}; model FLOPs {ratio:.3f}x C "
+                 f"= 6ND (3x forward with attention, {req.attention}, T = {req.seq_len:,}, and logits)"]
+        if not req.mfu_from_catalog:
+            notes[0] = notes[0].replace("GPU-hours, wall clock, dollars and energy are",
+                                        "the layout section's billed hours are")
+            notes.append("--mfu overrides the layout's prediction for the headline hours and dollars")
+        return notes
     full = memory.recompute == "full"
     notes = [(f"GPU-hours and wall clock use the model's real training FLOPs, {ratio:.3f}x C = "
               f"6ND: {'4x (full recomputation)' if full else '3x'} forward with attention "
@@ -90,22 +107,22 @@ def plan_notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown
         notes.append("MFU here is against the FP8 dense peak (twice BF16's): reported FP8 runs reach "
                      "about 20% (Llama 4) to 45% (NeMo GPT-3 175B) of it, so check --mfu")
     if budget.given_as == "forward-flops":
-        notes.append("the scaling laws are for dense decoder-only language models; for a CNN "
-                     "use 'budget scale' and read the law rows as a language-model reference only")
+        notes.append("the scaling laws are for dense decoder-only language models: no allocation "
+                     "is shown for a network given by its FLOPs ('budget scale' sizes a CNN)")
     if abs(shape_error) > 0.02:
         notes.append(f"no {req.family}-family shape with d_model a multiple of 64 and this "
                      f"vocabulary comes within 2% of N (closest {shape_error:+.1%}): embeddings "
                      "dominate at this size")
     if req.recompute == "auto" and memory.recompute == "full":
         notes.append("with ZeRO data parallelism alone selective recomputation does not fit at any GPU "
-                     "count, so the memory block assumes full activation recomputation (one extra "
-                     "forward pass: 4x instead of 3x forward); the layout section splits the model "
-                     "with tp/pp instead")
+                     "count, so the memory block assumes full activation recomputation; the layout "
+                     "section splits the model with tp/pp instead, and its step time prices the run")
     if memory.min_gpus is None:
         notes.append(memory.min_gpus_note)
     elif memory.min_gpus > req.num_gpus:
         notes.append(f"does not fit on {req.num_gpus} GPU(s): needs at least {memory.min_gpus} "
                      f"with ZeRO-{req.zero_stage}")
-    notes.append("losses are nats/token on each law's own data (MassiveText, WebText2): compare "
-                 "them within a law, not across laws or with your data")
+    if budget.given_as != "forward-flops":
+        notes.append("losses are nats/token on each law's own data (MassiveText, WebText2): compare "
+                     "them within a law, not across laws or with your data")
     return notes
