@@ -130,6 +130,11 @@ def calibrate_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Activation recomputation; auto = selective, or full when selective cannot fit.")
 @click.option("--optimizer", type=click.Choice(("adam", "momentum", "sgd")), default="adam",
               show_default=True)
+@click.option("--finetune", type=click.Choice(("full", "lora", "qlora")), default=None,
+              help="Price fine-tuning a given model (--model/--params with --tokens): full, LoRA or "
+                   "QLoRA FLOPs per token (no weight gradients for frozen weights) and memory.")
+@click.option("--rank", "finetune_rank", type=POSITIVE_INT, default=16, show_default=True,
+              help="LoRA rank with --finetune lora|qlora.")
 @layout_options
 @calibrate_options
 @beyond_options
@@ -266,16 +271,13 @@ def render_plan(plan: Any) -> str:
     if network:
         lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
         return "\n".join(lines)
-    lines += ["", f"Memory for the shape below ({m.precision}, {m.optimizer}, micro-batch "
-                  f"{m.micro_batch} x {m.seq_len} tokens, recompute {m.recompute}, ZeRO-{m.zero_stage} "
-                  f"over {m.num_gpus} GPU(s)), per GPU:",
-              f"  params {gib(m.params_bytes)}, grads {gib(m.grads_bytes)}, optimizer "
-              f"{gib(m.optimizer_bytes)}, activations {gib(m.activations_bytes)}: total "
-              f"{gib(m.total_bytes)} of {gib(m.gpu_memory_bytes)}",
-              f"  unsharded model states {gib(m.model_states_bytes_unsharded)} "
-              f"({m.bytes_per_param:g} bytes/param); fewest GPUs: "
-              f"{m.min_gpus if m.min_gpus is not None else 'none'} ({m.min_gpus_note})",
-              "", _shape_title(plan),
+    if plan.finetune is not None:
+        from budget.cli.memory import render_finetune
+
+        lines += ["", "Fine-tuning memory, " + render_finetune(plan.finetune)]
+    else:
+        lines += memory_lines(plan)
+    lines += ["", _shape_title(plan),
               wrap(f"{s.describe()} ({plan.shape_source})", "  ", "    "),
               "", f"Batch and learning rate (DeepSeek LLM eq. 1): "
                   f"{human(plan.hyperparameters.batch_tokens)} tokens "
@@ -286,6 +288,22 @@ def render_plan(plan: Any) -> str:
         lines += render_cluster(plan.parallel, plan)
     lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
     return "\n".join(lines)
+
+
+def memory_lines(plan: Any) -> list[str]:
+    """The ZeRO memory block of a pre-training plan."""
+    from budget.render import gib
+
+    m = plan.memory
+    return ["", f"Memory for the shape below ({m.precision}, {m.optimizer}, micro-batch "
+                f"{m.micro_batch} x {m.seq_len} tokens, recompute {m.recompute}, ZeRO-{m.zero_stage} "
+                f"over {m.num_gpus} GPU(s)), per GPU:",
+            f"  params {gib(m.params_bytes)}, grads {gib(m.grads_bytes)}, optimizer "
+            f"{gib(m.optimizer_bytes)}, activations {gib(m.activations_bytes)}: total "
+            f"{gib(m.total_bytes)} of {gib(m.gpu_memory_bytes)}",
+            f"  unsharded model states {gib(m.model_states_bytes_unsharded)} "
+            f"({m.bytes_per_param:g} bytes/param); fewest GPUs: "
+            f"{m.min_gpus if m.min_gpus is not None else 'none'} ({m.min_gpus_note})"]
 
 
 def _shape_title(plan: Any) -> str:

@@ -4,6 +4,7 @@ is given (the law's compute-optimal D), and how each law reads N and D."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from budget import fixed_plan
 from budget.errors import BudgetError
@@ -93,3 +94,21 @@ def plan_budget(req: PlanRequest, gpu: Accelerator, mfu: float, flop_ratio: floa
                          formula=f"{budget.formula} / {flop_ratio:.4f} (the planned model's "
                                  "real training FLOPs per 6ND, so the run fits the hours)")
     return budget, only_n
+
+
+def finetuning(req: PlanRequest, shape: Architecture, gpu: Accelerator,
+               fixed_n: float | None) -> tuple[Any, float]:
+    """(one replica's fine-tuning memory, training FLOPs per token) for --finetune; it needs a
+    given model and its tokens (recompute auto = full, QLoRA's gradient checkpointing)."""
+    from budget.training.finetune import finetune_flops_per_token, finetune_memory
+
+    if not fixed_n or req.budget.tokens is None:
+        raise BudgetError("--finetune prices a given model: give --model (or --params) and --tokens")
+    recompute = "full" if req.recompute == "auto" else req.recompute
+    memory = finetune_memory(shape, req.finetune or "full", rank=req.finetune_rank,
+                             seq_len=req.seq_len, micro_batch=req.micro_batch, recompute=recompute,
+                             gpu=gpu.id, gpu_memory_bytes=gpu.memory_bytes)
+    per_token = finetune_flops_per_token(shape, req.finetune or "full", rank=req.finetune_rank,
+                                         seq_len=req.seq_len, recompute=recompute,
+                                         attention=req.attention)
+    return memory, per_token

@@ -31,8 +31,9 @@ def plan_memory(req: PlanRequest, shape: ModelShape | Architecture, gpu: Acceler
 def plan_layout(req: PlanRequest, shape: Architecture, gpu: Accelerator, budget: ResolvedBudget,
                 tokens: float, mfu: float, probe: bool) -> Any:
     """The cluster section (budget.training.cluster_plan.ClusterPlan), or None for a CNN budget
-    (no transformer to lay out) and for make_plan's probe passes."""
-    if budget.given_as == "forward-flops" or probe:
+    (no transformer to lay out), for fine-tuning (one replica, priced at the MFU) and for
+    make_plan's probe passes."""
+    if budget.given_as == "forward-flops" or probe or req.finetune:
         return None
     from budget.training.cluster_plan import ClusterRequest, plan_cluster
 

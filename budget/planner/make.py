@@ -9,7 +9,7 @@ from budget.hardware.catalog import Catalog, load_catalog
 from budget.models import families
 from budget.planner.allocation import allocate, law_shape, recommend_law, sweep_setup
 from budget.planner.cost import is_timed, plan_beyond, plan_cost, plan_mfu
-from budget.planner.fixed import fixed_params, fixed_report, fixed_shape, plan_budget
+from budget.planner.fixed import finetuning, fixed_params, fixed_report, fixed_shape, plan_budget
 from budget.planner.layout import plan_layout, plan_memory
 from budget.planner.notes import fixed_budget_notes, flop_notes, plan_notes
 from budget.planner.request import REFERENCE_GPU, PlanRequest
@@ -87,8 +87,12 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
     memory = plan_memory(req, shape, gpu, params=fixed_n if req.model is None else None)
     parallel = plan_layout(req, shape, gpu, budget, tokens, mfu, probe)
     timed = is_timed(budget, parallel)
+    tuning = None
     if budget.given_as == "forward-flops":  # a network's own FLOPs: no language-model ratio
         per_token, training_flops = C / tokens, C
+    elif req.finetune:
+        tuning, per_token = finetuning(req, shape, gpu, fixed_n)
+        training_flops = per_token * tokens
     else:  # timed: model FLOPs, the layout's recomputation is in its step time
         per_token = shape.training_flops_per_token(
             req.seq_len, req.attention, recompute=memory.recompute == "full" and not timed)
@@ -116,4 +120,5 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
         beyond=None if probe else plan_beyond(req, budget, alloc.rows, alloc.chosen_id, cost,
                                               calibration),
         parallel=parallel, shape_law=alloc.chosen_id,
-        time_source="mfu" if not timed else "layout" if req.mfu_from_catalog else "mfu-override")
+        time_source="mfu" if not timed else "layout" if req.mfu_from_catalog else "mfu-override",
+        finetune=tuning)

@@ -48,6 +48,12 @@ def compute_range_warning(compute_flops: float) -> str:
 def flop_notes(req: PlanRequest, memory: MemoryBreakdown, ratio: float, fixed_n: float | None,
                timed: bool, parallel: Any) -> list[str]:
     """How the hours were reached: the layout's step time, or FLOPs at an MFU."""
+    if req.finetune:
+        return [f"{req.finetune} fine-tuning: FLOPs per token are forward + activation gradients"
+                + ("" if req.finetune == "full" else " (no weight gradients for the frozen base) "
+                   f"+ the rank-{req.finetune_rank} adapters' 6 r (d_in + d_out) per layer")
+                + " + one recomputed forward under full recomputation, priced at the MFU on one "
+                "replica (no layout search); C = 6ND is the pre-training count, shown for the laws"]
     if req.budget.forward_flops is not None:
         return ["GPU-hours and wall clock are C = 3 x forward FLOPs x samples x epochs at the MFU "
                 "(no layout and no language-model FLOP ratio for a network given by its FLOPs)"]
@@ -117,7 +123,9 @@ def plan_notes(req: PlanRequest, budget: ResolvedBudget, memory: MemoryBreakdown
         notes.append("with ZeRO data parallelism alone selective recomputation does not fit at any GPU "
                      "count, so the memory block assumes full activation recomputation; the layout "
                      "section splits the model with tp/pp instead, and its step time prices the run")
-    if memory.min_gpus is None:
+    if req.finetune:
+        pass
+    elif memory.min_gpus is None:
         notes.append(memory.min_gpus_note)
     elif memory.min_gpus > req.num_gpus:
         notes.append(f"does not fit on {req.num_gpus} GPU(s): needs at least {memory.min_gpus} "

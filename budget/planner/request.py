@@ -126,6 +126,8 @@ class PlanRequest:
     model: Architecture | None = None  # a fixed model (--model, --config): N is its count
     model_source: str = ""
     block: tuple[tuple[str, Any], ...] = ()  # block options for the proposed shape (--mlp, ...)
+    finetune: str | None = None  # full | lora | qlora: fine-tune a given model (budget.training.finetune)
+    finetune_rank: int = 16
 
 
 def target_loss_budget(req: PlanRequest) -> ResolvedBudget | None:

@@ -53,6 +53,7 @@ class Plan:
     fixed: fixed_plan.FixedModel | None = None  # a plan for a given N (--model, --params)
     shape_source: str = ""
     time_source: str = "mfu"  # layout: the chosen layout's step time; mfu-override: --mfu over it; mfu
+    finetune: Any = None  # budget.training.finetune.FinetuneMemory with --finetune
 
     @property
     def ratio_to_6nd(self) -> float:
@@ -88,6 +89,7 @@ class Plan:
             "training_flops_per_token": self.training_flops_per_token,
             "training_flops": self.training_flops, "ratio_to_6nd": self.ratio_to_6nd,
             "attention_convention": self.attention_convention, "time_source": self.time_source,
+            **({} if self.finetune is None else {"finetune": self.finetune.to_dict()}),
             "fixed_model": None if self.fixed is None else self.fixed.to_dict(),
             "energy": None if self.energy is None else self.energy.to_dict(),
             **_parallel_keys(self.parallel),
