@@ -35,6 +35,10 @@ H_GRID = np.arange(0.0, 4096.0 + 1, 128.0)
 H_REF = 1024.0  # h_half of the linearisation point (any value: compute scales exactly)
 CALCULON_T5 = (3.65, 8.87)  # mean, max |error| % on Korthikanti Table 5 (calculon-ai/calculon llm-validation)
 BOUNDS = {"korthikanti-t5": (5.5, 12.0), "all": (10.0, None)}  # LOO mean, max % (issue bound)
+# Suites held out of the fit and of 'all': predicted with the constants fitted on the others, so
+# their error is out of sample by construction. MosaicML's MPT runs are FSDP (ZeRO-3) over 8-64
+# GPUs, a regime none of the fitted suites has: they show how far the model carries, not a bound.
+CHECK_SUITES = ("mosaic-mpt",)
 POOLED = "*"
 
 
@@ -46,7 +50,7 @@ class Constants:
     h_half: float
 
     def factor(self, device: str, precision: str) -> float:
-        return self.kernel_factor.get(f"{device}/{precision}", self.kernel_factor[POOLED])
+        return self.kernel_factor.get(f"{device}/{_rate(precision)}", self.kernel_factor[POOLED])
 
     def to_dict(self) -> dict[str, Any]:
         return {"kernel_factor": dict(self.kernel_factor), "h_half": self.h_half}
@@ -141,7 +145,12 @@ class Scoreboard:
 
 
 def _group(row: TimeRow) -> str:
-    return f"{row.device}/{row.precision}"
+    """Fit group: the device and its tensor-core rate (fp16 and bf16 share one on every device)."""
+    return f"{row.device}/{_rate(row.precision)}"
+
+
+def _rate(precision: str) -> str:
+    return "16-bit" if precision in ("fp16", "bf16") else precision
 
 
 def _closed_form(a: np.ndarray, r: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -178,7 +187,7 @@ def _predict(row: TimeRow, k: Constants) -> tuple[float, float]:
 def fit_constants(rows: tuple[TimeRow, ...] | None = None) -> Constants:
     """The in-sample constants: every time row."""
     rows = load_rows()[0] if rows is None else rows
-    return _fit(*_arrays(rows), np.ones(len(rows), dtype=bool))
+    return _fit(*_arrays(rows), np.array([r.suite not in CHECK_SUITES for r in rows]))
 
 
 def _arrays(rows: tuple[TimeRow, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -217,23 +226,25 @@ def score() -> Scoreboard:
     """Every row predicted with the in-sample constants and with leave-one-out constants."""
     rows, mems = load_rows()
     arrays = _arrays(rows)
-    n = len(rows)
-    constants = _fit(*arrays, np.ones(n, dtype=bool))
+    fitted = np.array([r.suite not in CHECK_SUITES for r in rows])
+    constants = _fit(*arrays, fitted)
     scores = []
     for i, row in enumerate(rows):
-        keep = np.ones(n, dtype=bool)
-        keep[i] = False
-        loo_k = _fit(*arrays, keep)
-        if _group(row) not in loo_k.kernel_factor:  # its only row was left out: the pooled factor
-            loo_k = Constants({POOLED: loo_k.kernel_factor[POOLED]}, loo_k.h_half)
         pred, mfu = _predict(row, constants)
-        loo, _ = _predict(row, loo_k)
+        loo = pred
+        if fitted[i]:
+            keep = fitted.copy()
+            keep[i] = False
+            loo_k = _fit(*arrays, keep)
+            if _group(row) not in loo_k.kernel_factor:  # its only row left out: the pooled factor
+                loo_k = Constants({POOLED: loo_k.kernel_factor[POOLED]}, loo_k.h_half)
+            loo, _ = _predict(row, loo_k)
         scores.append(RowScore(row.suite, row.id, row.device, row.precision, row.layout.describe(),
                                row.measure, row.measured_value, row.measured_step_s, pred, loo, mfu,
                                row.assumed, row.source))
     suites = [_suite(name, [x for x in scores if x.suite == name])
               for name in dict.fromkeys(x.suite for x in scores)]
-    suites.append(_suite("all", scores))
+    suites.append(_suite("all", [x for x in scores if x.suite not in CHECK_SUITES]))
     t5 = next(s for s in suites if s.suite == "korthikanti-t5")
     ratio = {"mean": (t5.loo_mean_pct or 0.0) / CALCULON_T5[0], "max": (t5.loo_max_pct or 0.0) / CALCULON_T5[1]}
     memory = tuple(MemoryScore(m.suite, m.id, m.kind, m.published_bytes, _memory(m), m.source) for m in mems)
@@ -245,8 +256,8 @@ def catalog_drift(fit: Constants) -> tuple[str, ...]:
     eff = efficiency()
     out = []
     for group, value in fit.kernel_factor.items():
-        device, _, precision = group.partition("/")
-        held, _ = eff.kernel_factor(device, precision or "*")
+        device, _, rate = group.partition("/")
+        held, _ = eff.kernel_factor(device, {"16-bit": "bf16", "": "*"}.get(rate, rate))
         if abs(held - value) > 5e-4 + 1e-9:
             out.append(f"kernel_factor {group}: efficiency.toml {held:g}, fit {value:.3f}")
     if abs(eff.h_half - fit.h_half) > 0.5:
