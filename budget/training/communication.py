@@ -20,7 +20,8 @@ Per step and GPU:
 - EP: all-to-all dispatch and combine of b s k h per MoE layer, forward and backward (DeepSeek-V3
   §3.2.1), exposed unless `ep_overlap`.
 - DP: gradient all-reduce 2 Psi (ZeRO 0-2) or ZeRO-3's all-gather, all-gather, reduce-scatter 3 Psi
-  (Rajbhandari et al. 2020 §7); hidden behind the last micro-batch's backward (ZeRO 0-2) or each
+  (Rajbhandari et al. 2020 §7), hierarchical when the group spans nodes (inside each node over the
+  scale-up link, between nodes 1/g of it per GPU NIC, g = its ranks per node); hidden behind the last micro-batch's backward (ZeRO 0-2) or each
   micro-batch's compute (ZeRO-3's gathers) up to `dp_overlap`.
 - bubble: (p-1)/(v m) of the compute (Narayanan Eq. (bubble), §2.2.2; Llama 3 §3.3.2).
 Step time = compute + exposed communication + bubble + optimizer update (memory-bound).
@@ -153,6 +154,20 @@ def ring_time(kind: str, n: int, size_bytes: float, gbs: float, c: Cluster) -> f
     return factor * (n - 1) / n * size_bytes / (gbs * 1e9 * c.link_efficiency) + steps * c.latency_s
 
 
+def group_time(kind: str, n: int, size_bytes: float, per_node: int, c: Cluster) -> float:
+    """A collective over n ranks of which `per_node` share a node: inside the node over the scale-up
+    link, then between nodes each GPU moves only its 1/per_node share over its own NIC (NCCL's
+    hierarchical algorithms; ml-engineering network/README.md: intra reduce-scatter (g-1)/g P,
+    inter all-reduce 2(k-1)/k P/g per GPU, intra all-gather). per_node = 1 is a flat ring over NICs."""
+    if n <= 1 or size_bytes <= 0:
+        return 0.0
+    g = max(1, min(per_node, n))
+    if g >= n:
+        return ring_time(kind, n, size_bytes, c.scale_up_gbs_per_dir, c)
+    inside = ring_time(kind, g, size_bytes, c.scale_up_gbs_per_dir, c) if g > 1 else 0.0
+    return inside + ring_time(kind, max(2, n // g), size_bytes / g, c.scale_out_gbs_per_dir, c)
+
+
 def compute_efficiency(arch: Architecture, c: Cluster) -> float:
     """Achieved fraction of the dense peak: matmul efficiency x kernel factor x h / (h + h_half)."""
     return c.matmul_efficiency * c.kernel_factor * arch.d_model / (arch.d_model + c.h_half)
@@ -214,13 +229,16 @@ def step_time(arch: Architecture, layout: Layout, seq_len: int, c: Cluster, *,
     grad_b = bytes_per_param(precision, optimizer)[1]
     w_b = bytes_per_param(precision, optimizer)[0]
     d_dense, d_exp = layout.dp * cp, layout.dp * cp // e
-    dp_grad = (ring_time("all_reduce", d_dense, sp.dense * grad_b, links["dp"], c)
-               + ring_time("all_reduce", d_exp, sp.experts * grad_b, links["dp"], c))
+    inner = t * cp * p  # data-parallel ranks sit outermost: this many GPUs apart
+    dp_node = max(1, c.gpus_per_node // inner) if inner <= c.gpus_per_node else 1
+    exp_node = max(1, dp_node // e) if e > 1 else dp_node
+    dp_grad = (group_time("all_reduce", d_dense, sp.dense * grad_b, dp_node, c)
+               + group_time("all_reduce", d_exp, sp.experts * grad_b, exp_node, c))
     dp_bytes = 2 * ((d_dense - 1) / d_dense * sp.dense + (d_exp - 1) / max(d_exp, 1) * sp.experts) * grad_b
     gather = 0.0
     if layout.zero == 3:  # all-gather before forward and again before backward, every micro-batch
-        one = (ring_time("all_gather", d_dense, sp.dense * w_b, links["dp"], c)
-               + ring_time("all_gather", d_exp, sp.experts * w_b, links["dp"], c))
+        one = (group_time("all_gather", d_dense, sp.dense * w_b, dp_node, c)
+               + group_time("all_gather", d_exp, sp.experts * w_b, exp_node, c))
         gather = 2 * m * one
         dp_grad *= 0.5  # ZeRO-3 reduce-scatters the gradients: half an all-reduce
         dp_bytes = dp_bytes / 2 + 2 * m * ((d_dense - 1) / d_dense * sp.dense
