@@ -167,8 +167,8 @@ def test_catalog_cluster_mfu_and_price_fields_are_sourced():
 
 
 def test_days_deadline_warning():
-    """--days 30 on 64 A100 with an optimistic --mfu 0.6: the predicted step time misses the deadline."""
-    plan = plan_json("--days", "30", "--num-gpus", "64", "--gpu", "a100", "--mfu", "0.6")
+    """--days 30 on 64 A100 with an optimistic --mfu 0.8: the predicted step time misses the deadline."""
+    plan = plan_json("--days", "30", "--num-gpus", "64", "--gpu", "a100", "--mfu", "0.8")
     assert any("over --days 30" in w for w in plan["parallel"]["warnings"])
     assert plan["parallel"]["wall_clock_hours"] > 30 * 24
 
