@@ -187,7 +187,10 @@ def _merge(by_id: dict[str, Accelerator], acc: Accelerator, has_aliases: bool, n
 
 
 def _replaces_builtin(path: Path) -> bool:
-    """The file's top-level `replaces_builtin` flag (false when absent)."""
+    """The file's top-level `replaces_builtin` flag (false when absent; the built-in file never
+    replaces itself, so it is not parsed twice)."""
+    if Path(path) == BUILTIN_CATALOG:
+        return False
     try:
         flag = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("replaces_builtin", False)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
