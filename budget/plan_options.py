@@ -112,6 +112,11 @@ TRAINING_OPTIONS = (
                "selective cannot fit.", "choice", FROM_REQUEST, choices=("auto", "none", "selective", "full")),
     OptionSpec("optimizer", "--optimizer", "Optimizer whose state the memory counts.", "choice", FROM_REQUEST,
                choices=("adam", "momentum", "sgd")),
+    OptionSpec("finetune", "--finetune", "Price fine-tuning a given model (--model/--params with --tokens): "
+               "full, LoRA or QLoRA FLOPs per token (no weight gradients for frozen weights) and memory.",
+               "choice", FROM_REQUEST, choices=("full", "lora", "qlora")),
+    OptionSpec("finetune_rank", "--rank", "LoRA rank with --finetune lora|qlora.", "positive_int",
+               FROM_REQUEST),
 )
 
 

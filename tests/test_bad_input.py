@@ -165,6 +165,8 @@ CASES: list[tuple[str, str]] = [
     ("serve --model llama-2-7b --precision int3", "--precision"),
     ("serve --model llama-2-7b --num-gpus 0", "--num-gpus"),
     ("serve --model llama-2-7b --gpu nosuch", "nosuch"),
+    ("validate --plot {tmp}/no/such/folder/v.png", "--plot"),
+    ("validate --bogus", "--bogus"),
     ("roofline --model nosuch", "unknown model 'nosuch'"),
     ("roofline --model llama-2-7b --gpu nosuch", "nosuch"),
     ("roofline --model llama-2-7b --batch 0", "--batch"),

@@ -43,14 +43,16 @@ def test_no_inference_and_no_cap_is_todays_plan_exactly():
 
 
 def test_inference_tokens_pick_a_smaller_model_and_price_both_parts(fixed_prices):
-    beyond = plan_json("--flops", "1e21", "--inference-tokens", "2e12")["beyond"]
+    plan = plan_json("--flops", "1e21", "--inference-tokens", "2e12")
+    beyond = plan["beyond"]
     epoch = beyond["inference"][0]
     assert epoch["chosen"]["params"] < epoch["reference"]["params"]
     assert epoch["chosen"]["loss"] == pytest.approx(epoch["reference"]["loss"], rel=1e-12)
     assert 0 < epoch["saving_fraction"] < 1
     ref = epoch["reference"]
-    # 1e21 FLOPs at 989.5 TFLOP/s x 0.41 (H100's catalog MFU) = 684.7 h, x $3.49/h = $2,389.6
-    assert ref["train_usd"] == pytest.approx(2389.6, rel=1e-3)
+    # 1e21 FLOPs at 989.5 TFLOP/s x the plan's MFU (its layout's prediction x goodput), x $3.49/h
+    assert plan["time_source"] == "layout"
+    assert ref["train_usd"] == pytest.approx(1e21 / (989.5e12 * plan["mfu"]) / 3600 * 3.49, rel=1e-3)
     assert ref["inference_usd"] / ref["train_usd"] == pytest.approx(
         ref["inference_flops"] / ref["train_flops"], rel=1e-12)
     assert any("priced like training" in a for a in beyond["assumptions"])

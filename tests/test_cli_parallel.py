@@ -52,7 +52,8 @@ def test_16384_gpus_warn_about_the_useful_batch():
     warnings = " ".join(plan["parallel"]["warnings"])
     assert "exceed the useful batch" in warnings
     assert plan["layout"]["global_batch_sequences"] <= plan["hyperparameters"]["batch_sequences"] + 1
-    assert plan["predicted_mfu"] < 0.3  # the bubble and communication show up
+    fewer = plan_json("--flops", "1e23", "--num-gpus", "1024")
+    assert plan["predicted_mfu"] < 0.75 * fewer["predicted_mfu"]  # the bubble and communication show up
 
 
 def test_fixed_layout_idle_gpus_and_errors():
@@ -92,11 +93,13 @@ def test_nodes_days_and_goodput():
 def test_mfu_outside_band_and_device_default():
     plan = plan_json("--flops", "1e21", "--mfu", "0.7")
     assert any("outside --mfu-band" in n for n in plan["notes"])
-    h100 = plan_json("--flops", "1e21", "--gpu", "h100")
+    # an hours budget turns hours into C at the device's published MFU (a FLOPs budget is timed
+    # by its layout instead: tests/test_time_model.py)
+    h100 = plan_json("--gpu-hours", "1e5", "--gpu", "h100")
     assert h100["mfu"] == 0.41 and "arXiv:2407.21783" in h100["mfu_source"]
-    mi300x = plan_json("--flops", "1e21", "--gpu", "mi300x")
+    mi300x = plan_json("--gpu-hours", "1e5", "--gpu", "mi300x")
     assert mi300x["mfu"] == 0.40 and mi300x["mfu_source"].startswith("global default")
-    a100 = plan_json("--flops", "1e21", "--gpu", "a100")
+    a100 = plan_json("--gpu-hours", "1e5", "--gpu", "a100")
     assert a100["mfu"] == 0.514 and a100["mfu_band"][1] == 0.514  # band widened to hold it
 
 
@@ -164,8 +167,8 @@ def test_catalog_cluster_mfu_and_price_fields_are_sourced():
 
 
 def test_days_deadline_warning():
-    """--days 30 on 64 A100 with an optimistic --mfu 0.6: the predicted step time misses the deadline."""
-    plan = plan_json("--days", "30", "--num-gpus", "64", "--gpu", "a100", "--mfu", "0.6")
+    """--days 30 on 64 A100 with an optimistic --mfu 0.8: the predicted step time misses the deadline."""
+    plan = plan_json("--days", "30", "--num-gpus", "64", "--gpu", "a100", "--mfu", "0.8")
     assert any("over --days 30" in w for w in plan["parallel"]["warnings"])
     assert plan["parallel"]["wall_clock_hours"] > 30 * 24
 

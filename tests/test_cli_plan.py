@@ -20,7 +20,7 @@ PLAN_KEYS = {"compute_flops", "compute_pf_days", "h100_hours", "budget", "gpu", 
              "parallel", "layout", "memory_per_gpu_bytes", "step_time_s", "compute_s",
              "communication_s", "bubble_s", "predicted_mfu", "goodput",
              "tokens", "training_flops_per_token", "training_flops", "ratio_to_6nd",
-             "attention_convention", "fixed_model"}
+             "attention_convention", "fixed_model", "time_source"}
 ALLOCATION_KEYS = {"law", "compute_flops", "params", "tokens", "tokens_per_param", "loss",
                    "params_count", "source", "note", "params_ci", "tokens_ci", "loss_ci",
                    "interval_level", "loss_unit"}
@@ -47,9 +47,12 @@ def test_plan_json_has_the_documented_keys():
     assert plan["recommended"] == "epoch"
     assert MEMORY_KEYS <= set(plan["memory"])
     assert {"n_layer", "d_model", "n_head", "d_ff"} <= set(plan["shape"])
-    # GPU-hours are priced on the proposed shape's real FLOPs (1.094x 6ND) at the H100's catalog
-    # MFU 0.41 (Llama 3): 1e21 / (989.5e12 x 0.41) / 3600 = 684.7 hours of 6ND
-    assert plan["gpu_hours"] == pytest.approx(684.7 * plan["ratio_to_6nd"], abs=0.1)
+    # GPU-hours are the chosen layout's billed hours (steps x step time / goodput x GPUs), and the
+    # plan's MFU is what that implies for the proposed shape's real FLOPs (1.094x 6ND)
+    assert plan["time_source"] == "layout"
+    assert plan["gpu_hours"] == pytest.approx(plan["parallel"]["billed_gpu_hours"], rel=1e-9)
+    assert plan["gpu_hours"] == pytest.approx(
+        1e21 * plan["ratio_to_6nd"] / (989.5e12 * plan["mfu"]) / 3600, rel=1e-9)
     assert plan["ratio_to_6nd"] == pytest.approx(1.094, abs=0.001)
 
 
@@ -59,7 +62,8 @@ def test_plan_table_mentions_the_alias_and_every_law():
     assert "'h100' means NVIDIA H100 SXM 80GB" in result.stdout
     for law in ("epoch *", "chinchilla", "tokens-per-param", "kaplan"):
         assert law in result.stdout
-    assert "GPU-hours     749" in result.stdout  # 685 hours of 6ND at MFU 0.41 x 1.094 (real FLOPs)
+    billed = json.loads(run("plan", "--flops", "1e21", "--gpu", "h100", "--json").stdout)["gpu_hours"]
+    assert f"GPU-hours     {billed:,.0f}" in result.stdout  # the layout's billed hours
 
 
 @pytest.mark.parametrize("args", [

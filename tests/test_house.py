@@ -19,7 +19,7 @@ HEAVY = ("torch", "mlflow", "matplotlib", "scipy", "pandas", "ray")
 # Lower layers never import higher ones at module level (lazy imports inside functions may).
 LAYERS = [("budget/errors.py", "budget/text.py"), ("budget/models/", "budget/hardware/", "budget/emit/"),
           ("budget/training/", "budget/scaling/", "budget/serving/", "budget/render.py"),
-          ("budget/fixed_plan.py",), ("budget/planner.py", "budget/plan_options.py"),
+          ("budget/fixed_plan.py", "budget/validation/"), ("budget/planner/", "budget/plan_options.py"),
           ("budget/report/",), ("budget/wiring.py", "budget/api.py"), ("budget/cli/",)]
 
 
@@ -120,6 +120,7 @@ JSON_INVOCATIONS = {
     "frontier": lambda tmp: ["--flops", "1e21"],
     "roofline": lambda tmp: ["--model", "llama-2-7b", "--gpu", "a100"],
     "serve": lambda tmp: ["--model", "llama-2-7b", "--gpu", "h100"],
+    "validate": lambda tmp: [],
 }
 # Commands whose --json run costs seconds of real services, checked by a named test elsewhere.
 COVERED_ELSEWHERE = {"ui": ("test_cli_ui.py", "test_ui_lands_on_the_experiments_runs_table_and_stops"),

@@ -20,7 +20,7 @@ from budget.cli.common import BudgetGroup
 # `budget flops` loads only what flops needs
 COMMAND_MODULES = {name: name for name in (
     "plan", "gpus", "flops", "memory", "scale", "sweep", "fit", "report", "ui", "frontier",
-    "serve", "roofline", "energy", "models", "server")}
+    "serve", "roofline", "energy", "models", "server", "validate")}
 
 
 class LazyCommands(MutableMapping[str, click.Command]):

@@ -181,6 +181,7 @@ def render_cluster(cp: Any, plan: Any = None) -> list[str]:
         m, st, lay = b.memory, b.step, b.layout
         lines += [f"  layout        {lay.describe()}  ({s.reason}; global batch {lay.global_batch} "
                   f"sequences, useful {cp.global_batch_sequences} from {cp.global_batch_source})",
+                  *([f"  why           {s.why}"] if s.why else []),
                   f"  memory/GPU    weights {gib(m.weights_bytes)}, grads {gib(m.grads_bytes)}, "
                   f"optimizer {gib(m.optimizer_bytes)}, activations {gib(m.activations_bytes)}, "
                   f"buffers {gib(m.buffers_bytes)}: {gib(m.total_bytes)} of {gib(m.usable_bytes)} usable",

@@ -49,6 +49,11 @@ from budget.training.memory_report import (
 @click.option("--num-gpus", type=POSITIVE_INT, default=DEFAULT_NUM_GPUS, show_default=True,
               help="GPUs: ZeRO shards over them, and the layout section lays the model out on them.")
 @click.option("--gpu", type=ACCELERATOR, help="Accelerator id or alias: adds whether it fits and min_gpus.")
+@click.option("--finetune", type=click.Choice(("full", "lora", "qlora")), default=None,
+              help="Fine-tuning memory of one replica: full, LoRA (frozen 16-bit base) or QLoRA "
+                   "(frozen 4-bit NF4 base); adapters on every linear layer of the blocks.")
+@click.option("--rank", type=POSITIVE_INT, default=16, show_default=True,
+              help="LoRA rank r with --finetune lora|qlora (QLoRA used 64).")
 @click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False))
 @memory_layout_options
 @json_option
@@ -63,6 +68,8 @@ def command(as_json: bool, **kw: Any) -> None:
     Example: budget memory --model llama-3-8b --gpu h100 --zero 3 --recompute selective
 
     Example: budget memory --params 8e9 --precision int4 --gpu l4
+
+    Example: budget memory --model llama-2-70b --finetune qlora --rank 64 --seq-len 512 --gpu l40s
     """
     from budget.cli.layout_options import check_layout_options, cluster_request
     from budget.training.memory_report import MemoryRequest, memory_report
@@ -75,6 +82,9 @@ def command(as_json: bool, **kw: Any) -> None:
         raise click.UsageError("give --model NAME, --config FILE, --params N, or --n-layer "
                                "with --d-model")
     kw["seq_len"] = choice.seq_len
+    finetune, rank = kw.pop("finetune"), kw.pop("rank")
+    if finetune:
+        return finetune_report(choice.arch, finetune, rank, kw, as_json)
     if kw["inference"] or kw["precision"] in ("int8", "int4") or kw["compare"]:
         from budget.cli.memory_extra import compare_or_inference
 
@@ -87,6 +97,39 @@ def command(as_json: bool, **kw: Any) -> None:
                         catalog_paths=tuple(kw["catalog_paths"]), cluster=cluster,
                         params=kw["params"], model=choice)
     emit(memory_report(req), as_json, render_memory)
+
+
+def finetune_report(arch: Any, mode: str, rank: int, kw: dict[str, Any], as_json: bool) -> None:
+    """`--finetune`: one replica's memory (recompute 'auto' = full, as QLoRA's gradient checkpointing)."""
+    from budget.hardware.catalog import load_catalog
+    from budget.training.finetune import finetune_memory
+
+    gpu = load_catalog(kw["catalog_paths"]).get(kw["gpu"]) if kw["gpu"] else None
+    recompute = "full" if kw["recompute"] == "auto" else kw["recompute"]
+    result = finetune_memory(arch, mode, rank=rank, seq_len=kw["seq_len"], micro_batch=kw["micro_batch"],
+                             recompute=recompute, gpu=None if gpu is None else gpu.id,
+                             gpu_memory_bytes=None if gpu is None else gpu.memory_bytes)
+    emit(result, as_json, render_finetune)
+
+
+def render_finetune(m: Any) -> str:
+    from budget.render import gib, human, table
+
+    base = {"full": "trained", "lora": "frozen, 16-bit", "qlora": "frozen, 4-bit NF4 + double quant"}
+    rows = [["base weights (" + base[m.mode] + ")", gib(m.base_weights_bytes)],
+            ["trainable weights", gib(m.trainable_weights_bytes)], ["gradients", gib(m.grads_bytes)],
+            ["optimizer state", gib(m.optimizer_bytes)], ["activations", gib(m.activations_bytes)],
+            ["total", gib(m.total_bytes)]]
+    what = "full fine-tuning" if m.mode == "full" else \
+        f"{ {'lora': 'LoRA', 'qlora': 'QLoRA'}[m.mode]} rank {m.rank}"
+    lines = [f"{what}: {human(m.params)} params, {human(m.trainable_params)} trainable "
+             f"({m.trainable_params / m.params:.2%}); micro-batch {m.micro_batch} x {m.seq_len}, "
+             f"recompute {m.recompute}, one GPU", "", table(["", "bytes"], rows)]
+    if m.gpu:
+        verdict = "fits" if m.fits else ("fits only in the whole device" if m.fits_whole_device
+                                         else "does not fit")
+        lines += ["", f"{m.gpu}: {gib(m.gpu_memory_bytes)}, {m.usable_fraction:.0%} usable: {verdict}"]
+    return "\n".join(lines)
 
 
 def render_memory(result: Any) -> str:

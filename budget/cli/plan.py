@@ -238,16 +238,18 @@ def render_plan(plan: Any) -> str:
                  f"{plan.precision}, {gib(g['memory_bytes'])} ({g['memory_basis']}); "
                  f"{m.usable_fraction:.0%} usable = {gib(g['memory_bytes'] * m.usable_fraction)}")
     lines.append(wrap(f"MFU {plan.mfu:.1%} ({plan.mfu_source})", "                ", "                  "))
+    network = plan.budget.given_as == "forward-flops"  # a network by its FLOPs: no LM sections
     rows = []
     for a in plan.allocations:
         mark = " *" if a.law == plan.recommended else ""
         rows.append([a.law + mark, human(a.params) + ("" if a.params_count == "total" else " (non-emb)"),
                      human(a.tokens), f"{a.tokens_per_param:.1f}", loss_cell(a)])
-    lines += ["", "Compute-optimal allocation (6ND = C)",
-              table(["law", "params N", "tokens D", "D/N", "loss"], rows),
-              wrap(law_legend(plan), "  ", "    "),
-              *[wrap(line, "  ", "    ") for line in unit_lines(plan)],
-              wrap(f"* recommended: {plan.recommended_reason}", "  ", "    ")]
+    if not network:
+        lines += ["", "Compute-optimal allocation (6ND = C)",
+                  table(["law", "params N", "tokens D", "D/N", "loss"], rows),
+                  wrap(law_legend(plan), "  ", "    "),
+                  *[wrap(line, "  ", "    ") for line in unit_lines(plan)],
+                  wrap(f"* recommended: {plan.recommended_reason}", "  ", "    ")]
     if plan.calibration:
         lines += render_calibration(plan)
     if plan.fixed:
@@ -255,10 +257,11 @@ def render_plan(plan: Any) -> str:
     lo, hi = c.gpu_hours_range
     lines += ["", f"Time and cost on {g['id']} ({plan.precision}, MFU {plan.mfu:.0%}; "
                   f"band {c.mfu_band[0]:.0%}-{c.mfu_band[1]:.0%})",
+              f"  FLOPs         {sci(plan.training_flops)} = 3 x forward x samples x epochs" if network else
               f"  FLOPs         {plan.training_flops_per_token:.4g} per token x D "
               f"{human(plan.tokens)} = {sci(plan.training_flops)} = {plan.ratio_to_6nd:.3f}x "
               f"6ND (attention {plan.attention_convention}, T = {m.seq_len:,}"
-              f"{', full recomputation' if m.recompute == 'full' else ''})",
+              f"{', full recomputation' if m.recompute == 'full' and plan.time_source == 'mfu' else ''})",
               f"  GPU-hours     {hours(c.gpu_hours)}  (range {hours(lo)} - {hours(hi)})",
               f"  wall clock    {hours(c.wall_clock_hours)} h = {c.wall_clock_days:,.1f} days "
               f"on {c.num_gpus} GPU(s)"]
@@ -269,16 +272,16 @@ def render_plan(plan: Any) -> str:
         lines.append(f"  cost          {money(c.cost_usd)}  (range {money(clo)} - {money(chi)}) "
                      f"at ${c.price_usd_per_hour:.2f}/GPU-hour ({c.price_source})")
     lines += energy_lines(plan)
-    lines += ["", f"Memory for the shape below ({m.precision}, {m.optimizer}, micro-batch "
-                  f"{m.micro_batch} x {m.seq_len} tokens, recompute {m.recompute}, ZeRO-{m.zero_stage} "
-                  f"over {m.num_gpus} GPU(s)), per GPU:",
-              f"  params {gib(m.params_bytes)}, grads {gib(m.grads_bytes)}, optimizer "
-              f"{gib(m.optimizer_bytes)}, activations {gib(m.activations_bytes)}: total "
-              f"{gib(m.total_bytes)} of {gib(m.gpu_memory_bytes)}",
-              f"  unsharded model states {gib(m.model_states_bytes_unsharded)} "
-              f"({m.bytes_per_param:g} bytes/param); fewest GPUs: "
-              f"{m.min_gpus if m.min_gpus is not None else 'none'} ({m.min_gpus_note})",
-              "", _shape_title(plan),
+    if network:
+        lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
+        return "\n".join(lines)
+    if plan.finetune is not None:
+        from budget.cli.memory import render_finetune
+
+        lines += ["", "Fine-tuning memory, " + render_finetune(plan.finetune)]
+    else:
+        lines += memory_lines(plan)
+    lines += ["", _shape_title(plan),
               wrap(f"{s.describe()} ({plan.shape_source})", "  ", "    "),
               "", f"Batch and learning rate (DeepSeek LLM eq. 1): "
                   f"{human(plan.hyperparameters.batch_tokens)} tokens "
@@ -289,6 +292,22 @@ def render_plan(plan: Any) -> str:
         lines += render_cluster(plan.parallel, plan)
     lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
     return "\n".join(lines)
+
+
+def memory_lines(plan: Any) -> list[str]:
+    """The ZeRO memory block of a pre-training plan."""
+    from budget.render import gib
+
+    m = plan.memory
+    return ["", f"Memory for the shape below ({m.precision}, {m.optimizer}, micro-batch "
+                f"{m.micro_batch} x {m.seq_len} tokens, recompute {m.recompute}, ZeRO-{m.zero_stage} "
+                f"over {m.num_gpus} GPU(s)), per GPU:",
+            f"  params {gib(m.params_bytes)}, grads {gib(m.grads_bytes)}, optimizer "
+            f"{gib(m.optimizer_bytes)}, activations {gib(m.activations_bytes)}: total "
+            f"{gib(m.total_bytes)} of {gib(m.gpu_memory_bytes)}",
+            f"  unsharded model states {gib(m.model_states_bytes_unsharded)} "
+            f"({m.bytes_per_param:g} bytes/param); fewest GPUs: "
+            f"{m.min_gpus if m.min_gpus is not None else 'none'} ({m.min_gpus_note})"]
 
 
 def _shape_title(plan: Any) -> str:

@@ -90,7 +90,8 @@ def usd_per_flop(row: CompareRow) -> float | None:
 def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
                 keep_price: bool) -> CompareRow:
     """The plan's C on `name`: --num-gpus GPUs, or the fewest that fit when that is more.
-    The shape is the plan's; --price-per-hour applies to --gpu only (keep_price)."""
+    The shape is the plan's; --price-per-hour applies to --gpu only (keep_price). A plan timed by
+    its layout is re-planned on that GPU (its own layout and step time, as `budget plan` would)."""
     gpu = catalog.get(name)
     mfu = costing.device_mfu(gpu)[0] if req.mfu_from_catalog else costing.check_mfu(req.mfu)
     band = costing.band_including(mfu, req.mfu_band) if req.mfu_from_catalog else req.mfu_band
@@ -103,8 +104,12 @@ def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
     elif probe.min_gpus > req.num_gpus:
         n, reason = probe.min_gpus, f"fewest that fit (more than --num-gpus {req.num_gpus})"
     memory = plan_memory(replace(req, gpu=gpu.id, num_gpus=n), plan.shape, gpu, params=fixed_n)
-    cost = costing.estimate_cost(plan.training_flops, gpu, precision=req.precision, mfu=mfu,
-                                 num_gpus=n, price_per_hour=price, mfu_band=band)
+    if plan.time_source != "mfu":  # one time model: that GPU's own layout and step time
+        cost = make_plan(replace(req, gpu=gpu.id, num_gpus=n, price_per_hour=price),
+                         catalog=catalog).cost
+    else:
+        cost = costing.estimate_cost(plan.training_flops, gpu, precision=req.precision, mfu=mfu,
+                                     num_gpus=n, price_per_hour=price, mfu_band=band)
     return CompareRow(gpu=gpu_summary(gpu, name, req.precision), num_gpus=n, count_reason=reason,
                       cost=cost, memory=memory, fits=bool(memory.fits))
 

@@ -18,6 +18,7 @@ from budget.training.communication import Cluster, Overlap, cluster_for
 from budget.training.layout_search import (
     SearchResult,
     Setting,
+    fixed_completed,
     search,
     steps_for,
     summary_fields,
@@ -93,7 +94,7 @@ def plan_cluster(arch: Architecture, gpu: Accelerator, req: ClusterRequest, *, s
     setting = Setting(arch=arch, seq_len=seq_len, gpu_memory_bytes=gpu.memory_bytes, cluster=cluster,
                       precision=precision, optimizer=optimizer, recompute=req.recompute,
                       flash=req.flash, overlap=req.overlap)
-    fixed = None
+    fixed, why = None, ""
     if req.layout:
         fixed = parse_layout(req.layout, Layout(flash=req.flash))
         if "dp=" not in req.layout.replace(" ", ""):  # dp fills the GPUs left over
@@ -102,9 +103,15 @@ def plan_cluster(arch: Architecture, gpu: Accelerator, req: ClusterRequest, *, s
                 raise BudgetError(f"--layout {req.layout}: tp x pp x cp = {rest} does not divide "
                                   f"--num-gpus {req.num_gpus}; give dp= too")
             fixed = parse_layout(f"dp={req.num_gpus // rest}", fixed)
-        if "ga=" not in req.layout.replace(" ", ""):
-            fixed = parse_layout(f"ga={max(1, batch // (fixed.dp * fixed.mb))}", fixed)
-    result = search(setting, req.num_gpus, batch, fixed)
+        given = fixed
+        fixed = fixed_completed(setting, fixed, req.layout, batch)
+        chosen = [f"{k}={getattr(fixed, k)}" for k in ("mb", "ga", "recompute")
+                  if f"{k}=" not in req.layout.replace(" ", "")]
+        if chosen and (fixed.mb, fixed.recompute) != (given.mb, given.recompute):
+            why = f"--layout completed with the fastest fitting {', '.join(chosen)}"
+        else:
+            why = f"--layout completed with {', '.join(chosen)}" if chosen else ""
+    result = search(setting, req.num_gpus, batch, fixed, why)
     warnings = _warnings(req, result, batch, assumed_mfu, cluster)
     steps = wall = billed = None
     if result.best is not None:

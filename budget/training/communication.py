@@ -14,12 +14,14 @@ Per step and GPU:
   reduce-scatter of the same bytes, Korthikanti §4.2.2). On the critical path unless `tp_overlap`.
 - CP: K and V all-gathered in forward, re-gathered and dK/dV reduce-scattered in backward
   (Megatron-LM context_parallel.md), hidden behind attention up to `cp_overlap`.
-- PP: b s h / t (scatter/gather) sent forward and backward per micro-batch per virtual stage
-  (Narayanan §4.1), exposed.
+- PP: b s h / t sent forward and backward per micro-batch per virtual stage, exposed: SP leaves
+  the activation sharded by t; without SP Megatron's scatter/gather sends each TP rank 1/t of it
+  over its own NIC and all-gathers inside the node (Narayanan §4.1, on by default in Megatron-LM).
 - EP: all-to-all dispatch and combine of b s k h per MoE layer, forward and backward (DeepSeek-V3
   §3.2.1), exposed unless `ep_overlap`.
 - DP: gradient all-reduce 2 Psi (ZeRO 0-2) or ZeRO-3's all-gather, all-gather, reduce-scatter 3 Psi
-  (Rajbhandari et al. 2020 §7); hidden behind the last micro-batch's backward (ZeRO 0-2) or each
+  (Rajbhandari et al. 2020 §7), hierarchical when the group spans nodes (inside each node over the
+  scale-up link, between nodes 1/g of it per GPU NIC, g = its ranks per node); hidden behind the last micro-batch's backward (ZeRO 0-2) or each
   micro-batch's compute (ZeRO-3's gathers) up to `dp_overlap`.
 - bubble: (p-1)/(v m) of the compute (Narayanan Eq. (bubble), §2.2.2; Llama 3 §3.3.2).
 Step time = compute + exposed communication + bubble + optimizer update (memory-bound).
@@ -27,10 +29,10 @@ Step time = compute + exposed communication + bubble + optimizer update (memory-
 Compute: hardware FLOPs (FlashAttention computes the causal half of the scores; without it the
 whole s x s block, as 2021-22 Megatron did; full recompute adds a forward, selective the score
 recompute) / (dense peak x achieved fraction). The achieved fraction is the device's best-shape
-matmul efficiency (catalog `matmul_efficiency`) x `kernel_factor` x h / (h + H_HALF): small layers
-run less efficiently. KERNEL_FACTOR and H_HALF are our assumptions, set once from A100 Megatron
-runs (Narayanan et al. 2021 Table 1, its smallest and largest rows); the other published runs in the
-tests are out-of-sample checks.
+matmul efficiency (catalog `matmul_efficiency`) x `kernel_factor` x h / (h + h_half): small layers
+run less efficiently. kernel_factor (per device and precision) and h_half are data
+(budget/hardware/efficiency.toml), fitted once by `budget validate` on the published runs of
+budget/validation/runs.toml, whose leave-one-out error is the out-of-sample check.
 """
 
 from __future__ import annotations
@@ -40,15 +42,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from budget.hardware.catalog import Accelerator
+from budget.hardware.efficiency import efficiency
 from budget.models.arch import Architecture
 from budget.training.memory import bytes_per_param
 from budget.training.parallel import Layout, stage_params
 
-LINK_EFFICIENCY = 0.8  # large-message busbw ~80% of the per-direction spec (ml-engineering network/README.md)
 LATENCY_S = 10e-6  # per collective step; llm-analysis floors intra-node messages at 8 us (analysis.py)
 DEFAULT_MATMUL_EFFICIENCY = 0.80  # when the catalog has none: H100 SXM's 80.3% MAMF (ml-engineering)
-KERNEL_FACTOR = 0.75  # end-to-end kernels / best-shape matmul; our assumption (module docstring)
-H_HALF = 768  # d_model at which layers reach half the kernel efficiency; our assumption
 DEFAULT_GPUS_PER_NODE = 8  # assumed when neither the catalog nor --gpus-per-node gives one
 DEFAULT_SCALE_OUT_GBS = 25.0  # assumed NIC per device (200 Gb/s) when the catalog has none
 OPTIMIZER_PASSES = 2.0  # the update reads and writes the states once each (our accounting)
@@ -64,7 +64,9 @@ class Cluster:
     hbm_gbs: float
     peak_flops: float
     matmul_efficiency: float
-    link_efficiency: float = LINK_EFFICIENCY
+    kernel_factor: float  # efficiency.toml, per device and precision
+    h_half: float  # efficiency.toml
+    link_efficiency: float  # efficiency.toml
     latency_s: float = LATENCY_S
     assumed: tuple[str, ...] = ()
 
@@ -94,9 +96,12 @@ def cluster_for(gpu: Accelerator, precision: str, *, gpus_per_node: int | None =
     if eff is None:
         eff = DEFAULT_MATMUL_EFFICIENCY
         assumed.append(f"matmul efficiency {eff:.0%} of peak (no measurement in the catalog)")
+    k = efficiency()
+    kernel, _ = k.kernel_factor(gpu.id, precision)
     return Cluster(gpus_per_node=n, scale_up_gbs_per_dir=up, scale_out_gbs_per_dir=out,
                    hbm_gbs=gpu.memory_bandwidth_gbs, peak_flops=gpu.peak_flops(precision),
-                   matmul_efficiency=eff, assumed=tuple(assumed))
+                   matmul_efficiency=eff, kernel_factor=kernel, h_half=k.h_half,
+                   link_efficiency=k.link_efficiency, assumed=tuple(assumed))
 
 
 @dataclass(frozen=True)
@@ -149,9 +154,23 @@ def ring_time(kind: str, n: int, size_bytes: float, gbs: float, c: Cluster) -> f
     return factor * (n - 1) / n * size_bytes / (gbs * 1e9 * c.link_efficiency) + steps * c.latency_s
 
 
-def compute_efficiency(arch: Architecture, c: Cluster, kernel_factor: float = KERNEL_FACTOR) -> float:
-    """Achieved fraction of the dense peak: matmul efficiency x kernel factor x h / (h + H_HALF)."""
-    return c.matmul_efficiency * kernel_factor * arch.d_model / (arch.d_model + H_HALF)
+def group_time(kind: str, n: int, size_bytes: float, per_node: int, c: Cluster) -> float:
+    """A collective over n ranks of which `per_node` share a node: inside the node over the scale-up
+    link, then between nodes each GPU moves only its 1/per_node share over its own NIC (NCCL's
+    hierarchical algorithms; ml-engineering network/README.md: intra reduce-scatter (g-1)/g P,
+    inter all-reduce 2(k-1)/k P/g per GPU, intra all-gather). per_node = 1 is a flat ring over NICs."""
+    if n <= 1 or size_bytes <= 0:
+        return 0.0
+    g = max(1, min(per_node, n))
+    if g >= n:
+        return ring_time(kind, n, size_bytes, c.scale_up_gbs_per_dir, c)
+    inside = ring_time(kind, g, size_bytes, c.scale_up_gbs_per_dir, c) if g > 1 else 0.0
+    return inside + ring_time(kind, max(2, n // g), size_bytes / g, c.scale_out_gbs_per_dir, c)
+
+
+def compute_efficiency(arch: Architecture, c: Cluster) -> float:
+    """Achieved fraction of the dense peak: matmul efficiency x kernel factor x h / (h + h_half)."""
+    return c.matmul_efficiency * c.kernel_factor * arch.d_model / (arch.d_model + c.h_half)
 
 
 def _links(layout: Layout, c: Cluster) -> dict[str, float]:
@@ -168,8 +187,7 @@ def _links(layout: Layout, c: Cluster) -> dict[str, float]:
 
 
 def step_time(arch: Architecture, layout: Layout, seq_len: int, c: Cluster, *,
-              precision: str = "bf16", optimizer: str = "adam", overlap: Overlap = Overlap(),
-              kernel_factor: float = KERNEL_FACTOR) -> StepTime:
+              precision: str = "bf16", optimizer: str = "adam", overlap: Overlap = Overlap()) -> StepTime:
     """Seconds per optimizer step of `layout` and the MFU/HFU it implies (module docstring)."""
     t, p, v, m, b, cp, e = layout.tp, layout.pp, layout.vp, layout.ga, layout.mb, layout.cp, layout.ep
     act_bytes = 2.0  # 16-bit activations and gradients on the wire
@@ -181,7 +199,7 @@ def step_time(arch: Architecture, layout: Layout, seq_len: int, c: Cluster, *,
              "selective": terms["attention_scores"] + terms["attention_values"]}[layout.recompute]
     hw_per_token = 3 * forward + extra
     shard = t * p * cp
-    eff = compute_efficiency(arch, c, kernel_factor)
+    eff = compute_efficiency(arch, c)
     t_mb = hw_per_token * tokens_mb / shard / (c.peak_flops * eff)  # one micro-batch, one stage
     compute = m * t_mb
     bubble = (p - 1) / v * t_mb
@@ -198,7 +216,7 @@ def step_time(arch: Architecture, layout: Layout, seq_len: int, c: Cluster, *,
     cp_time = m * layers_stage * 3 * ring_time("all_gather", cp, kv_size, links["cp"], c)
     cp_bytes = m * layers_stage * 3 * (cp - 1) / cp * kv_size if cp > 1 else 0.0
     # PP: activations forward, gradients backward, per micro-batch per virtual stage
-    pp_size = b * s_loc * arch.d_model * act_bytes / (t if layout.sp else 1)
+    pp_size = b * s_loc * arch.d_model * act_bytes / t  # SP shards it; without SP scatter/gather does
     pp_time = m * 2 * v * (pp_size / (links["pp"] * 1e9 * c.link_efficiency) + c.latency_s) if p > 1 else 0.0
     pp_bytes = m * 2 * v * pp_size if p > 1 else 0.0
     # EP: dispatch + combine, forward and backward, per MoE layer
@@ -211,13 +229,16 @@ def step_time(arch: Architecture, layout: Layout, seq_len: int, c: Cluster, *,
     grad_b = bytes_per_param(precision, optimizer)[1]
     w_b = bytes_per_param(precision, optimizer)[0]
     d_dense, d_exp = layout.dp * cp, layout.dp * cp // e
-    dp_grad = (ring_time("all_reduce", d_dense, sp.dense * grad_b, links["dp"], c)
-               + ring_time("all_reduce", d_exp, sp.experts * grad_b, links["dp"], c))
+    inner = t * cp * p  # data-parallel ranks sit outermost: this many GPUs apart
+    dp_node = max(1, c.gpus_per_node // inner) if inner <= c.gpus_per_node else 1
+    exp_node = max(1, dp_node // e) if e > 1 else dp_node
+    dp_grad = (group_time("all_reduce", d_dense, sp.dense * grad_b, dp_node, c)
+               + group_time("all_reduce", d_exp, sp.experts * grad_b, exp_node, c))
     dp_bytes = 2 * ((d_dense - 1) / d_dense * sp.dense + (d_exp - 1) / max(d_exp, 1) * sp.experts) * grad_b
     gather = 0.0
     if layout.zero == 3:  # all-gather before forward and again before backward, every micro-batch
-        one = (ring_time("all_gather", d_dense, sp.dense * w_b, links["dp"], c)
-               + ring_time("all_gather", d_exp, sp.experts * w_b, links["dp"], c))
+        one = (group_time("all_gather", d_dense, sp.dense * w_b, dp_node, c)
+               + group_time("all_gather", d_exp, sp.experts * w_b, exp_node, c))
         gather = 2 * m * one
         dp_grad *= 0.5  # ZeRO-3 reduce-scatters the gradients: half an all-reduce
         dp_bytes = dp_bytes / 2 + 2 * m * ((d_dense - 1) / d_dense * sp.dense

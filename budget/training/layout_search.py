@@ -78,13 +78,14 @@ class SearchResult:
     fewest_gpus: int | None
     fewest_layout: Layout | None
     reason: str
+    why: str = ""  # one line: why this micro-batch and recomputation
 
     def to_dict(self) -> dict[str, Any]:
         return {"best": None if self.best is None else self.best.to_dict(),
                 "candidates": self.candidates, "fitting": self.fitting,
                 "fewest_gpus": self.fewest_gpus,
                 "fewest_layout": None if self.fewest_layout is None else self.fewest_layout.to_dict(),
-                "reason": self.reason}
+                "reason": self.reason, "why": self.why}
 
 
 def evaluate(st: Setting, layout: Layout) -> LayoutResult:
@@ -143,9 +144,11 @@ def candidates(st: Setting, num_gpus: int, global_batch: int) -> Iterator[Layout
                                                  zero=zero, mb=mb, ga=ga, recompute=rc, flash=st.flash)
 
 
-def fastest(st: Setting, num_gpus: int, global_batch: int) -> tuple[LayoutResult | None, int, int]:
-    """The layout with the most tokens per second that fits; (best, candidates, fitting)."""
+def fastest(st: Setting, num_gpus: int, global_batch: int) -> tuple[LayoutResult | None, int, int, str]:
+    """The layout with the most tokens per second that fits; (best, candidates, fitting, why:
+    one line on the micro-batch and recomputation against the best layout with the others)."""
     best: LayoutResult | None = None
+    by_choice: dict[tuple[str, Any], LayoutResult] = {}
     tried = fitting = 0
     for layout in candidates(st, num_gpus, global_batch):
         tried += 1
@@ -158,9 +161,64 @@ def fastest(st: Setting, num_gpus: int, global_batch: int) -> tuple[LayoutResult
         step = step_time(st.arch, layout, st.seq_len, st.cluster, precision=st.precision,
                          optimizer=st.optimizer, overlap=st.overlap)
         result = LayoutResult(layout, memory, step)
+        for key in (("recompute", layout.recompute), ("mb", layout.mb)):
+            held = by_choice.get(key)
+            if held is None or result.tokens_per_second > held.tokens_per_second * (1 + 1e-9):
+                by_choice[key] = result
         if best is None or result.tokens_per_second > best.tokens_per_second * (1 + 1e-9):
             best = result
-    return best, tried, fitting
+    return best, tried, fitting, _why(st, best, by_choice)
+
+
+def _why(st: Setting, best: LayoutResult | None, by_choice: dict[tuple[str, Any], LayoutResult]) -> str:
+    """'mb=2, ga=8, recompute=selective: full recomputation +12% step time; mb=4 does not fit'."""
+    if best is None:
+        return ""
+    lay = best.layout
+
+    def versus(key: tuple[str, Any], name: str) -> str:
+        other = by_choice.get(key)
+        if other is None:
+            return f"{name} does not fit"
+        return f"{name} {best.tokens_per_second / other.tokens_per_second - 1:+.0%} step time"
+
+    parts = []
+    if st.recompute == "auto":
+        alt = "full" if lay.recompute == "selective" else "selective"
+        parts.append(versus(("recompute", alt), f"{alt} recomputation"))
+    bigger = [m for m in MICRO_BATCHES if m > lay.mb]
+    if bigger:
+        parts.append(versus(("mb", bigger[0]), f"mb={bigger[0]}"))
+    if lay.mb > 1:
+        parts.append(versus(("mb", lay.mb // 2), f"mb={lay.mb // 2}"))
+    return f"mb={lay.mb}, ga={lay.ga}, recompute={lay.recompute} chosen: " + "; ".join(parts)
+
+
+def fixed_completed(st: Setting, fixed: Layout, given: str, global_batch: int) -> Layout:
+    """A --layout without mb= (or recompute= under auto) gets the fastest fitting micro-batch (and
+    recomputation), its ga from the batch: ZeRO-3 would otherwise re-gather the weights for every
+    one of many micro-batches of 1."""
+    keys = {item.partition("=")[0].strip().lower() for item in given.split(",")}
+    mbs = MICRO_BATCHES if "mb" not in keys else (fixed.mb,)
+    rcs = _recomputes(st) if "recompute" not in keys else (fixed.recompute,)
+    best: tuple[float, Layout] | None = None
+    for mb in mbs:
+        ga = fixed.ga if "ga" in keys else max(1, global_batch // (fixed.dp * mb))
+        if "ga" not in keys and fixed.dp * mb > global_batch and mb > 1:
+            continue
+        for rc in rcs:
+            lay = replace(fixed, mb=mb, ga=ga, recompute=rc)
+            if not _fits(st, lay):
+                continue
+            step = step_time(st.arch, lay, st.seq_len, st.cluster, precision=st.precision,
+                             optimizer=st.optimizer, overlap=st.overlap)
+            speed = step.tokens_per_step / step.step_time_s
+            if best is None or speed > best[0] * (1 + 1e-9):
+                best = (speed, lay)
+    if best is not None:
+        return best[1]
+    ga = fixed.ga if "ga" in keys else max(1, global_batch // (fixed.dp * fixed.mb))
+    return replace(fixed, ga=ga)
 
 
 def fewest_gpus(st: Setting) -> tuple[int | None, Layout | None]:
@@ -203,21 +261,22 @@ def _min_dp(st: Setting, layout: Layout, limit: int | None) -> int | None:
     return lo
 
 
-def search(st: Setting, num_gpus: int, global_batch: int, fixed: Layout | None = None) -> SearchResult:
+def search(st: Setting, num_gpus: int, global_batch: int, fixed: Layout | None = None,
+           fixed_why: str = "") -> SearchResult:
     """`fixed` evaluated as given; otherwise the fastest layout on `num_gpus` within the batch."""
     if global_batch < 1:
         raise BudgetError(f"global batch {global_batch!r} must be at least one sequence")
     n_min, min_layout = fewest_gpus(st)
     if fixed is not None:
         result = evaluate(st, fixed)
-        return SearchResult(result, 1, int(result.memory.fits), n_min, min_layout, "given with --layout")
-    best, tried, fitting = fastest(st, num_gpus, global_batch)
+        return SearchResult(result, 1, int(result.memory.fits), n_min, min_layout, "given with --layout", fixed_why)
+    best, tried, fitting, why = fastest(st, num_gpus, global_batch)
     if best is None:
-        why = ("no layout of these GPUs fits in memory" if tried else
-               f"every layout needs more than {global_batch} sequences per step")
-        return SearchResult(None, tried, 0, n_min, min_layout, why)
+        reason = ("no layout of these GPUs fits in memory" if tried else
+                  f"every layout needs more than {global_batch} sequences per step")
+        return SearchResult(None, tried, 0, n_min, min_layout, reason)
     return SearchResult(best, tried, fitting, n_min, min_layout,
-                        f"fastest of {fitting:,} fitting layouts ({tried:,} tried) on {num_gpus} GPUs")
+                        f"fastest of {fitting:,} fitting layouts ({tried:,} tried) on {num_gpus} GPUs", why)
 
 
 def summary_fields(result: SearchResult) -> dict[str, Any]:
