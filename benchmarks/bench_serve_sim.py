@@ -14,8 +14,8 @@ import argparse
 import time
 
 from budget.hardware.catalog import load_catalog
-from budget.serving.deploy import Config, replica
 from budget.models.named import get_model
+from budget.serving.deploy import Config, replica
 from budget.serving.simulate import percentiles, simulate
 from budget.serving.traffic import Traffic
 

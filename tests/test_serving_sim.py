@@ -13,9 +13,9 @@ from budget.cli import main
 from budget.errors import BudgetError
 from budget.hardware import roofline as R
 from budget.hardware.catalog import load_catalog
+from budget.models.named import get_model
 from budget.serving import cost as S
 from budget.serving.deploy import Config, replica
-from budget.models.named import get_model
 from budget.serving.simulate import Scheduler, mean_concurrency, simulate
 from budget.serving.steps import step_model
 from budget.serving.traffic import Traffic, read_trace

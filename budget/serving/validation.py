@@ -26,9 +26,9 @@ import numpy as np
 
 from budget.hardware.catalog import load_catalog
 from budget.models.arch import Architecture
+from budget.models.named import get_model
 from budget.serving import cost as C
 from budget.serving.deploy import Config, replica
-from budget.models.named import get_model
 from budget.serving.simulate import Scheduler, simulate
 
 TRT_V10 = ("NVIDIA TensorRT-LLM docs/source/performance/perf-overview.md at 00f37686 "
