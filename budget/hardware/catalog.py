@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from budget.errors import BudgetError, BudgetWarning, CatalogError
+from budget.hardware.prices import PriceRow, default_row, parse_prices
 
 BUILTIN_CATALOG = Path(__file__).with_name("accelerators.toml")
 CATALOG_ENV = "BUDGET_CATALOG"
@@ -127,6 +128,13 @@ class Catalog:
 
     accelerators: tuple[Accelerator, ...]
     notes: tuple[str, ...] = ()  # what loading changed: overridden built-in rows, ids shadowing aliases
+    prices: tuple[PriceRow, ...] = ()  # dated [[price]] rows (budget.hardware.prices)
+
+    def prices_for(self, name: str) -> list[PriceRow]:
+        """Every price row of one accelerator, its own default row first."""
+        acc = self.get(name)
+        own = default_row(acc)
+        return ([own] if own else []) + [p for p in self.prices if p.device == acc.id]
 
     def get(self, name: str) -> Accelerator:
         """Find by id or alias, case-insensitively; BudgetError listing close matches if absent."""
@@ -140,7 +148,8 @@ class Catalog:
         raise BudgetError(f"unknown accelerator {name!r}; {hint}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accelerators": [acc.to_dict() for acc in self.accelerators], "notes": list(self.notes)}
+        return {"accelerators": [acc.to_dict() for acc in self.accelerators], "notes": list(self.notes),
+                "prices": [p.to_dict() for p in self.prices]}
 
 
 def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
@@ -158,16 +167,38 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
     files += [Path(p) for p in (paths or ())]
     by_id: dict[str, Accelerator] = {}
     notes: list[str] = []
+    prices: list[PriceRow] = []
     for path in files:
         if _replaces_builtin(path):
             by_id.clear()
+            prices.clear()
+        prices += _read_prices(path)
         for acc, has_aliases in _read_rows(path):
             acc = _merge(by_id, acc, has_aliases, notes)
             by_id.pop(acc.id.lower(), None)
             by_id[acc.id.lower()] = acc  # ids are case-insensitive, as lookups are
     for note in notes:
         warnings.warn(note, BudgetWarning, stacklevel=2)
-    return Catalog(tuple(by_id.values()), tuple(notes))
+    catalog = Catalog(tuple(by_id.values()), tuple(notes))
+    return replace(catalog, prices=tuple(replace(p, device=_price_device(catalog, p)) for p in prices))
+
+
+def _price_device(catalog: Catalog, row: PriceRow) -> str:
+    """The id a price row's device (an id or alias) names; CatalogError when none."""
+    try:
+        return catalog.get(row.device).id
+    except BudgetError:
+        raise CatalogError(f"catalog price row for '{row.device}' ({row.provider}, {row.tier}): "
+                           "no accelerator has that id or alias") from None
+
+
+def _read_prices(path: Path) -> list[PriceRow]:
+    """The file's [[price]] rows (none when unreadable: _read_rows says what is wrong)."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    return parse_prices(Path(path), data)
 
 
 def _merge(by_id: dict[str, Accelerator], acc: Accelerator, has_aliases: bool, notes: list[str]) -> Accelerator:
@@ -213,11 +244,13 @@ def _read_rows(path: Path) -> list[tuple[Accelerator, bool]]:
         raise CatalogError(f"catalog file {path} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"catalog file {path} is not valid TOML: {exc}") from None
-    unknown = [k for k in data if k not in ("accelerator", "replaces_builtin")]
+    unknown = [k for k in data if k not in ("accelerator", "price", "replaces_builtin")]
     if unknown:
         raise CatalogError(f"catalog file {path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
-                           "allowed: [[accelerator]] tables and replaces_builtin")
+                           "allowed: [[accelerator]] and [[price]] tables and replaces_builtin")
     rows = data.get("accelerator")
+    if rows is None and "price" in data:
+        return []  # a file of price rows only
     if not isinstance(rows, list) or not rows:
         other = f" (it has {', '.join(map(repr, data))}; write [[accelerator]])" if data else ""
         raise CatalogError(f"catalog file {path} has no [[accelerator]] tables{other}")
