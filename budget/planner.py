@@ -134,6 +134,7 @@ class PlanRequest:
     model: Architecture | None = None  # a fixed model (--model, --config): N is its count
     model_source: str = ""
     block: tuple[tuple[str, Any], ...] = ()  # block options for the proposed shape (--mlp, ...)
+    reliability: Any = None  # budget.training.interval.Reliability (failures, checkpoints, price tier)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ class Plan:
     attention_convention: str = DEFAULT_ATTENTION_CONVENTION
     fixed: fixed_plan.FixedModel | None = None  # a plan for a given N (--model, --params)
     shape_source: str = ""
+    interval: Any = None  # budget.training.interval.Interval: P10/P50/P90, goodput, tornado
 
     @property
     def ratio_to_6nd(self) -> float:
@@ -208,6 +210,7 @@ class Plan:
             "fixed_model": None if self.fixed is None else self.fixed.to_dict(),
             "energy": None if self.energy is None else self.energy.to_dict(),
             **_parallel_keys(self.parallel),
+            "interval": None if self.interval is None else self.interval.to_dict(),
         } | ({} if self.beyond is None else {"beyond": self.beyond.to_dict()})
 
 
@@ -332,15 +335,28 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
     memory = plan_memory(req, shape, gpu, params=fixed_n if req.model is None else None)
     per_token = shape.training_flops_per_token(req.seq_len, req.attention,
                                                recompute=memory.recompute == "full")
+    # --- interval hook (budget.training.interval): price tier, goodput, P10/P50/P90 ---
+    from budget.training import interval as interval_model
+
+    rel = req.reliability or interval_model.Reliability()
+    tier = interval_model.tier_row(catalog.prices_for(gpu.id), gpu.id, rel, req.price_per_hour)
     cost = costing.estimate_cost(per_token * tokens, gpu, precision=req.precision, mfu=mfu,
-                                 num_gpus=req.num_gpus, price_per_hour=req.price_per_hour,
-                                 mfu_band=band)
+                                 num_gpus=req.num_gpus, mfu_band=band,
+                                 price_per_hour=tier.usd_per_hour if tier else req.price_per_hour)
+    cost = replace(cost, price_source=tier.label()) if tier else cost
+    run_interval = None if probe else interval_model.plan_interval(
+        cost, allocations, counted, catalog.prices_for(gpu.id), rel, req.price_per_hour,
+        fixed=bool(fixed_n))
+    # --- end interval hook ---
     fixed = _fixed_report(req, shape, fixed_n, tokens, not only_n, C, chosen, gpu, mfu,
                           per_token) if fixed_n else None
     from budget.training.cluster_plan import ClusterRequest, plan_cluster
 
     cluster = req.cluster or ClusterRequest(num_gpus=req.num_gpus, recompute=(
         req.recompute if req.recompute in ("none", "selective", "full") else "auto"))
+    if cluster.goodput is None and run_interval is not None:  # interval hook: modelled goodput
+        cluster = replace(cluster, goodput=run_interval.goodput.goodput,
+                          goodput_source=run_interval.goodput_source())
     parallel = None
     if budget.given_as != "forward-flops" and not probe:  # a CNN budget gets no transformer layout
         hyper = laws.deepseek_hyperparameters(C, req.seq_len)
@@ -366,7 +382,7 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
                                        pue=req.pue, grid_gco2_per_kwh=req.grid_gco2_per_kwh),
         beyond=None if probe else plan_beyond(req, budget, allocations, chosen_id, cost,
                                               calibration),
-        parallel=parallel, shape_law=chosen_id)
+        parallel=parallel, shape_law=chosen_id, interval=run_interval)
 
 
 def sweep_setup(req: PlanRequest, calibration: Calibration) -> tuple[PlanRequest, list[str]]:

@@ -32,7 +32,9 @@ def test_plan_json_has_the_layout_keys():
     assert plan["layout"]["num_gpus"] == 256 and plan["layout"]["global_batch_sequences"] <= \
         plan["hyperparameters"]["batch_sequences"]
     assert plan["memory_per_gpu_bytes"] <= 81559 * 2**20 * 0.9
-    assert plan["goodput"] == 0.9 and 0 < plan["predicted_mfu"] < 1
+    # goodput from the failure and checkpoint model (issue 23), not a fixed 0.90
+    assert plan["goodput"] == plan["interval"]["goodput"]["goodput"] and 0.9 < plan["goodput"] < 1
+    assert 0 < plan["predicted_mfu"] < 1
 
 
 def test_70b_fits_once_the_model_is_split():
@@ -164,8 +166,9 @@ def test_catalog_cluster_mfu_and_price_fields_are_sourced():
 
 
 def test_days_deadline_warning():
-    """--days 30 on 64 A100 with an optimistic --mfu 0.6: the predicted step time misses the deadline."""
-    plan = plan_json("--days", "30", "--num-gpus", "64", "--gpu", "a100", "--mfu", "0.6")
+    """--days 30 on 64 A100 with an optimistic --mfu 0.75: the predicted step time misses the
+    deadline (0.6 did while the goodput was a fixed 0.90; the modelled one is 99.5% here)."""
+    plan = plan_json("--days", "30", "--num-gpus", "64", "--gpu", "a100", "--mfu", "0.75")
     assert any("over --days 30" in w for w in plan["parallel"]["warnings"])
     assert plan["parallel"]["wall_clock_hours"] > 30 * 24
 

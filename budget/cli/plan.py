@@ -10,6 +10,7 @@ import click
 from budget.cli.arch_options import architecture_options_without_vocab
 from budget.cli.beyond import beyond_options, render_beyond
 from budget.cli.common import POSITIVE, POSITIVE_INT, emit, json_option
+from budget.cli.interval_options import interval_options, pop_reliability, render_interval
 from budget.cli.layout_options import cluster_request, layout_options, render_cluster
 from budget.hardware.catalog import PRECISIONS
 from budget.hardware.energy import DEFAULT_PUE
@@ -57,7 +58,7 @@ def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return interval_options(func)  # failure, checkpoint and price tier (budget.training.interval)
 
 
 def parse_band(text: str) -> tuple[float, float]:
@@ -80,6 +81,7 @@ def build_request(kw: dict[str, Any]) -> Any:
         "flops", "pf_days", "gpu_hours", "budget_usd", "params", "tokens", "forward_flops",
         "samples", "epochs")})
     kw["mfu_band"] = parse_band(kw["mfu_band"])
+    kw["reliability"] = pop_reliability(kw)
     kw["catalog_paths"] = tuple(kw["catalog_paths"])
     if kw["mfu"] is None:
         from budget.training.time import DEFAULT_MFU
@@ -260,6 +262,7 @@ def render_plan(plan: Any) -> str:
         lines.append(f"  cost          {money(c.cost_usd)}  (range {money(clo)} - {money(chi)}) "
                      f"at ${c.price_usd_per_hour:.2f}/GPU-hour ({c.price_source})")
     lines += energy_lines(plan)
+    lines += render_interval(plan)  # P10/P50/P90 (budget.training.interval)
     lines += ["", f"Memory for the shape below ({m.precision}, {m.optimizer}, micro-batch "
                   f"{m.micro_batch} x {m.seq_len} tokens, recompute {m.recompute}, ZeRO-{m.zero_stage} "
                   f"over {m.num_gpus} GPU(s)), per GPU:",

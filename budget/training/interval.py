@@ -158,6 +158,13 @@ class Interval:
     price: PriceRow | None
     notes: tuple[str, ...] = ()
 
+    def goodput_source(self) -> str:
+        g = self.goodput
+        return (f"modelled: one interruption per {g.job_mtbf_hours:,.3g} h on {g.num_gpus:,} GPUs "
+                f"({g.mtbf_gpu_hours:,.0f} GPU-h each{', with spot preemptions' if g.preemptions_per_gpu_hour else ''}); "
+                f"checkpoint {g.checkpoint_bytes / 1e9:,.0f} GB in {g.save_seconds:,.3g} s every "
+                f"{g.interval_hours * 60:,.3g} min; restart {g.restart_minutes:g} min + reload")
+
     def to_dict(self) -> dict[str, Any]:
         return {"draws": self.draws, "seed": self.seed, "percentiles": self.percentiles,
                 "point": self.point, "inputs": [i.to_dict() for i in self.inputs],
@@ -264,3 +271,26 @@ def _tornado(m: Model, inputs: Sequence[Input], mfu: float, params: float, mtbf:
         bars.append({"input": inp.name, "low": min(ends), "high": max(ends),
                      "swing": max(ends) - min(ends)})
     return tuple(sorted(bars, key=lambda b: -b["swing"]))
+
+
+def tier_row(rows: Sequence[PriceRow], device: str, opts: Reliability,
+             price_per_hour: float | None) -> PriceRow | None:
+    """The row --price-tier/--provider choose (None: --price-per-hour or the default price)."""
+    if price_per_hour is not None or (opts.price_tier is None and opts.provider is None):
+        return None
+    return select(list(rows), device, opts.price_tier, opts.provider)
+
+
+def plan_interval(cost: Any, allocations: Sequence[Any], params: float,
+                  price_rows: Sequence[PriceRow], opts: Reliability,
+                  price_per_hour: float | None, fixed: bool = False) -> Interval:
+    """The interval of a plan's cost (budget.training.time.CostEstimate): its FLOPs, peak, MFU and
+    band, GPUs and price; the laws' N (a fixed model's N does not move with the law)."""
+    calibrated = next((a for a in allocations if a.law == "calibrated"), None)
+    ci = getattr(calibrated, "params_ci", None) if not fixed else None
+    return interval(training_flops=cost.compute_flops, peak_flops=cost.peak_flops,
+                    num_gpus=cost.num_gpus, mfu=cost.mfu, mfu_band=cost.mfu_band, params=params,
+                    law_params=() if fixed else [(a.law, a.params) for a in allocations],
+                    calibrated_ci=None if ci is None else (float(ci[0]), float(ci[1])),
+                    price_rows=price_rows, device=cost.gpu, price_override=price_per_hour,
+                    opts=opts)
