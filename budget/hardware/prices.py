@@ -132,7 +132,7 @@ def select(rows: list[PriceRow], device: str, tier: str | None,
              and (provider is None or r.provider.lower() == provider.strip().lower())]
     if not match:
         have = "; ".join(sorted({f"{r.tier} {r.provider}" for r in mine})) or "none"
-        asked = " ".join(x for x in (tier, provider) if x)
-        raise BudgetError(f"no {asked} price for {device} in the catalog; it has: {have} "
+        asked = (tier or "") + (f" price from provider {provider!r}" if provider else " price")
+        raise BudgetError(f"no {asked.strip()} for {device} in the catalog; it has: {have} "
                           "(budget gpus --prices)")
     return min(match, key=lambda r: r.usd_per_hour)

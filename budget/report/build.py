@@ -30,6 +30,7 @@ from budget.planner import (
     plan_memory,
 )
 from budget.report.beyond import beyond_sections
+from budget.report.interval import interval_sections
 from budget.report.sections import (
     CalibrationSection,
     CompareRow,
@@ -72,11 +73,12 @@ def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
             rows.append(row)
     title = title or f"Training compute proposal: {plan.compute_flops:.2e} FLOPs"
     beyond = beyond_sections(plan, with_frontier=frontier, usd_per_flop=usd_per_flop(rows[0]))
+    interval = interval_sections(plan, catalog)  # P10/P50/P90, tornado, price table (issue 23)
     return Report(request=req, plan=plan, compare=tuple(rows),
                   risks=tuple(risks(plan, rows, calibration)),
                   sources=tuple(sources(plan, rows, catalog, calibration))
-                  + tuple(s for b in beyond for s in b.sources), title=title,
-                  calibration=calibration, beyond=beyond)
+                  + tuple(s for b in interval + beyond for s in b.sources), title=title,
+                  calibration=calibration, beyond=beyond, interval=interval)
 
 
 def usd_per_flop(row: CompareRow) -> float | None:
@@ -236,7 +238,7 @@ def write_report(report: Report, out_dir: str | Path,
     figures = make_figures(report)
     if report.calibration is not None:
         figures += report.calibration.figures
-    figures += tuple(f for b in report.beyond for f in b.figures)
+    figures += tuple(f for b in report.interval + report.beyond for f in b.figures)
     payload = plan_json if plan_json is not None else report.plan.to_dict()
     plan_text = json.dumps(payload, indent=2, allow_nan=False)
     files = {f"{FIGURE_DIR}/{fig.name}.png": fig.png for fig in figures}

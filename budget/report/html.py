@@ -222,7 +222,8 @@ def beyond_section(b: BeyondSection) -> Section:
 def sections(report: Report) -> list[Section]:
     """The proposal, in reading order."""
     out = [question_section(report), recommendation_section(report), laws_section(report),
-           cost_section(report), memory_section(report)]
+           cost_section(report), *[beyond_section(b) for b in report.interval],
+           memory_section(report)]
     cal = calibration_section(report)
     if cal is not None:
         out.insert(3, cal)
