@@ -53,7 +53,7 @@ def interval_sections(plan: Plan, catalog: Catalog) -> tuple[BeyondSection, ...]
                            "quote not checked on the provider's page), each priced for the P50 "
                            "billed GPU-hours (a spot row's preemptions lower goodput further: "
                            "plan with --price-tier spot to include them):"), ("table", prices)]
-    sources = (("goodput failure rates", "; ".join(s.source for s in gp.FAILURE_SOURCES.values())),
+    sources: tuple[tuple[str, str], ...] = (("goodput failure rates", "; ".join(s.source for s in gp.FAILURE_SOURCES.values())),
                ("checkpoint interval", "Young 1974 (CACM 17(9)); Daly 2006 (FGCS 22(3))"))
     sources += tuple((f"price {r.device} {r.tier} {r.provider}", f"{r.source} (read {r.date})")
                      for r in catalog.prices_for(plan.gpu["id"]) if not r.default)
