@@ -86,3 +86,29 @@ def test_calibrated_bootstrap_interval_feeds_the_law_input():
     out = run(calibrated_ci=(10e9, 40e9))
     law = out.inputs[0].to_dict()
     assert "bootstrap" in law["distribution"] and 10e9 <= law["p10"] < law["p90"] <= 40e9
+
+
+def test_plan_cli_interval_and_tier_options():
+    """`budget plan --flops 1e23 --gpu h100 --num-gpus 1024` (the issue's example) prints P10/P50/P90
+    days and dollars; --json carries them; conflicting price options are one-line errors."""
+    import json
+
+    from click.testing import CliRunner
+
+    from budget.cli import main
+
+    args = ["plan", "--flops", "1e23", "--gpu", "h100", "--num-gpus", "1024"]
+    text = CliRunner().invoke(main, args)
+    assert text.exit_code == 0 and "Interval (4,000 seeded draws" in text.output
+    assert "P10 / P50 / P90" in text.output and "moves the cost most" in text.output
+    data = json.loads(CliRunner().invoke(main, args + ["--json"]).output)
+    p = data["interval"]["percentiles"]
+    assert p["usd"]["p10"] <= p["usd"]["p50"] <= p["usd"]["p90"]
+    assert data["goodput"] == data["interval"]["goodput"]["goodput"]
+    spot = json.loads(CliRunner().invoke(main, args + ["--json", "--price-tier", "spot",
+                                                       "--provider", "AWS"]).output)
+    assert spot["price_usd_per_hour"] == 2.25 and spot["goodput"] < data["goodput"]
+    bad = CliRunner().invoke(main, args + ["--price-tier", "spot", "--price-per-hour", "2"])
+    assert bad.exit_code == 2 and "drop --price-tier" in bad.output
+    none = CliRunner().invoke(main, args + ["--price-tier", "reserved-3y"])
+    assert none.exit_code == 2 and "no reserved-3y price for h100-sxm-80gb" in none.output

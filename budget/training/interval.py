@@ -276,8 +276,11 @@ def _tornado(m: Model, inputs: Sequence[Input], mfu: float, params: float, mtbf:
 def tier_row(rows: Sequence[PriceRow], device: str, opts: Reliability,
              price_per_hour: float | None) -> PriceRow | None:
     """The row --price-tier/--provider choose (None: --price-per-hour or the default price)."""
-    if price_per_hour is not None or (opts.price_tier is None and opts.provider is None):
+    if opts.price_tier is None and opts.provider is None:
         return None
+    if price_per_hour is not None:
+        raise BudgetError("--price-per-hour sets the price; drop --price-tier/--provider, or drop "
+                          "--price-per-hour to use the catalog's row")
     return select(list(rows), device, opts.price_tier, opts.provider)
 
 
