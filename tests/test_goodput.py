@@ -72,3 +72,14 @@ def test_hopeless_failure_rate_is_refused() -> None:
 def test_bad_inputs(kw: dict) -> None:
     with pytest.raises(BudgetError):
         gp.goodput(params=1e9, num_gpus=8, useful_hours=10.0, **kw)
+
+
+def test_gpu_only_fleet_is_a_bound_not_in_the_interval():
+    """Lablup 2026 (arXiv:2605.09370): 10 GPU failures in 55 days on 504 B200 = 66,528 GPU-hours per
+    GPU failure; other causes are not counted, so it is an upper bound on the MTBF, kept out of
+    the interval's range (OPT-175B to Llama 3)."""
+    src = gp.FAILURE_SOURCES["lablup-b200"]
+    assert src.mtbf_gpu_hours == pytest.approx(504 * 55 * 24 / 10)
+    assert not src.all_causes
+    assert src.mtbf_gpu_hours > max(s.mtbf_gpu_hours for s in gp.FAILURE_SOURCES.values()
+                                    if s.all_causes)

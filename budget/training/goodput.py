@@ -58,6 +58,7 @@ class FailureSource:
     days: float
     gpus: int
     source: str
+    all_causes: bool = True  # False: one cause only (GPU faults), a bound rather than the rate
 
     @property
     def mtbf_gpu_hours(self) -> float:
@@ -78,6 +79,10 @@ FAILURE_SOURCES = {
         "OPT-175B: at least 35 manual and about 70 automatic restarts over about 2 months on 992 "
         "A100 (Zhang et al. 2022, arXiv:2205.01068 §2.5, and its logbook); approximate: '2 months' "
         "read as 61 days, '70+' as 70"),
+    "lablup-b200": FailureSource(
+        "lablup-b200", 10, 55, 504,
+        "Lablup et al. 2026, arXiv:2605.09370 (abstract): 10 XID-identified GPU failures in 55 days "
+        "of monitoring on 504 B200; GPU faults only, so an upper bound on the MTBF", all_causes=False),
 }
 DEFAULT_FAILURE_SOURCE = "llama3"
 

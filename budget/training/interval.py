@@ -130,8 +130,8 @@ def mtbf_input(given: float | None, rng: np.random.Generator, n: int) -> Input:
     point = gp.FAILURE_SOURCES[gp.DEFAULT_FAILURE_SOURCE].mtbf_gpu_hours if given is None else given
     if given is not None:
         return Input("MTBF per GPU", given, np.full(n, given), f"{given:,.0f} GPU-h (--mtbf-hours)")
-    lo = min(s.mtbf_gpu_hours for s in gp.FAILURE_SOURCES.values())
-    hi = max(s.mtbf_gpu_hours for s in gp.FAILURE_SOURCES.values())
+    fleets = [s for s in gp.FAILURE_SOURCES.values() if s.all_causes]
+    lo, hi = min(s.mtbf_gpu_hours for s in fleets), max(s.mtbf_gpu_hours for s in fleets)
     return Input("MTBF per GPU", point, np.exp(rng.uniform(math.log(lo), math.log(hi), n)),
                  f"log-uniform {lo:,.0f}-{hi:,.0f} GPU-h (OPT-175B to Llama 3 fleets)")
 
