@@ -8,8 +8,10 @@ from typing import Any, Callable
 import click
 
 from budget.cli.common import POSITIVE, POSITIVE_INT
+from budget.hardware.prices import TIERS
+from budget.training.goodput import DEFAULT_RESTART_MINUTES
+from budget.training.interval import DEFAULT_DRAWS, DEFAULT_SEED
 
-TIERS = ("on-demand", "spot", "reserved-1y", "reserved-3y")  # = budget.hardware.prices.TIERS
 KEYS = ("mtbf_hours", "checkpoint_gbps", "restart_minutes", "price_tier", "provider", "draws", "seed")
 
 
@@ -21,7 +23,8 @@ def interval_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--checkpoint-gbps", type=POSITIVE, default=None,
                      help="Aggregate checkpoint write bandwidth, GB/s [default: 0.122 per GPU, "
                           "Llama 3's 2 TB/s over 16,384 GPUs]."),
-        click.option("--restart-minutes", type=click.FloatRange(0, 10080), default=10.0,
+        click.option("--restart-minutes", type=click.FloatRange(0, 10080),
+                     default=DEFAULT_RESTART_MINUTES,
                      show_default=True,
                      help="Minutes from an interruption to training again, before reloading "
                           "the checkpoint (our assumption)."),
@@ -30,9 +33,9 @@ def interval_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           "spot brings its preemption rate into goodput."),
         click.option("--provider", default=None,
                      help="Provider of the price row (e.g. AWS, Lambda, TensorWave)."),
-        click.option("--draws", type=POSITIVE_INT, default=4000, show_default=True,
+        click.option("--draws", type=POSITIVE_INT, default=DEFAULT_DRAWS, show_default=True,
                      help="Monte Carlo draws for the P10/P50/P90 interval."),
-        click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+        click.option("--seed", type=click.IntRange(0), default=DEFAULT_SEED, show_default=True,
                      help="Seed of the interval's draws (same seed, same interval)."),
     ]
     for option in reversed(options):
@@ -45,10 +48,8 @@ def pop_reliability(kw: dict[str, Any]) -> Any:
     from budget.training.interval import Reliability
 
     o = {k: kw.pop(k) for k in KEYS if k in kw}
-    return Reliability(mtbf_gpu_hours=o.get("mtbf_hours"), checkpoint_gbps=o.get("checkpoint_gbps"),
-                       restart_minutes=o.get("restart_minutes", 10.0),
-                       price_tier=o.get("price_tier"), provider=o.get("provider"),
-                       draws=o.get("draws", 4000), seed=o.get("seed", 0))
+    names = {"mtbf_hours": "mtbf_gpu_hours"}  # the rest keep their option's name
+    return Reliability(**{names.get(k, k): v for k, v in o.items() if v is not None})
 
 
 def render_interval(plan: Any) -> list[str]:

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Sequence
 
 from budget.errors import BudgetError
 from budget.hardware.prices import PriceRow, select
 from budget.training import goodput as gp
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the CLI reads the defaults without it
+    import numpy as np
 
 DEFAULT_DRAWS = 4000
 DEFAULT_SEED = 0
@@ -61,6 +62,8 @@ class Input:
     distribution: str
 
     def to_dict(self) -> dict[str, Any]:
+        import numpy as np
+
         lo, hi = np.percentile(self.draws, (10, 90))
         return {"name": self.name, "point": self.point, "distribution": self.distribution,
                 "p10": float(lo), "p90": float(hi)}
@@ -82,6 +85,8 @@ def run_model(m: Model, mfu: Any, params: Any, mtbf: Any, price: Any, preempt: A
               k: Any = None, z: Any = None) -> dict[str, np.ndarray]:
     """Elapsed hours, billed GPU-hours and dollars for arrays of inputs (k, z: failure noise;
     None = the expected failure process)."""
+    import numpy as np
+
     mfu, params, mtbf, price, preempt = (np.asarray(x, dtype=float)
                                          for x in (mfu, params, mtbf, price, preempt))
     useful = m.training_flops / (m.peak_flops * mfu) / 3600.0 / m.num_gpus
@@ -106,6 +111,8 @@ def step_time_error(mfu: float, band: tuple[float, float], rng: np.random.Genera
                     n: int) -> Input:
     """The step-time model's error as draws of the MFU reached: triangular over the MFU band
     (until `budget validate`'s residual spread replaces it)."""
+    import numpy as np
+
     lo, hi = min(band[0], mfu), max(band[1], mfu)
     draws = np.full(n, mfu) if lo == hi else rng.triangular(lo, mfu, hi, n)
     return Input("step time (MFU)", mfu, draws,
@@ -116,6 +123,8 @@ def law_input(point: float, law_params: Sequence[tuple[str, float]],
               calibrated_ci: tuple[float, float] | None, rng: np.random.Generator,
               n: int) -> Input:
     """N: the calibrated law's bootstrap interval (log-uniform) or one of the laws, uniformly."""
+    import numpy as np
+
     if calibrated_ci is not None:
         lo, hi = calibrated_ci
         draws = np.exp(rng.uniform(math.log(lo), math.log(hi), n)) if lo < hi else np.full(n, lo)
@@ -127,6 +136,8 @@ def law_input(point: float, law_params: Sequence[tuple[str, float]],
 
 
 def mtbf_input(given: float | None, rng: np.random.Generator, n: int) -> Input:
+    import numpy as np
+
     point = gp.FAILURE_SOURCES[gp.DEFAULT_FAILURE_SOURCE].mtbf_gpu_hours if given is None else given
     if given is not None:
         return Input("MTBF per GPU", given, np.full(n, given), f"{given:,.0f} GPU-h (--mtbf-hours)")
@@ -175,6 +186,8 @@ class Interval:
 
 
 def _pcts(a: np.ndarray) -> dict[str, float]:
+    import numpy as np
+
     values = np.percentile(a, PERCENTILES)
     return {f"p{p}": float(v) for p, v in zip(PERCENTILES, values)}
 
@@ -187,6 +200,8 @@ def interval(*, training_flops: float, peak_flops: float, num_gpus: int, mfu: fl
              price_override: float | None = None,
              opts: Reliability = Reliability()) -> Interval:
     """The Monte Carlo over the stated inputs (module docstring); reproducible for a seed."""
+    import numpy as np
+
     if isinstance(opts.draws, bool) or not isinstance(opts.draws, int) or opts.draws < 1:
         raise BudgetError(f"draws {opts.draws!r} must be a whole number >= 1")
     n, rng = opts.draws, np.random.default_rng(opts.seed)
@@ -248,6 +263,8 @@ def interval(*, training_flops: float, peak_flops: float, num_gpus: int, mfu: fl
 def _tornado(m: Model, inputs: Sequence[Input], mfu: float, params: float, mtbf: float,
              price: float, preempt: float, key: str) -> tuple[dict[str, Any], ...]:
     """Each input at its P10 and P90 with the others at their points, widest swing first."""
+    import numpy as np
+
     bars = []
     for inp in inputs:
         ends = []
