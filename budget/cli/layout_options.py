@@ -30,7 +30,7 @@ def layout_options(func: Callable[..., Any], keys: tuple[str, ...] = LAYOUT_OPTI
                      help="GPUs per node / scale-up domain (default: the catalog's)."),
         click.option("--days", type=POSITIVE,
                      help="With --num-gpus (or --nodes): the budget is the GPU-hours that fit in "
-                          "these days at --goodput."),
+                          "these days at --goodput (0.90 when not given: the model is not known yet)."),
         click.option("--goodput", type=float, default=None,
                      help="Share of billed hours spent training [default: the failure and "
                           "checkpoint model: --mtbf-hours, --checkpoint-gbps, --restart-minutes]."),
