@@ -112,3 +112,18 @@ def test_plan_cli_interval_and_tier_options():
     assert bad.exit_code == 2 and "drop --price-tier" in bad.output
     none = CliRunner().invoke(main, args + ["--price-tier", "reserved-3y"])
     assert none.exit_code == 2 and "no reserved-3y price for h100-sxm-80gb" in none.output
+
+
+@settings(max_examples=25, deadline=None)
+@given(flops=st.floats(1e20, 1e25), gpus=st.integers(1, 16384), mfu=st.floats(0.1, 0.7),
+       params=st.floats(1e8, 1e12), mtbf=st.floats(2e4, 2e5), seed=st.integers(0, 2**31),
+       provider=st.sampled_from(["AWS", "Lambda", "GCP"]))
+def test_collapse_is_exact_for_any_point(flops, gpus, mfu, params, mtbf, seed, provider):
+    """Property: every distribution at a point -> P10 = P50 = P90 = the point, bit for bit."""
+    out = run(training_flops=flops, num_gpus=gpus, mfu=mfu, mfu_band=(mfu, mfu), params=params,
+              law_params=(("one", params),),
+              opts=iv.Reliability(draws=50, seed=seed, mtbf_gpu_hours=mtbf, provider=provider,
+                                  price_tier="on-demand", failure_noise=False))
+    for key in ("gpu_hours", "wall_days", "usd"):
+        p = out.percentiles[key]
+        assert p["p10"] == p["p50"] == p["p90"] == out.point[key], key
