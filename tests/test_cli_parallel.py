@@ -32,7 +32,9 @@ def test_plan_json_has_the_layout_keys():
     assert plan["layout"]["num_gpus"] == 256 and plan["layout"]["global_batch_sequences"] <= \
         plan["hyperparameters"]["batch_sequences"]
     assert plan["memory_per_gpu_bytes"] <= 81559 * 2**20 * 0.9
-    assert plan["goodput"] == 0.9 and 0 < plan["predicted_mfu"] < 1
+    # goodput from the failure and checkpoint model (issue 23), not a fixed 0.90
+    assert plan["goodput"] == plan["interval"]["goodput"]["goodput"] and 0.9 < plan["goodput"] < 1
+    assert 0 < plan["predicted_mfu"] < 1
 
 
 def test_70b_fits_once_the_model_is_split():

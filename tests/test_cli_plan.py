@@ -20,7 +20,9 @@ PLAN_KEYS = {"compute_flops", "compute_pf_days", "h100_hours", "budget", "gpu", 
              "parallel", "layout", "memory_per_gpu_bytes", "step_time_s", "compute_s",
              "communication_s", "bubble_s", "predicted_mfu", "goodput",
              "tokens", "training_flops_per_token", "training_flops", "ratio_to_6nd",
-             "attention_convention", "fixed_model", "time_source"}
+             "attention_convention", "fixed_model", "time_source",
+             # the P10/P50/P90 interval, goodput and price row (issue 23)
+             "interval"}
 ALLOCATION_KEYS = {"law", "compute_flops", "params", "tokens", "tokens_per_param", "loss",
                    "params_count", "source", "note", "params_ci", "tokens_ci", "loss_ci",
                    "interval_level", "loss_unit"}

@@ -33,7 +33,8 @@ def test_json_names_the_files_and_carries_the_plan(default_report):
     for key in ("markdown", "html", "plan_json"):
         assert Path(r[key]).is_file()
     assert [Path(f).name for f in r["figures"]] == ["loss_vs_compute.png", "allocation.png",
-                                                    "accelerators.png", "memory.png"]
+                                                    "accelerators.png", "memory.png",
+                                                    "tornado.png"]
     assert r["mlflow"] is None
 
 
@@ -135,7 +136,7 @@ def test_logs_the_folder_to_a_real_mlflow_sqlite_store(tmp_path):
     assert {"report/proposal.md", "report/proposal.html", "report/plan.json",
             "report/figures"} <= top
     figures = {a.path for a in client.list_artifacts(logged["run_id"], "report/figures")}
-    assert "report/figures/memory.png" in figures and len(figures) == 4
+    assert "report/figures/memory.png" in figures and len(figures) == 5
     local = client.download_artifacts(logged["run_id"], "report/plan.json", str(tmp_path))
     assert json.loads(Path(local).read_text())["compute_flops"] == 1e21
     assert (tmp_path / "mlartifacts").is_dir()  # artifacts beside the database, not in the CWD

@@ -35,8 +35,9 @@ def written(report, tmp_path_factory):
     return write_report(report, tmp_path_factory.mktemp("proposal"))
 
 
-def test_report_plan_is_the_planners_plan(report):
-    assert report.plan.to_dict() == make_plan(REQ).to_dict()
+def test_report_plan_is_the_planners_plan(report, priced_catalog):
+    """Same catalog, same plan (the interval's price quotes come from the catalog too)."""
+    assert report.plan.to_dict() == make_plan(REQ, catalog=priced_catalog).to_dict()
 
 
 def test_h100_row_known_answer(report):
@@ -128,12 +129,12 @@ def test_files_are_written_and_self_contained(written):
     out = Path(written.out_dir)
     assert {p.name for p in out.iterdir()} >= {"proposal.md", "proposal.html", "plan.json",
                                                "figures"}
-    assert len(written.figures) == 4
+    assert len(written.figures) == 5  # + tornado (issue 23)
     for path in written.figures:
         assert Path(path).read_bytes().startswith(PNG_MAGIC)
     page = Path(written.html).read_text()
     assert "<link" not in page and not re.search(r"""(src|href)=["']?(https?:|//)""", page)
-    assert page.count('src="data:image/png;base64,') == 4
+    assert page.count('src="data:image/png;base64,') == 5
     markdown = Path(written.markdown).read_text()
     for ref in re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown):
         assert (out / ref).is_file()
@@ -218,7 +219,7 @@ def test_a_calibration_section_plugs_in(tmp_path):
     markdown = Path(w.markdown).read_text()
     assert "## Calibrated on our sweep" in markdown and "figures/isoflop.png" in markdown
     assert "| alpha | 0.33 |" in markdown and "experiment demo, runs 1-12" in markdown
-    assert (tmp_path / "cal" / "figures" / "isoflop.png").is_file() and len(w.figures) == 5
+    assert (tmp_path / "cal" / "figures" / "isoflop.png").is_file() and len(w.figures) == 6
     assert json.loads(Path(w.plan_json).read_text())["recommended"] == "calibrated"
 
 

@@ -67,7 +67,7 @@ def test_every_image_loaded(rendered):
     lines = check.group(2).strip().splitlines()
     assert lines[0] == f"images {len(written.figures)}"
     sizes = dict(line.split(" ") for line in lines[1:])
-    assert set(sizes) == {"loss_vs_compute", "allocation", "accelerators", "memory"}
+    assert set(sizes) == {"loss_vs_compute", "allocation", "accelerators", "memory", "tornado"}
     for name, size in sizes.items():
         width, height = (int(x) for x in size.split("x"))
         assert width > 0 and height > 0, f"{name} did not decode"
@@ -88,6 +88,23 @@ def test_key_figures_are_in_the_page_text(rendered):
         assert figure in text, figure
     for row in written.report.compare:
         assert row.gpu["id"] in text and money(row.cost.cost_usd) in text
+
+
+def test_interval_tornado_and_price_table_in_the_page(rendered):
+    """Issue 23: the P10/P50/P90 table, the inputs, the tornado chart and the price table."""
+    written, dom = rendered
+    parser = _Text()
+    parser.feed(dom)
+    text = " ".join(" ".join(parser.parts).split())
+    iv = written.report.plan.interval
+    assert "Interval: P10 / P50 / P90" in text
+    for key in ("p10", "p50", "p90"):
+        assert money(iv.percentiles["usd"][key]) in text and hours(
+            iv.percentiles["gpu_hours"][key]) in text
+    assert money(iv.point["usd"]) in text and "Each input from its P10 to its P90" in text
+    assert "triangular(30%, 40%, 50%)" in text  # the stated step-time distribution
+    assert "RunPod Secure Cloud (default)" in text and "cost at P50 GPU-hours" in text
+    assert f"{iv.goodput.goodput:.1%}" in text
 
 
 def test_screenshot_renders(rendered, tmp_path):

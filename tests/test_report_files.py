@@ -57,7 +57,7 @@ def test_user_strings_with_dollars_are_drawn_and_escaped(tmp_path):
     assert "<script>" not in md and "<b>" not in md
     html = (out / "proposal.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;GPU&lt;/b&gt;" in html
-    assert len(list((out / "figures").glob("*.png"))) == 4
+    assert len(list((out / "figures").glob("*.png"))) == 5  # + tornado (issue 23)
 
 
 def test_md_escape_round_trips_as_typed():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -14,19 +15,58 @@ from budget.hardware.catalog import PRECISIONS
 @click.option("--catalog", "catalog_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Extra catalog TOML adding or overriding accelerators (repeatable; also BUDGET_CATALOG).")
 @click.option("--sources", is_flag=True, help="Also print each row's sources.")
+@click.option("--prices", is_flag=True,
+              help="Print the dated price rows instead: every provider and tier (on-demand, spot, "
+                   "reserved-1y, reserved-3y) per device.")
+@click.option("--gpu", "gpu_names", multiple=True,
+              help="With --prices: only these accelerators (repeatable).")
 @json_option
-def command(catalog_paths: tuple[str, ...], sources: bool, as_json: bool) -> None:
+def command(catalog_paths: tuple[str, ...], sources: bool, prices: bool,
+            gpu_names: tuple[str, ...], as_json: bool) -> None:
     """List the accelerator catalog: dense peak TFLOP/s per precision, memory, price.
 
     Peaks are dense (no 2:4 sparsity); BF16/FP16 with FP32 accumulate; int8 in TOPS. Prices are
     on-demand USD per accelerator-hour with provider and date: anchors, not quotes.
 
-    Example: budget gpus --json
+    Example: budget gpus --prices --gpu h100 --gpu mi300x
     """
     from budget.hardware.catalog import load_catalog
 
     catalog = load_catalog(catalog_paths)
+    if prices:
+        names = gpu_names or tuple(a.id for a in catalog.accelerators)
+        emit(PriceTable(tuple(r for n in names for r in catalog.prices_for(n))), as_json,
+             render_prices)
+        return
     emit(catalog, as_json, lambda c: render_catalog(c, sources))
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """The price rows `budget gpus --prices` prints (each device's default row first)."""
+
+    rows: tuple[Any, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prices": [r.to_dict() for r in self.rows]}
+
+
+def render_prices(t: PriceTable) -> str:
+    """One line per dated price: device, tier, provider, region, $/h, date, spot interruptions."""
+    from budget.hardware.prices import TIERS
+    from budget.render import table
+
+    rows = [[r.device + (" *" if r.default else ""), r.tier, r.provider, r.region or "-",
+             f"{r.usd_per_hour:.2f}", r.date, "yes" if r.verified else "no",
+             f"{r.preemptions_per_gpu_hour * 1e6:.0f}" if r.tier == "spot" else "-"]
+            for r in sorted(t.rows, key=lambda r: (r.device, TIERS.index(r.tier), r.usd_per_hour))]
+    return "\n".join([
+        table(["device", "tier", "provider", "region", "$/h", "read", "verified",
+               "spot preempt/1e6 GPU-h"], rows),
+        "  $/h per accelerator; * the device's default price (plan without --price-tier/--provider);",
+        "  verified no: a secondary or aggregated quote, not checked on the provider's own page;",
+        "  spot preemptions from the provider's interruption band per 8-GPU instance-month, or the",
+        "  AWS p5 band where none is published; sources: budget gpus --prices --json"])
 
 
 def render_clusters(catalog: Any) -> str:

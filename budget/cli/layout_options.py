@@ -30,9 +30,10 @@ def layout_options(func: Callable[..., Any], keys: tuple[str, ...] = LAYOUT_OPTI
                      help="GPUs per node / scale-up domain (default: the catalog's)."),
         click.option("--days", type=POSITIVE,
                      help="With --num-gpus (or --nodes): the budget is the GPU-hours that fit in "
-                          "these days at --goodput."),
-        click.option("--goodput", type=FRACTION, default=0.90, show_default=True,
-                     help="Share of billed hours spent training (Llama 3 405B: > 90%)."),
+                          "these days at --goodput (0.90 when not given: the model is not known yet)."),
+        click.option("--goodput", type=FRACTION, default=None,
+                     help="Share of billed hours spent training [default: the failure and "
+                          "checkpoint model: --mtbf-hours, --checkpoint-gbps, --restart-minutes]."),
         click.option("--flash-attention/--no-flash-attention", default=True, show_default=True,
                      help="FlashAttention: no s x s scores stored, causal half computed."),
         click.option("--overlap", default="tp=0,cp=1,ep=0,dp=1", show_default=True,
@@ -107,14 +108,20 @@ def check_layout_options(kw: dict[str, Any], needs: str | None = None) -> int | 
     return count
 
 
+DAYS_GOODPUT = 0.90
+
+
 def cluster_request(kw: dict[str, Any]) -> Any:
     """Pop the layout options from `kw` (adjusting num_gpus / gpu_hours) into a ClusterRequest."""
     from budget.training.cluster_plan import ClusterRequest, check_goodput
 
     layout_gpus = check_layout_options(kw)
-    defaults: dict[str, Any] = {"days": None, "goodput": 0.90, "overlap": "tp=0,cp=1,ep=0,dp=1"}
+    defaults: dict[str, Any] = {"days": None, "goodput": None, "overlap": "tp=0,cp=1,ep=0,dp=1"}
     opts: dict[str, Any] = {k: kw.pop(k) if k in kw else defaults[k] for k in LAYOUT_OPTION_KEYS}
-    goodput = check_goodput(opts["goodput"])
+    goodput_given = None if opts["goodput"] is None else check_goodput(opts["goodput"])
+    # --days turns the deadline into GPU-hours before the model (hence its goodput) is known:
+    # Llama 3's > 90% effective time (arXiv:2407.21783 §3.3.4) unless --goodput is given
+    goodput = DAYS_GOODPUT if goodput_given is None else goodput_given
     if opts["nodes"] is not None:
         per_node = opts["gpus_per_node"]
         if per_node is None:
@@ -137,7 +144,7 @@ def cluster_request(kw: dict[str, Any]) -> Any:
     recompute = kw.get("recompute", "auto")
     return ClusterRequest(num_gpus=kw["num_gpus"], layout=opts["layout"],
                           global_batch=opts["global_batch"], gpus_per_node=opts["gpus_per_node"],
-                          goodput=goodput, flash=opts["flash_attention"], days=opts["days"],
+                          goodput=goodput_given, flash=opts["flash_attention"], days=opts["days"],
                           recompute="auto" if recompute in (None, "auto") else recompute,
                           overlap=parse_overlap(opts["overlap"]))
 

@@ -22,6 +22,7 @@ from budget.cli.common import (
     number_pair,
 )
 from budget.cli.common import emit as show
+from budget.cli.interval_options import interval_options, pop_reliability, render_interval
 from budget.cli.layout_options import cluster_request, layout_options, render_cluster
 from budget.plan_options import BUDGET_OPTIONS, TRAINING_OPTIONS, OptionSpec
 
@@ -72,7 +73,12 @@ def options_from(specs: tuple[OptionSpec, ...]) -> Callable[[Callable[..., Any]]
     return decorate
 
 
-budget_options = options_from(BUDGET_OPTIONS)  # the budget forms and hardware, shared with report
+def budget_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The budget forms and hardware (the option table), then the failure, checkpoint and price
+    options of the interval (budget.cli.interval_options); shared with report."""
+    return options_from(BUDGET_OPTIONS)(interval_options(func))
+
+
 training_options = options_from(TRAINING_OPTIONS)
 
 
@@ -82,6 +88,7 @@ def build_request(kw: dict[str, Any]) -> Any:
     from budget.errors import BudgetError
     from budget.planner import PlanRequest
 
+    kw["reliability"] = pop_reliability(kw)
     try:
         return PlanRequest.from_options(kw)
     except BudgetError as exc:
@@ -255,6 +262,14 @@ def render_plan(plan: Any) -> str:
     if plan.fixed:
         lines += render_fixed(plan)
     lo, hi = c.gpu_hours_range
+    clo, chi = c.cost_usd_range if c.cost_usd is not None else (None, None)
+    spread = "range"
+    pct = plan.interval.percentiles if plan.interval is not None else None
+    if pct is not None:  # one interval: the P10-P90 below, not the MFU band's ends
+        spread = "P10-P90"
+        lo, hi = pct["gpu_hours"]["p10"], pct["gpu_hours"]["p90"]
+        if pct.get("usd"):
+            clo, chi = pct["usd"]["p10"], pct["usd"]["p90"]
     lines += ["", f"Time and cost on {g['id']} ({plan.precision}, MFU {plan.mfu:.0%}; "
                   f"band {c.mfu_band[0]:.0%}-{c.mfu_band[1]:.0%})",
               f"  FLOPs         {sci(plan.training_flops)} = 3 x forward x samples x epochs" if network else
@@ -262,16 +277,16 @@ def render_plan(plan: Any) -> str:
               f"{human(plan.tokens)} = {sci(plan.training_flops)} = {plan.ratio_to_6nd:.3f}x "
               f"6ND (attention {plan.attention_convention}, T = {m.seq_len:,}"
               f"{', full recomputation' if m.recompute == 'full' and plan.time_source == 'mfu' else ''})",
-              f"  GPU-hours     {hours(c.gpu_hours)}  (range {hours(lo)} - {hours(hi)})",
+              f"  GPU-hours     {hours(c.gpu_hours)}  ({spread} {hours(lo)} - {hours(hi)})",
               f"  wall clock    {hours(c.wall_clock_hours)} h = {c.wall_clock_days:,.1f} days "
               f"on {c.num_gpus} GPU(s)"]
     if c.cost_usd is None:
         lines.append(f"  cost          - ({c.price_source}; give --price-per-hour)")
     else:
-        clo, chi = c.cost_usd_range
-        lines.append(f"  cost          {money(c.cost_usd)}  (range {money(clo)} - {money(chi)}) "
+        lines.append(f"  cost          {money(c.cost_usd)}  ({spread} {money(clo)} - {money(chi)}) "
                      f"at ${c.price_usd_per_hour:.2f}/GPU-hour ({c.price_source})")
     lines += energy_lines(plan)
+    lines += render_interval(plan)  # P10/P50/P90 (budget.training.interval)
     if network:
         lines += ["", "Notes"] + [wrap(f"- {n}", "  ", "    ") for n in plan.notes]
         return "\n".join(lines)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from budget.errors import BudgetError, BudgetWarning, CatalogError
+from budget.hardware.prices import PriceRow, default_row, parse_prices
 from budget.text import has_control, printable
 
 BUILTIN_CATALOG = Path(__file__).with_name("accelerators.toml")
@@ -132,6 +133,13 @@ class Catalog:
 
     accelerators: tuple[Accelerator, ...]
     notes: tuple[str, ...] = ()  # what loading changed: overridden built-in rows, ids shadowing aliases
+    prices: tuple[PriceRow, ...] = ()  # dated [[price]] rows (budget.hardware.prices)
+
+    def prices_for(self, name: str) -> list[PriceRow]:
+        """Every price row of one accelerator, its own default row first."""
+        acc = self.get(name)
+        own = default_row(acc)
+        return ([own] if own else []) + [p for p in self.prices if p.device == acc.id]
 
     def get(self, name: str) -> Accelerator:
         """Find by id or alias, case-insensitively; BudgetError listing close matches if absent."""
@@ -145,7 +153,8 @@ class Catalog:
         raise BudgetError(f"unknown accelerator {name!r}; {hint}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accelerators": [acc.to_dict() for acc in self.accelerators], "notes": list(self.notes)}
+        return {"accelerators": [acc.to_dict() for acc in self.accelerators], "notes": list(self.notes),
+                "prices": [p.to_dict() for p in self.prices]}
 
 
 def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
@@ -164,18 +173,32 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None,
     by_id: dict[str, Accelerator] = {}
     owners: dict[str, set[str]] = {}  # alias (lowercase) -> the ids (lowercase) of rows listing it
     notes: list[str] = []
+    prices: list[PriceRow] = []
     for path in files:
         data = _load_toml(path)  # parsed once: the flag and the rows read the same table
         if _replaces_builtin(path, data):
             by_id.clear()
             owners.clear()
+            prices.clear()
+        prices += parse_prices(Path(path), data)
         for acc, has_aliases in _read_rows(path, data):
             acc = _merge(by_id, owners, acc, has_aliases, notes)
             by_id.pop(acc.id.lower(), None)
             by_id[acc.id.lower()] = acc  # ids are case-insensitive, as lookups are
     for note in notes:
         warnings.warn(note, BudgetWarning, stacklevel=2)
-    return Catalog(tuple(by_id.values()), tuple(notes))
+    catalog = Catalog(tuple(by_id.values()), tuple(notes))
+    return replace(catalog, prices=tuple(replace(p, device=_price_device(catalog, p)) for p in prices))
+
+
+def _price_device(catalog: Catalog, row: PriceRow) -> str:
+    """The id a price row's device (an id or alias) names; CatalogError when none."""
+    try:
+        return catalog.get(row.device).id
+    except BudgetError:
+        raise CatalogError(f"catalog price row for '{row.device}' ({row.provider}, {row.tier}): "
+                           "no accelerator has that id or alias") from None
+
 
 
 def _merge(by_id: dict[str, Accelerator], owners: dict[str, set[str]], acc: Accelerator,
@@ -238,11 +261,13 @@ def _read_rows(path: Path, data: dict[str, Any] | None = None) -> list[tuple[Acc
     path = Path(path)
     if data is None:
         data = _load_toml(path)
-    unknown = [k for k in data if k not in ("accelerator", "replaces_builtin")]
+    unknown = [k for k in data if k not in ("accelerator", "price", "replaces_builtin")]
     if unknown:
         raise CatalogError(f"catalog file {path}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
-                           "allowed: [[accelerator]] tables and replaces_builtin")
+                           "allowed: [[accelerator]] and [[price]] tables and replaces_builtin")
     rows = data.get("accelerator")
+    if rows is None and "price" in data:
+        return []  # a file of price rows only
     if not isinstance(rows, list) or not rows:
         other = f" (it has {', '.join(map(repr, data))}; write [[accelerator]])" if data else ""
         raise CatalogError(f"catalog file {path} has no [[accelerator]] tables{other}")

@@ -21,6 +21,7 @@ class Efficiency:
     h_half_source: str
     link_efficiency: float
     link_efficiency_source: str
+    loo_log_ratios: tuple[float, ...] = ()  # ln(LOO predicted / measured step), budget validate
 
     def kernel_factor(self, device: str, precision: str) -> tuple[float, str]:
         """(value, source) for `device` at `precision`, else the pooled row."""
@@ -39,4 +40,5 @@ def efficiency() -> Efficiency:
     rows = tuple((r["device"], tuple(r["precisions"]), float(r["value"]), r["source"])
                  for r in data["kernel_factor"])
     return Efficiency(rows, float(data["h_half"]), data["h_half_source"],
-                      float(data["link_efficiency"]), data["link_efficiency_source"])
+                      float(data["link_efficiency"]), data["link_efficiency_source"],
+                      tuple(float(x) for x in data.get("loo_log_ratios", ())))

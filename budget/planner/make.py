@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import replace
+from typing import Any, Sequence
 
 from budget.hardware import energy as energy_model
 from budget.hardware.catalog import Catalog, load_catalog
@@ -16,6 +17,7 @@ from budget.planner.request import REFERENCE_GPU, PlanRequest
 from budget.planner.result import Plan, gpu_summary
 from budget.scaling import laws
 from budget.scaling.calibrated import Calibration
+from budget.training import interval as interval_model
 from budget.training import time as costing
 
 
@@ -68,8 +70,6 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
     C = budget.compute_flops
     effect = fixed_budget_notes(budget, req.law or recommend_law(recommend), mfu, band)
     if effect:
-        from dataclasses import replace
-
         budget = replace(budget, mfu_band_effect=effect[0])
     alloc = allocate(req, C, extra_allocations, calibration, recommend)
     setup_notes: list[str] = []
@@ -85,6 +85,20 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
         float(families.count_of(shape, count))
     # model states: --params N exactly; a named model's own total (all experts of an MoE)
     memory = plan_memory(req, shape, gpu, params=fixed_n if req.model is None else None)
+    # the price tier and the modelled goodput (budget.training.interval), before the layout bills
+    rel = req.reliability or interval_model.Reliability()
+    prices = catalog.prices_for(gpu.id)
+    tier = interval_model.tier_row(prices, gpu.id, rel, req.price_per_hour)
+    if tier is not None:
+        req = replace(req, price_per_hour=tier.usd_per_hour)
+    run_goodput = None
+    if not probe and (req.cluster is None or req.cluster.goodput is None):
+        row = tier or (None if req.price_per_hour is not None else
+                       interval_model.choose_price(prices, gpu.id, rel))
+        run_goodput = interval_model.run_goodput(counted, req.num_gpus, 1.0, row, rel)
+        req = replace(req, cluster=replace(
+            req.cluster or default_cluster(req), goodput=run_goodput.goodput,
+            goodput_source=interval_model.goodput_source(run_goodput)))
     parallel = plan_layout(req, shape, gpu, budget, tokens, mfu, probe)
     timed = is_timed(budget, parallel)
     tuning = None
@@ -98,6 +112,10 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
             req.seq_len, req.attention, recompute=memory.recompute == "full" and not timed)
         training_flops = per_token * tokens
     cost, mfu, mfu_source = plan_cost(req, gpu, training_flops, mfu, mfu_source, band, parallel, timed)
+    if tier is not None:
+        cost = replace(cost, price_source=tier.label())
+    run_interval = None if probe else plan_interval(req, cost, alloc.rows, counted, prices, rel,
+                                                   bool(fixed_n), timed, parallel)
     report = fixed_report(req, shape, fixed_n, tokens, not only_n, C, alloc.chosen, gpu, mfu,
                           per_token) if fixed_n else None
     reference = catalog.get(REFERENCE_GPU)
@@ -121,4 +139,31 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
                                               calibration),
         parallel=parallel, shape_law=alloc.chosen_id,
         time_source="mfu" if not timed else "layout" if req.mfu_from_catalog else "mfu-override",
-        finetune=tuning)
+        finetune=tuning, interval=run_interval)
+
+
+def plan_interval(req: PlanRequest, cost: costing.CostEstimate, allocations: Sequence[laws.Allocation],
+                  params: float, prices: Sequence[Any], rel: Any, fixed: bool, timed: bool,
+                  parallel: Any) -> Any:
+    """P10/P50/P90 of the plan's hours, days and dollars (budget.training.interval). A timed plan's
+    MFU is billed hours' (goodput included): the interval draws the step time's own MFU and its
+    goodput apart, so it is handed the steady-state MFU (billed MFU / goodput)."""
+    if timed and parallel is not None and not req.mfu_from_catalog:
+        timed = False  # --mfu overrides the step time: the MFU is the steady-state one as given
+    residuals: tuple[float, ...] = ()
+    if timed and parallel is not None and parallel.goodput:
+        from budget.hardware.efficiency import efficiency
+
+        steady = cost.mfu / parallel.goodput
+        cost = replace(cost, mfu=steady, mfu_band=costing.band_including(steady, cost.mfu_band))
+        residuals = efficiency().loo_log_ratios
+    return interval_model.plan_interval(cost, allocations, params, prices, rel, req.price_per_hour,
+                                        fixed=fixed, step_residuals=residuals)
+
+
+def default_cluster(req: PlanRequest) -> Any:
+    """The layout request when no layout option was given: search on the plan's GPUs."""
+    from budget.training.cluster_plan import ClusterRequest
+
+    return ClusterRequest(num_gpus=req.num_gpus, recompute=(
+        req.recompute if req.recompute in ("none", "selective", "full") else "auto"))

@@ -138,6 +138,7 @@ class PlanRequest:
         return request
     finetune: str | None = None  # full | lora | qlora: fine-tune a given model (budget.training.finetune)
     finetune_rank: int = 16
+    reliability: Any = None  # budget.training.interval.Reliability (failures, checkpoints, price tier)
 
 
 def target_loss_budget(req: PlanRequest) -> ResolvedBudget | None:

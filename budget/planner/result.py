@@ -54,6 +54,7 @@ class Plan:
     shape_source: str = ""
     time_source: str = "mfu"  # layout: the chosen layout's step time; mfu-override: --mfu over it; mfu
     finetune: Any = None  # budget.training.finetune.FinetuneMemory with --finetune
+    interval: Any = None  # budget.training.interval.Interval: P10/P50/P90, goodput, tornado
 
     @property
     def ratio_to_6nd(self) -> float:
@@ -93,6 +94,7 @@ class Plan:
             "fixed_model": None if self.fixed is None else self.fixed.to_dict(),
             "energy": None if self.energy is None else self.energy.to_dict(),
             **_parallel_keys(self.parallel),
+            "interval": None if self.interval is None else self.interval.to_dict(),
         } | ({} if self.beyond is None else {"beyond": self.beyond.to_dict()})
 
 

@@ -30,6 +30,7 @@ from budget.planner import (
     plan_memory,
 )
 from budget.report.beyond import beyond_sections
+from budget.report.interval import interval_sections
 from budget.report.sections import (
     CalibrationSection,
     CompareRow,
@@ -72,11 +73,12 @@ def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
             rows.append(row)
     title = title or f"Training compute proposal: {plan.compute_flops:.2e} FLOPs"
     beyond = beyond_sections(plan, with_frontier=frontier, usd_per_flop=usd_per_flop(rows[0]))
+    interval = interval_sections(plan, catalog)  # P10/P50/P90, tornado, price table (issue 23)
     return Report(request=req, plan=plan, compare=tuple(rows),
                   risks=tuple(risks(plan, rows, calibration)),
                   sources=tuple(sources(plan, rows, catalog, calibration, req))
-                  + tuple(s for b in beyond for s in b.sources), title=title,
-                  calibration=calibration, beyond=beyond)
+                  + tuple(s for b in interval + beyond for s in b.sources), title=title,
+                  calibration=calibration, beyond=beyond, interval=interval)
 
 
 def usd_per_flop(row: CompareRow) -> float | None:
@@ -184,7 +186,7 @@ def risks(plan: Plan, rows: Sequence[CompareRow],
 
 
 def mfu_sources(req: PlanRequest, rows: Sequence[CompareRow],
-                catalog: Catalog) -> list[tuple[str, str]]:
+                catalog: Catalog, timed: bool = False) -> list[tuple[str, str]]:
     """The MFU each accelerator of the proposal was priced at, with where it comes from: the one
     --mfu given for all, or each device's own published training MFU (or the global default)."""
     if not req.mfu_from_catalog:
@@ -193,8 +195,13 @@ def mfu_sources(req: PlanRequest, rows: Sequence[CompareRow],
                  f"given with --mfu and --mfu-band (for scale: {costing.MFU_SOURCE})")]
     out = []
     for row in rows:
-        mfu, source = costing.device_mfu(catalog.get(row.gpu["id"]))
         lo, hi = row.cost.mfu_band
+        if timed:  # one time model: each device's own layout and step time
+            out.append((f"MFU {row.cost.mfu:.3g} on {row.gpu['id']}, band {lo:.3g}-{hi:.3g}",
+                        "the step-time model of that device's chosen layout, x goodput; its "
+                        "efficiency constants are fitted on published runs (budget validate)"))
+            continue
+        mfu, source = costing.device_mfu(catalog.get(row.gpu["id"]))
         out.append((f"MFU {mfu:g} on {row.gpu['id']}, band {lo:g}-{hi:g}", source))
     return out
 
@@ -212,7 +219,7 @@ def sources(plan: Plan, rows: Sequence[CompareRow], catalog: Catalog,
     out += [law_constants(law) for law in laws.LAWS.values()]
     out += [
         ("Chinchilla IsoFLOP budgets 6e18-3e21 FLOPs", "Hoffmann et al. 2022, arXiv:2203.15556, §3.2"),
-        *mfu_sources(req, rows, catalog),
+        *mfu_sources(req, rows, catalog, plan.time_source == "layout"),
         ("16 bytes/parameter of mixed-precision Adam state; ZeRO stages 1-3",
          "Rajbhandari et al. 2020, arXiv:1910.02054, §3.1 and Fig. 1"),
         ("activations s b h (34 + 5 a s / h) bytes per layer; selective/full recomputation",
@@ -256,7 +263,7 @@ def write_report(report: Report, out_dir: str | Path,
     figures = make_figures(report)
     if report.calibration is not None:
         figures += report.calibration.figures
-    figures += tuple(f for b in report.beyond for f in b.figures)
+    figures += tuple(f for b in report.interval + report.beyond for f in b.figures)
     payload = plan_json if plan_json is not None else report.plan.to_dict()
     plan_text = json.dumps(payload, indent=2, allow_nan=False)
     files = {f"{FIGURE_DIR}/{fig.name}.png": fig.png for fig in figures}

@@ -182,8 +182,10 @@ def cost_section(report: Report) -> Section:
     mfus = {r.cost.mfu for r in report.compare}
     at = (f"MFU {p.mfu:.0%} on every accelerator; ranges over MFU {p.cost.mfu_band[0]:.0%} - "
           f"{p.cost.mfu_band[1]:.0%}" if len(mfus) == 1 else
-          "each accelerator at its own MFU (column MFU, from the catalog's published training "
-          "runs; see Sources); ranges over each one's MFU band")
+          ("each accelerator at its own MFU (column MFU: the step-time model of its own layout, "
+           "x goodput; see Sources); ranges over each one's MFU band" if p.time_source == "layout" else
+           "each accelerator at its own MFU (column MFU, from the catalog's published training "
+           "runs; see Sources); ranges over each one's MFU band"))
     return Section("Cost and time", (
         f"The same run (C = {sci(p.compute_flops)} FLOPs, {p.precision}, {at}) on each "
         f"accelerator. GPU count: --num-gpus, or the fewest that hold the model when that is more.",
@@ -234,7 +236,8 @@ def beyond_section(b: BeyondSection) -> Section:
 def sections(report: Report) -> list[Section]:
     """The proposal, in reading order."""
     out = [question_section(report), recommendation_section(report), laws_section(report),
-           cost_section(report), memory_section(report)]
+           cost_section(report), *[beyond_section(b) for b in report.interval],
+           memory_section(report)]
     cal = calibration_section(report)
     if cal is not None:
         out.insert(3, cal)

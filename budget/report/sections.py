@@ -99,13 +99,15 @@ class Report:
     title: str
     calibration: CalibrationSection | None = None
     beyond: tuple[BeyondSection, ...] = ()  # only when asked (budget.report.beyond)
+    interval: tuple[BeyondSection, ...] = ()  # P10/P50/P90 and price table (budget.report.interval)
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "plan": self.plan.to_dict(),
                 "compare": [r.to_dict() for r in self.compare], "risks": list(self.risks),
                 "sources": [{"constant": c, "source": s} for c, s in self.sources],
                 "calibration": None if self.calibration is None else self.calibration.to_dict(),
-                "beyond": [b.to_dict() for b in self.beyond]}
+                "beyond": [b.to_dict() for b in self.beyond],
+                "interval": [b.to_dict() for b in self.interval]}
 
 
 @dataclass(frozen=True)

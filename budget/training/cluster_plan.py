@@ -1,9 +1,8 @@
 """The plan's cluster section: a layout for the plan's model on real GPUs, its memory, step time,
 predicted MFU, wall clock with goodput, and the warnings a reviewer would raise.
 
-Goodput: Llama 3 405B kept more than 90% effective training time over a 54-day snapshot on 16K
-H100s with 466 interruptions (Dubey et al. 2024, arXiv:2407.21783 §3.3.4): billed hours =
-steady-state hours / goodput.
+Goodput: billed hours = steady-state hours / goodput, the goodput of the plan's failure and
+checkpoint model (budget.training.goodput) or --goodput.
 """
 
 from __future__ import annotations
@@ -25,10 +24,6 @@ from budget.training.layout_search import (
 )
 from budget.training.parallel import Layout, parse_layout
 
-DEFAULT_GOODPUT = 0.90  # Llama 3 405B: > 90% effective training time (arXiv:2407.21783 §3.3.4)
-GOODPUT_SOURCE = ("0.90: Llama 3 405B kept > 90% effective training time over 54 days on 16K H100 "
-                  "(arXiv:2407.21783 §3.3.4)")
-
 
 @dataclass(frozen=True)
 class ClusterRequest:
@@ -38,7 +33,8 @@ class ClusterRequest:
     layout: str | None = None  # 'tp=8,pp=4,...' fixes one
     global_batch: int | None = None  # sequences; default: the plan's useful (DeepSeek) batch
     gpus_per_node: int | None = None
-    goodput: float = DEFAULT_GOODPUT
+    goodput: float | None = None  # None: the planner's failure model (budget.training.goodput)
+    goodput_source: str = "--goodput"
     flash: bool = True
     recompute: str = "auto"
     days: float | None = None  # the deadline, when the budget was given as days
@@ -87,7 +83,8 @@ def plan_cluster(arch: Architecture, gpu: Accelerator, req: ClusterRequest, *, s
                  optimizer: str = "adam", assumed_mfu: float | None = None,
                  batch_source: str = "the plan's useful batch (DeepSeek LLM eq. 1)") -> ClusterPlan:
     """Search (or evaluate `req.layout`) and turn the step time into wall clock and warnings."""
-    goodput = check_goodput(req.goodput)
+    # no goodput: no run to price (the memory command's layouts): steady state only
+    goodput = 1.0 if req.goodput is None else check_goodput(req.goodput)
     cluster = cluster_for(gpu, precision, gpus_per_node=req.gpus_per_node)
     batch = req.global_batch or max(1, round(useful_batch))
     source = "--global-batch" if req.global_batch else batch_source
@@ -125,7 +122,7 @@ def plan_cluster(arch: Architecture, gpu: Accelerator, req: ClusterRequest, *, s
                             "re-plan with --mfu near the predicted MFU to fit the deadline")
     return ClusterPlan(search=result, cluster=cluster, gpu=gpu.id, num_gpus=req.num_gpus,
                        global_batch_sequences=batch, global_batch_source=source, goodput=goodput,
-                       goodput_source=GOODPUT_SOURCE if req.goodput == DEFAULT_GOODPUT else "--goodput",
+                       goodput_source=req.goodput_source if req.goodput is not None else "none (no run)",
                        tokens=tokens, steps=steps, wall_clock_hours=wall, billed_gpu_hours=billed,
                        assumed_mfu=assumed_mfu, warnings=tuple(warnings))
 

@@ -16,6 +16,7 @@ left out takes the pooled factor of the other rows).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -242,7 +243,19 @@ def score() -> Scoreboard:
     t5 = next(s for s in suites if s.suite == "korthikanti-t5")
     ratio = {"mean": (t5.loo_mean_pct or 0.0) / CALCULON_T5[0], "max": (t5.loo_max_pct or 0.0) / CALCULON_T5[1]}
     memory = tuple(MemoryScore(m.suite, m.id, m.kind, m.published_bytes, _memory(m), m.source) for m in mems)
-    return Scoreboard(constants, tuple(scores), memory, tuple(suites), ratio, catalog_drift(constants))
+    return Scoreboard(constants, tuple(scores), memory, tuple(suites), ratio,
+                      catalog_drift(constants) + residual_drift(scores))
+
+
+def residual_drift(scores: list[RowScore]) -> tuple[str, ...]:
+    """efficiency.toml's loo_log_ratios (the plan interval's step-time error) against this
+    scoreboard's leave-one-out residuals, to their 4 printed decimals."""
+    held = efficiency().loo_log_ratios
+    now = [math.log(x.loo_step_s / x.measured_step_s) for x in scores]
+    if len(held) != len(now) or any(abs(a - b) > 5e-5 + 1e-12 for a, b in zip(held, now)):
+        return (f"loo_log_ratios: efficiency.toml holds {len(held)} residuals that differ from the "
+                f"{len(now)} of this fit; copy them from budget validate --json",)
+    return ()
 
 
 def catalog_drift(fit: Constants) -> tuple[str, ...]:
