@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from budget.cli.common import emit, json_option
+from budget.cli.common import ACCELERATOR, emit, json_option
 from budget.hardware.catalog import PRECISIONS
 
 
@@ -18,7 +18,7 @@ from budget.hardware.catalog import PRECISIONS
 @click.option("--prices", is_flag=True,
               help="Print the dated price rows instead: every provider and tier (on-demand, spot, "
                    "reserved-1y, reserved-3y) per device.")
-@click.option("--gpu", "gpu_names", multiple=True,
+@click.option("--gpu", "gpu_names", multiple=True, type=ACCELERATOR,
               help="With --prices: only these accelerators (repeatable).")
 @json_option
 def command(catalog_paths: tuple[str, ...], sources: bool, prices: bool,
@@ -33,8 +33,10 @@ def command(catalog_paths: tuple[str, ...], sources: bool, prices: bool,
     from budget.hardware.catalog import load_catalog
 
     catalog = load_catalog(catalog_paths)
+    if gpu_names and not prices:
+        raise click.UsageError("--gpu chooses the rows of --prices; give --prices too")
     if prices:
-        names = gpu_names or tuple(a.id for a in catalog.accelerators)
+        names = tuple(catalog.get(n).id for n in gpu_names) or tuple(a.id for a in catalog.accelerators)
         emit(PriceTable(tuple(r for n in names for r in catalog.prices_for(n))), as_json,
              render_prices)
         return
