@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from budget.cli import main  # noqa: E402
 from experiments import names  # noqa: E402
-from experiments.server import (  # noqa: E402
+from experiments.team.server import (  # noqa: E402
     ADMIN_PASSWORD_FILE,
     ADMIN_USER,
     PGPASS_FILE,

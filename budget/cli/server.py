@@ -53,7 +53,7 @@ def start(state_dir: str, host: str, port: int, postgres_port: int | None,
     Example: budget server start --dir /srv/budget-server --port 5000
     """
     require_extra("team", "mlflow", "psycopg2")
-    from experiments.server import ServerConfig, start_server
+    from experiments.team.server import ServerConfig, start_server
 
     if basic_auth:
         require_extra("team", "flask_wtf")  # mlflow[auth]
@@ -76,7 +76,7 @@ def stop(state_dir: str, as_json: bool) -> None:
 
     Example: budget server stop --dir /srv/budget-server
     """
-    from experiments.server import stop_server
+    from experiments.team.server import stop_server
 
     emit(_known(stop_server(state_dir), state_dir), as_json, render)
 
@@ -89,7 +89,7 @@ def status(state_dir: str, as_json: bool) -> None:
 
     Example: budget server status --dir /srv/budget-server --json
     """
-    from experiments.server import server_status
+    from experiments.team.server import server_status
 
     emit(_known(server_status(state_dir), state_dir), as_json, render)
 

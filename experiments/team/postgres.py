@@ -1,5 +1,5 @@
 """The team server's PostgreSQL: a password-protected cluster on a loopback port, by initdb and
-pg_ctl (`experiments.server` runs MLflow on it), and the process checks both use.
+pg_ctl (`experiments.team.server` runs MLflow on it), and the process checks both use.
 
 initdb refuses to run as root: as root, PostgreSQL runs as the `postgres` user (or `nobody`) via
 runuser, with a data folder that user owns. The password is generated into `<dir>/pgpass` (mode

@@ -11,7 +11,7 @@ filesystem) and waits for /health. PIDs, ports and URIs go to `<dir>/server.json
 (pg_ctl, which signals the postmaster PID in its own pid file), in that order.
 
 The PostgreSQL side (initdb as a non-root user, the pgpass file, the psycopg2 URI) lives in
-`experiments.postgres`.
+`experiments.team.postgres`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.errors import SweepError
-from experiments.postgres import (
+from experiments.team.postgres import (
     LOOPBACK,
     PGDATA_DIR,
     PGPASS_FILE,
