@@ -6,61 +6,86 @@ the generated password lives in `<dir>/pgpass`, mode 0600, handed to libpq as PG
 is never on a command line or in a URI), starts it with pg_ctl, creates the `mlflow` database,
 then starts `mlflow server --backend-store-uri postgresql+psycopg2://... --serve-artifacts
 --artifacts-destination <dir>/artifacts` (clients upload artifacts over HTTP: no shared
-filesystem) and waits for /health. PIDs, ports and URIs go to `<dir>/server.json`;
-`stop_server` stops MLflow (its process group, by the PID it recorded) and then PostgreSQL
-(pg_ctl, which signals the postmaster PID in its own pid file), in that order.
+filesystem) and waits until its REST API answers. It starts only the parts that are down, refuses
+options that differ from a running server's, and stops what it started if it is interrupted on the
+way. PIDs, ports, URIs and the options go to `<dir>/server.json`; `stop_server` stops MLflow (its
+process group) and then PostgreSQL (pg_ctl), in that order. Every secret in `<dir>` is mode 0600.
 
-The PostgreSQL side (initdb as a non-root user, the pgpass file, the psycopg2 URI) lives in
-`experiments.team.postgres`.
+The default `<dir>` is persistent: `$XDG_DATA_HOME/compute-budget/server` (as root, where
+PostgreSQL runs as another user who cannot enter /root: /var/lib/compute-budget/server).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from experiments.errors import SweepError
+from experiments.team.auth import (
+    SECRET_FILES,
+    admin_auth,
+    write_auth_config,
+)
+from experiments.team.health import (
+    ARTIFACTS,
+    MLFLOW,
+    POSTGRES,
+    check_artifacts,
+    check_mlflow,
+    check_postgres,
+)
 from experiments.team.postgres import (
     LOOPBACK,
     PGDATA_DIR,
     PGPASS_FILE,
-    alive,
     backend_uri,
     check_reachable,
     configured_port,
     create_database,
     init_postgres,
     postgres_pid,
-    proc_stat,
     start_postgres,
     stop_postgres,
 )
+from experiments.team.procs import alive, stop_group
 
 STATE_FILE, ARTIFACTS_DIR, MLFLOW_LOG = "server.json", "artifacts", "mlflow.log"
-AUTH_INI, AUTH_DB, ADMIN_PASSWORD_FILE = "basic_auth.ini", "basic_auth.db", "admin-password"
-AUTH_CACHE_TTL_S = 60
-FLASK_SECRET_FILE = "flask-secret"  # basic-auth's CSRF key, the same across restarts
-ADMIN_USER = "admin"
 HEALTH_TIMEOUT_S = 120.0  # measured healthy in 9-13 s on 2 cores; CI machines are busier
-STOP_TIMEOUT_S = 20.0
+RECONNECT_WAIT_S = 20.0  # a live MLflow whose PostgreSQL came back reconnects (pool_pre_ping)
+NOT_CHECKED = "not checked"
+ROOT_DATA_DIR = "/var/lib/compute-budget/server"
+# the options a running server keeps; given again with another value, start refuses
+OPTION_FLAGS = {"host": "--host", "port": "--port", "workers": "--workers",
+                "allowed_hosts": "--allowed-hosts", "basic_auth": "--basic-auth",
+                "artifacts_destination": "--artifacts-destination",
+                "postgres_port": "--postgres-port"}
+
+
+def default_state_dir() -> str:
+    """A persistent per-user folder (XDG data home), never a temporary one; as root (PostgreSQL
+    then runs as another user, who cannot enter /root) the system data folder."""
+    if os.geteuid() == 0:
+        return ROOT_DATA_DIR
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "compute-budget" / "server")
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     """What `budget server start` was asked for."""
 
-    state_dir: str = "budget-server"
+    state_dir: str = field(default_factory=default_state_dir)
     host: str = LOOPBACK  # where MLflow listens; PostgreSQL always listens on loopback only
     port: int = 5000
     postgres_port: int | None = None  # None: a free loopback port, kept in server.json
@@ -72,7 +97,8 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """A team server's state: where it answers, what it stores, its process ids."""
+    """A team server's state: where it answers, what it stores, its process ids, and for each
+    part (postgres, mlflow, artifacts) "ok" or why it is down."""
 
     state_dir: str
     tracking_uri: str
@@ -87,6 +113,14 @@ class ServerInfo:
     allowed_hosts: str | None = None
     startup_seconds: float | None = None
     basic_auth: bool = False
+    workers: int = 1
+    wanted: bool = True  # False after `stop`: a watchdog then leaves it down
+    components: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def down(self) -> list[str]:
+        return [name for name, state in self.components.items()
+                if state != "ok" and not state.startswith(NOT_CHECKED)]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,38 +155,6 @@ def mlflow_command(cfg: ServerConfig, pg_port: int, artifacts: str) -> list[str]
     return cmd
 
 
-def _secret(path: Path) -> str:
-    """A random secret kept in `path` (mode 0600), made on first use."""
-    if not path.is_file():
-        path.write_text(secrets.token_urlsafe(18) + "\n", encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
-
-
-def write_auth_config(state: Path) -> dict[str, str]:
-    """MLflow's basic-auth config (users in a sqlite file beside it, READ for everyone else);
-    the environment the server needs: the admin password and the CSRF key (made once, 0600)."""
-    (state / AUTH_INI).write_text(
-        "[mlflow]\ndefault_permission = READ\n"
-        f"database_uri = sqlite:///{state / AUTH_DB}\nadmin_username = {ADMIN_USER}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        # a PBKDF2 check per request made every logged batch slow; a changed password now
-        # takes up to this long to reach the other workers
-        f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL_S}\n",
-        encoding="utf-8")
-    return {"MLFLOW_AUTH_CONFIG_PATH": str(state / AUTH_INI),
-            "MLFLOW_AUTH_ADMIN_PASSWORD": _secret(state / ADMIN_PASSWORD_FILE),
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret(state / FLASK_SECRET_FILE)}
-
-
-def healthy(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as reply:
-            return bool(reply.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
 def _client_url(host: str, port: int) -> str:
     return f"http://{LOOPBACK if host in ('0.0.0.0', '::') else host}:{port}"
 
@@ -166,51 +168,163 @@ def read_state(state_dir: str | Path) -> ServerInfo | None:
         data = json.loads((Path(state_dir) / STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return ServerInfo(**data)
+    known = {f.name for f in fields(ServerInfo)}
+    return ServerInfo(**{k: v for k, v in data.items() if k in known})
 
 
-def start_server(cfg: ServerConfig) -> ServerInfo:
-    """Start PostgreSQL (initdb on first use) and the MLflow server on it; wait for /health."""
+def config_for(state_dir: str | Path, given: dict[str, Any]) -> ServerConfig:
+    """The options given on the command line over those recorded in `state_dir` (else the
+    defaults): a plain `start` restarts the server as it was."""
+    state = Path(state_dir).expanduser().resolve()
+    previous = read_state(state)
+    base = ServerConfig(state_dir=str(state))
+    if previous is not None:
+        default_artifacts = (state / ARTIFACTS_DIR).as_uri()
+        base = replace(base, host=previous.host, port=previous.port, workers=previous.workers,
+                       allowed_hosts=previous.allowed_hosts, basic_auth=previous.basic_auth,
+                       artifacts_destination=None if previous.artifacts_destination
+                       == default_artifacts else previous.artifacts_destination)
+    return replace(base, **given)
+
+
+def differing(state: Path, given: dict[str, Any], running: ServerInfo) -> list[str]:
+    """The options given that differ from the running server's, as 'flag value (running: x)':
+    every option while MLflow runs, and --postgres-port once the cluster exists."""
+    now = {"host": running.host, "port": running.port, "workers": running.workers,
+           "allowed_hosts": running.allowed_hosts, "basic_auth": running.basic_auth,
+           "artifacts_destination": running.artifacts_destination,
+           "postgres_port": running.postgres_port}
+    out = []
+    for name, value in given.items():
+        if name not in OPTION_FLAGS or (name == "postgres_port" and value is None):
+            continue
+        if name != "postgres_port" and running.mlflow_pid is None:
+            continue  # MLflow is down: it starts again with these options
+        if name == "artifacts_destination" and value is None:
+            value = (state / ARTIFACTS_DIR).as_uri()
+        if value != now[name]:
+            def show(v: Any) -> Any:
+                return ("on" if v else "off") if name == "basic_auth" else v
+            out.append(f"{OPTION_FLAGS[name]} {show(value)} (running: {show(now[name])})")
+    return out
+
+
+def start_server(cfg: ServerConfig, given: dict[str, Any] | None = None) -> ServerInfo:
+    """Start what is down of PostgreSQL (initdb on first use) and the MLflow server on it; wait
+    until every part answers. `given`: the options asked for explicitly (default: all of cfg);
+    one that differs from a running server's is refused, in one line naming them."""
     began = time.monotonic()
     state = Path(cfg.state_dir).expanduser().resolve()
+    given = {f.name: getattr(cfg, f.name) for f in fields(cfg)} if given is None else given
     running = server_status(state)
+    if running is not None:
+        changed = differing(state, given, running)
+        if changed:
+            raise SweepError(f"a server already runs in {state} with other options: "
+                             f"{', '.join(changed)}; stop it first (budget server stop --dir "
+                             f"{state}) or start without them")
     if running is not None and running.healthy:
-        return running
-    if not 1 <= cfg.port <= 65535 or not _port_free(cfg.host, cfg.port):
+        return _record(state, replace(running, wanted=True))
+    with _undo_on_interrupt(state) as started:
+        return _bring_up(cfg, state, running, began, started)
+
+
+def _bring_up(cfg: ServerConfig, state: Path, running: ServerInfo | None, began: float,
+              started: list[str]) -> ServerInfo:
+    mlflow_alive = running is not None and running.mlflow_pid is not None
+    if not mlflow_alive and (not 1 <= cfg.port <= 65535 or not _port_free(cfg.host, cfg.port)):
         raise SweepError(f"--port {cfg.port} is not free on {cfg.host}; choose another port")
     state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o711 if os.geteuid() == 0 else 0o700)  # as root, PostgreSQL's user walks in
     check_reachable(state)
-    previous = read_state(state)
     if not (state / PGDATA_DIR / "PG_VERSION").is_file():
         pg_port = cfg.postgres_port or free_port()
         init_postgres(state, pg_port)
     else:  # an existing cluster keeps the port its config and pgpass were written for
-        pg_port = previous.postgres_port if previous else configured_port(state)
+        pg_port = running.postgres_port if running else configured_port(state)
     if postgres_pid(state) is None:
+        started.append(POSTGRES)
         start_postgres(state)
     create_database(state, pg_port)
     artifacts = cfg.artifacts_destination or (state / ARTIFACTS_DIR).as_uri()
-    proc = _spawn_mlflow(cfg, state, pg_port, artifacts)
+    if artifacts.startswith("file:"):
+        Path(artifacts[len("file://"):]).mkdir(parents=True, exist_ok=True)
     url = _client_url(cfg.host, cfg.port)
+    pid = running.mlflow_pid if running and mlflow_alive else None
+    if pid is not None and not _wait_api(state, url, cfg.basic_auth, RECONNECT_WAIT_S, None):
+        stop_group(pid)  # alive but not answering with its store back: restart it
+        pid = None
+    proc = None
+    if pid is None:
+        started.append(MLFLOW)
+        proc = _spawn_mlflow(cfg, state, pg_port, artifacts)
+        pid = proc.pid
     info = ServerInfo(str(state), url, backend_uri(pg_port), artifacts, cfg.host, cfg.port,
-                      pg_port, proc.pid, postgres_pid(state), False, cfg.allowed_hosts,
-                      basic_auth=cfg.basic_auth)
+                      pg_port, pid, postgres_pid(state), False, cfg.allowed_hosts,
+                      basic_auth=cfg.basic_auth, workers=cfg.workers)
     _write_state(state, info)
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    if not _wait_api(state, url, cfg.basic_auth, HEALTH_TIMEOUT_S, proc):
+        raise SweepError(f"the MLflow server did not answer on {url} within "
+                         f"{HEALTH_TIMEOUT_S:.0f} s (log: {state / MLFLOW_LOG})")
+    _lock_secrets(state)
+    return _record(state, replace(server_status(state) or info,
+                                  startup_seconds=round(time.monotonic() - began, 1)))
+
+
+def _record(state: Path, info: ServerInfo) -> ServerInfo:
+    _write_state(state, info)
+    return info
+
+
+def _wait_api(state: Path, url: str, basic_auth: bool, timeout: float,
+              proc: subprocess.Popen[bytes] | None) -> bool:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            stop_server(state)
+        if proc is not None and proc.poll() is not None:
             tail = _log_error(state / MLFLOW_LOG) or f"exit code {proc.returncode}"
             raise SweepError(f"the MLflow server did not start: {tail} (log: {state / MLFLOW_LOG})")
-        if healthy(url):
-            done = ServerInfo(**{**info.to_dict(), "healthy": True,
-                                 "startup_seconds": round(time.monotonic() - began, 1)})
-            _write_state(state, done)
-            return done
+        if check_mlflow(url, admin_auth(state) if basic_auth else None) is None:
+            return True
         time.sleep(0.5)
-    stop_server(state)
-    raise SweepError(f"the MLflow server did not answer on {url} within {HEALTH_TIMEOUT_S:.0f} s "
-                     f"(log: {state / MLFLOW_LOG})")
+    return False
+
+
+@contextmanager
+def _undo_on_interrupt(state: Path) -> Iterator[list[str]]:
+    """SIGTERM or SIGHUP becomes KeyboardInterrupt while starting; on any failure the parts this
+    start brought up (listed in the yielded list) are stopped again, never left running."""
+    started: list[str] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = {}
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if main:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield started
+    except BaseException:
+        info = read_state(state)
+        if MLFLOW in started and info and info.mlflow_pid and alive(info.mlflow_pid):
+            stop_group(info.mlflow_pid)
+        if POSTGRES in started:
+            stop_postgres(state)
+        if info is not None:
+            _write_state(state, replace(info, mlflow_pid=None if MLFLOW in started
+                                        else info.mlflow_pid, healthy=False))
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _lock_secrets(state: Path) -> None:
+    """Every secret the server keeps in its folder, 0600 (the auth db MLflow may have made)."""
+    for name in SECRET_FILES:
+        if (state / name).exists():
+            (state / name).chmod(0o600)
 
 
 def _log_error(log: Path) -> str:
@@ -223,31 +337,40 @@ def _log_error(log: Path) -> str:
 def _spawn_mlflow(cfg: ServerConfig, state: Path, pg_port: int,
                   artifacts: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PGPASSFILE": str(state / PGPASS_FILE)}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        env.pop(name, None)
     # MLflow 3's job runner (GenAI scorers, trace roll-ups) starts eight more Python processes
     # beside the server; training runs never use it
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     if cfg.basic_auth:  # by environment, never on a command line
         env.update(write_auth_config(state))
-    log = (state / MLFLOW_LOG).open("ab")
-    try:  # its own session: it outlives this command and is stopped as one process group
-        return subprocess.Popen(mlflow_command(cfg, pg_port, artifacts), stdout=log,
+    fd = os.open(state / MLFLOW_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:  # its own session: it outlives this command and is stopped as one process group;
+        # umask 077: the files it makes (auth db, artifacts, logs) are its own
+        return subprocess.Popen(mlflow_command(cfg, pg_port, artifacts), stdout=fd,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                cwd=state, start_new_session=True)
+                                cwd=state, start_new_session=True, umask=0o077)
     finally:
-        log.close()
+        os.close(fd)
 
 
 def server_status(state_dir: str | Path) -> ServerInfo | None:
-    """The recorded server with its processes checked now; None if none was ever started here."""
+    """The recorded server with each part checked now (PostgreSQL by a query, MLflow by a REST
+    call, the artifact store by a listing through the server); None if none was started here."""
     state = Path(state_dir).expanduser().resolve()
     info = read_state(state)
     if info is None:
         return None
     mlflow_pid = info.mlflow_pid if info.mlflow_pid and alive(info.mlflow_pid) else None
-    ok = mlflow_pid is not None and healthy(info.tracking_uri)
-    return ServerInfo(**{**info.to_dict(), "mlflow_pid": mlflow_pid,
-                         "postgres_pid": postgres_pid(state), "healthy": ok})
+    pg_pid = postgres_pid(state)
+    auth = admin_auth(state) if info.basic_auth else None
+    pg = check_postgres(state, info.postgres_port) if pg_pid else "not running"
+    api = check_mlflow(info.tracking_uri, auth) if mlflow_pid else "not running"
+    store = (check_artifacts(info.tracking_uri, auth, info.artifacts_destination)
+             if api is None else f"{NOT_CHECKED} (the MLflow API is down)")
+    components = {POSTGRES: pg or "ok", MLFLOW: api or "ok", ARTIFACTS: store or "ok"}
+    return replace(info, mlflow_pid=mlflow_pid, postgres_pid=pg_pid, components=components,
+                   healthy=all(v == "ok" for v in components.values()))
 
 
 def stop_server(state_dir: str | Path) -> ServerInfo | None:
@@ -257,44 +380,11 @@ def stop_server(state_dir: str | Path) -> ServerInfo | None:
     info = read_state(state)
     if info is None:
         return None
+    _write_state(state, replace(info, wanted=False))  # a watchdog now leaves it down
     if info.mlflow_pid and alive(info.mlflow_pid):
-        _stop_group(info.mlflow_pid)
+        stop_group(info.mlflow_pid)
     stop_postgres(state)
-    stopped = ServerInfo(**{**info.to_dict(), "mlflow_pid": None, "postgres_pid": None,
-                            "healthy": False})
+    stopped = replace(info, mlflow_pid=None, postgres_pid=None, healthy=False, wanted=False,
+                      components={})
     _write_state(state, stopped)
     return stopped
-
-
-def _stop_group(pid: int) -> None:
-    """The process group led by `pid` (the MLflow server, uvicorn and their workers): SIGTERM,
-    then SIGKILL to what is left after STOP_TIMEOUT_S."""
-    for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        alive(pid)  # reap our own child
-        if _wait_gone(lambda: _grouprunning(pid), wait):
-            return
-
-
-def _wait_gone(running: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not running():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def _grouprunning(pgid: int) -> bool:
-    """Any non-zombie process of process group `pgid` left (Linux /proc; else the leader)."""
-    if not Path("/proc/self").exists():
-        return alive(pgid)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = proc_stat(entry.name)
-            if fields and fields[2] == str(pgid) and fields[0] != "Z":
-                return True
-    return False
