@@ -118,7 +118,16 @@ def init_postgres(state: Path, port: int) -> None:
 
 
 def start_postgres(state: Path) -> None:
+    """pg_ctl start; a pid file left by a postmaster that died (killed: its PID is gone or a
+    zombie nobody reaped, which PostgreSQL would take for a live server) is removed first."""
     log = state / PGDATA_DIR / POSTGRES_LOG
+    lock = state / PGDATA_DIR / "postmaster.pid"
+    try:
+        stale = int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        stale = None
+    if stale is not None and not running(stale):
+        lock.unlink(missing_ok=True)
     _run(_as_pg([pg_binary("pg_ctl"), "-D", str(state / PGDATA_DIR), "-l", str(log), "-w",
                  "-t", str(PG_START_TIMEOUT_S), "start"]), "pg_ctl start",
          timeout=PG_START_TIMEOUT_S + 10)
