@@ -173,25 +173,21 @@ def _render_backup(verb: str) -> Any:
     return render_info
 
 
-@command.group(name="user")
-def user() -> None:
-    """Researchers' accounts on a --basic-auth server (MLflow's users and permissions).
-
-    Example: budget server user add alice --dir /srv/budget-server
-    """
-
-
-@user.command(name="add")
+@command.command(name="user")
+@click.argument("action", type=click.Choice(["add"]))
 @click.argument("name")
 @dir_option
 @click.option("--password-file", type=click.Path(dir_okay=False),
               help="Read the password from this file (mode 0600); without it, it is prompted. "
                    "Never given on the command line.")
 @json_option
-def user_add(name: str, state_dir: str | None, password_file: str | None, as_json: bool) -> None:
-    """Create account NAME through MLflow's auth API, signed in as the server's admin.
+def user_add(action: str, name: str, state_dir: str | None, password_file: str | None,
+             as_json: bool) -> None:
+    """Researchers' accounts on a --basic-auth server: `add NAME` creates account NAME
+    through MLflow's auth API, signed in as the server's admin. Permissions are MLflow's: every
+    user READs, an experiment's creator MANAGEs it.
 
-    Example: budget server user add alice --dir /srv/budget-server --password-file ~/alice.pw
+    Example: budget server user add alice --dir /srv/budget-server --password-file alice.pw
     """
     require_extra("team", "mlflow", "psycopg2")
     from experiments.team.auth import add_user, read_password_file

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from experiments.errors import SweepError
-from experiments.team.procs import alive, running
+from experiments.team.procs import running
 
 PGPASS_FILE, PGDATA_DIR, POSTGRES_LOG = "pgpass", "pgdata", "postgres.log"
 DB_USER, DB_NAME = "budget", "mlflow"
