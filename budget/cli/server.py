@@ -207,6 +207,40 @@ def user_add(action: str, name: str, state_dir: str | None, password_file: str |
         "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD or ~/.mlflow/credentials (0600)"))
 
 
+@command.command(name="ray-head")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="The address every Ray port binds (the cluster network's, never 0.0.0.0).")
+@click.option("--ports", metavar="NAME=PORT,...",
+              help="Ports over the defaults: gcs, dashboard, client_server, object_manager, "
+                   "node_manager, metrics_export, dashboard_agent_listen, dashboard_agent_grpc, "
+                   "runtime_env_agent, min_worker, max_worker.")
+@click.option("--token-file", type=click.Path(dir_okay=False),
+              help="Ray's auth token (made 0600 when missing) [default: "
+                   "$XDG_CONFIG_HOME/compute-budget/ray-token].")
+@click.option("--num-cpus", type=POSITIVE_INT, help="CPUs the head offers to tasks.")
+@click.option("--temp-dir", type=click.Path(file_okay=False), help="Ray's session folder.")
+@click.option("--dry-run", is_flag=True, help="Print the ray start command; start nothing.")
+@json_option
+def ray_head(address: str, ports: str | None, token_file: str | None, num_cpus: int | None,
+             temp_dir: str | None, dry_run: bool, as_json: bool) -> None:
+    """Start a Ray head with token auth and every port bound to --address (stop: ray stop).
+
+    Example: budget server ray-head --address 10.0.0.5 --token-file /etc/budget/ray-token
+    """
+    require_extra("team", "ray")
+    from experiments.team.ray_head import parse_ports, start_head
+
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    token = token_file or str(Path(config) / "compute-budget" / "ray-token")
+    head = start_head(address, parse_ports(ports), token, num_cpus, temp_dir, dry_run)
+    emit(head, as_json, lambda h: "\n".join([
+        ("started: " if h.started else "would run: ") + h.to_dict()["command"],
+        *(f"  {name:<24}{h.address}:{port}" for name, port in h.ports.fixed().items()),
+        f"  {'workers':<24}{h.address}:{h.ports.min_worker}-{h.ports.max_worker}",
+        f"token file {h.token_file} (0600); drivers and nodes joining set:",
+        *(f"  {line}" for line in h.exports)]))
+
+
 def _known(info: Any, state_dir: str) -> Any:
     if info is None:
         raise click.UsageError(f"no team server was started in --dir {state_dir!r}; run "
