@@ -61,6 +61,8 @@ def supervise(cfg: ServerConfig, given: dict[str, Any], interval: float = CHECK_
             if now is None or now.healthy:
                 failures, wait = 0, interval
                 continue
+            if not (read_state(state) or now).wanted:  # `stop` began while we checked
+                continue
             why = "; ".join(f"{COMPONENT_NAMES[c]} down: {now.components[c]}" for c in now.down)
             note(f"{why}; starting what is down (attempt {failures + 1})")
             try:
