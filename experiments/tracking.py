@@ -263,6 +263,29 @@ def check_server(uri: str) -> None:
         reason = getattr(exc, "reason", exc)
         raise SweepError(f"tracking server {redact('', uri)} does not answer ({reason}); start "
                          "it (budget server start, budget ui) or fix --tracking-uri") from None
+    _check_sign_in(uri, plain)
+
+
+def _check_sign_in(uri: str, plain: str) -> None:
+    """A basic-auth server that refuses our credentials (none, or a wrong password) is one line
+    naming what to set, not MLflow's 401 traceback from the first call."""
+    from urllib.parse import urlparse
+
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    from experiments.team.health import api_get
+
+    creds = read_mlflow_creds()
+    parsed = urlparse(uri)
+    user, password = (creds.username, creds.password) if creds.username else (
+        parsed.username, parsed.password)
+    code, _ = api_get(plain.rstrip("/"), "/api/2.0/mlflow/experiments/search?max_results=1",
+                      (user, password or "") if user else None, timeout=SERVER_TIMEOUT_S)
+    if code == 401:
+        who = f"as {user!r} " if user else "without credentials "
+        raise SweepError(f"tracking server {plain} refused the sign-in {who}(HTTP 401); set "
+                         "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
+                         "~/.mlflow/credentials) to your account (budget server user add NAME)")
 
 
 def open_reader(tracking_uri: str | None) -> tuple["MlflowClient", str]:

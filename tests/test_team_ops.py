@@ -321,3 +321,19 @@ def test_a_start_interrupted_half_way_leaves_nothing_running(base):
     assert not _running(info.mlflow_pid)
     assert pg_pid is None or not _running(pg_pid)
     assert server_status(state).mlflow_pid is None and server_status(state).postgres_pid is None
+
+
+def test_a_refused_sign_in_is_one_line_and_no_password_is_echoed(server, users, monkeypatch):
+    """Before: `budget fit --experiment` on a basic-auth server without (or with wrong)
+    credentials ended in MLflow's 401 traceback; with user:password@ in the URI, the
+    unknown-experiment line printed the password."""
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    for uri in (server.tracking_uri, server.tracking_uri.replace("//", "//alice:wrong-one-123@")):
+        result = _cli("fit", "--experiment", "ops-alice", "--tracking-uri", uri)
+        assert result.exit_code == 2 and "refused the sign-in" in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and "wrong-one-123" not in result.stderr
+    signed = server.tracking_uri.replace("//", f"//alice:{PASSWORDS['alice']}@")
+    result = _cli("fit", "--experiment", "no-such-experiment", "--tracking-uri", signed)
+    assert result.exit_code == 2 and "not found" in result.stderr
+    assert PASSWORDS["alice"] not in result.stderr
