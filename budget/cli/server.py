@@ -228,14 +228,15 @@ def ray_head(address: str, ports: str | None, token_file: str | None, num_cpus: 
     Example: budget server ray-head --address 10.0.0.5 --token-file /etc/budget/ray-token
     """
     require_extra("team", "ray")
-    from experiments.team.ray_head import parse_ports, start_head
+    from experiments.team.ray_head import OPTION, parse_ports, start_head
 
     config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     token = token_file or str(Path(config) / "compute-budget" / "ray-token")
     head = start_head(address, parse_ports(ports), token, num_cpus, temp_dir, dry_run)
     emit(head, as_json, lambda h: "\n".join([
         ("started: " if h.started else "would run: ") + h.to_dict()["command"],
-        *(f"  {name:<24}{h.address}:{port}" for name, port in h.ports.fixed().items()),
+        *(f"  {name:<24}{h.address}:{port}" for name, port in h.ports.fixed().items()
+          if OPTION[name] in h.command),
         f"  {'workers':<24}{h.address}:{h.ports.min_worker}-{h.ports.max_worker}",
         f"token file {h.token_file} (0600); drivers and nodes joining set:",
         *(f"  {line}" for line in h.exports)]))
