@@ -299,9 +299,11 @@ def test_backup_then_restore_into_a_new_folder_gives_back_every_run(server, user
     stop_server(fresh)
 
 
-def test_a_start_interrupted_half_way_leaves_nothing_running(base):
-    """issue 27: `budget server start` killed during start-up left PostgreSQL and MLflow up."""
-    state = base / "interrupted"
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_start_interrupted_half_way_leaves_nothing_running(base, sig):
+    """issue 27: `budget server start` killed during start-up left PostgreSQL and MLflow up.
+    SIGTERM: undone in-process; SIGKILL: by the guard process the start runs beside it."""
+    state = base / f"interrupted-{sig.name}"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "budget", "server", "start", "--dir",
                              str(state), "--port", str(free_port())], env=env,
@@ -313,12 +315,17 @@ def test_a_start_interrupted_half_way_leaves_nothing_running(base):
             break
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
         time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     proc.wait(timeout=60)
     assert proc.returncode != 0
+    deadline = time.monotonic() + 60  # the guard needs a moment after a SIGKILL
+    while _running(info.mlflow_pid) and time.monotonic() < deadline:
+        time.sleep(0.3)
     pg_pid = int((state / "pgdata" / "postmaster.pid").read_text().split()[0]) \
         if (state / "pgdata" / "postmaster.pid").exists() else None
     assert not _running(info.mlflow_pid)
+    while pg_pid and _running(pg_pid) and time.monotonic() < deadline:
+        time.sleep(0.3)
     assert pg_pid is None or not _running(pg_pid)
     assert server_status(state).mlflow_pid is None and server_status(state).postgres_pid is None
 

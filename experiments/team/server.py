@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,7 @@ from experiments.team.auth import (
     admin_auth,
     write_auth_config,
 )
+from experiments.team.guard import Started, undo_on_failure
 from experiments.team.health import (
     ARTIFACTS,
     MLFLOW,
@@ -225,12 +222,12 @@ def start_server(cfg: ServerConfig, given: dict[str, Any] | None = None) -> Serv
                              f"{state}) or start without them")
     if running is not None and running.healthy:
         return _record(state, replace(running, wanted=True))
-    with _undo_on_interrupt(state) as started:
+    with undo_on_failure(state) as started:
         return _bring_up(cfg, state, running, began, started)
 
 
 def _bring_up(cfg: ServerConfig, state: Path, running: ServerInfo | None, began: float,
-              started: list[str]) -> ServerInfo:
+              started: Started) -> ServerInfo:
     mlflow_alive = running is not None and running.mlflow_pid is not None
     if not mlflow_alive and (not 1 <= cfg.port <= 65535 or not _port_free(cfg.host, cfg.port)):
         raise SweepError(f"--port {cfg.port} is not free on {cfg.host}; choose another port")
@@ -243,7 +240,7 @@ def _bring_up(cfg: ServerConfig, state: Path, running: ServerInfo | None, began:
     else:  # an existing cluster keeps the port its config and pgpass were written for
         pg_port = running.postgres_port if running else configured_port(state)
     if postgres_pid(state) is None:
-        started.append(POSTGRES)
+        started.add(POSTGRES)
         start_postgres(state)
     create_database(state, pg_port)
     artifacts = cfg.artifacts_destination or (state / ARTIFACTS_DIR).as_uri()
@@ -256,7 +253,7 @@ def _bring_up(cfg: ServerConfig, state: Path, running: ServerInfo | None, began:
         pid = None
     proc = None
     if pid is None:
-        started.append(MLFLOW)
+        started.add(MLFLOW)
         proc = _spawn_mlflow(cfg, state, pg_port, artifacts)
         pid = proc.pid
     info = ServerInfo(str(state), url, backend_uri(pg_port), artifacts, cfg.host, cfg.port,
@@ -287,37 +284,6 @@ def _wait_api(state: Path, url: str, basic_auth: bool, timeout: float,
             return True
         time.sleep(0.5)
     return False
-
-
-@contextmanager
-def _undo_on_interrupt(state: Path) -> Iterator[list[str]]:
-    """SIGTERM or SIGHUP becomes KeyboardInterrupt while starting; on any failure the parts this
-    start brought up (listed in the yielded list) are stopped again, never left running."""
-    started: list[str] = []
-    main = threading.current_thread() is threading.main_thread()
-    previous = {}
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    if main:
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, interrupt)
-    try:
-        yield started
-    except BaseException:
-        info = read_state(state)
-        if MLFLOW in started and info and info.mlflow_pid and alive(info.mlflow_pid):
-            stop_group(info.mlflow_pid)
-        if POSTGRES in started:
-            stop_postgres(state)
-        if info is not None:
-            _write_state(state, replace(info, mlflow_pid=None if MLFLOW in started
-                                        else info.mlflow_pid, healthy=False))
-        raise
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _lock_secrets(state: Path) -> None:
