@@ -24,6 +24,7 @@ from experiments.tracking import (
     Tracker,
     find_runs,
     open_reader,
+    redact,
     resolve_tracking_uri,
 )
 
@@ -133,7 +134,7 @@ def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tup
     if found is None:
         from experiments.unknown_experiment import unknown_experiment
 
-        raise unknown_experiment(client, experiment, uri)
+        raise unknown_experiment(client, experiment, redact("", uri))
     points = sweep_runs_frame(experiment, uri)
     parents = tuple(sorted({client.get_run(r).data.tags.get(names.PARENT_RUN, "")
                             for r in points["run_id"]} - {""}))
@@ -359,7 +360,7 @@ def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[s
     if exp is None:
         from experiments.unknown_experiment import unknown_experiment
 
-        raise unknown_experiment(client, experiment, uri)
+        raise unknown_experiment(client, experiment, redact("", uri))
     runs = find_runs(client, exp.experiment_id,
                      f"tags.`{ROLE}` = '{FIT_ROLE}' and attributes.status = 'FINISHED'")
     if runs:

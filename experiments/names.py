@@ -15,6 +15,7 @@ TRAINING_KIND = "custom_model_development"  # the UI opens it on the "Model trai
 
 # our tags
 ROLE = "budget.role"  # one of the ROLE_* values below
+MLFLOW_USER = "mlflow.user"  # MLflow's own tag: the run's user (its sign-in name on a team server)
 ROLE_SWEEP, ROLE_POINT, ROLE_FIT, ROLE_REPORT = "sweep", "point", "fit", "report"
 CONFIG_HASH = "budget.config_hash"  # what a point measures (resume key)
 SWEEP_HASH = "budget.sweep_hash"  # which grid a parent run trains (resume key)

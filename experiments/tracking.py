@@ -64,6 +64,24 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def run_user(uri: str = "") -> str:
+    """Who runs it: the tracking server's sign-in name (MLFLOW_TRACKING_USERNAME or
+    ~/.mlflow/credentials, else a user:password@ URI), else the local login; the run's user."""
+    from urllib.parse import urlparse
+
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    name = read_mlflow_creds().username or urlparse(uri).username
+    if not name:
+        import getpass
+
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):
+            name = "unknown"
+    return name
+
+
 def redact(key: str, value: str) -> str:
     """A param or tag value with any credential removed: the value of a key that names a
     password, token or secret, and the user:password@ part of a URI (http://u:p@host -> http://host)."""
@@ -99,6 +117,7 @@ class Tracker:
                    parent: str | None = None) -> str:
         """A new RUNNING run (a child of `parent` when given); its id."""
         all_tags = {k: redact(k, str(v)) for k, v in tags.items()}
+        all_tags.setdefault(names.MLFLOW_USER, run_user(self.uri))
         if parent:
             all_tags[names.PARENT_RUN] = parent
         return str(self.client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id)
@@ -244,6 +263,29 @@ def check_server(uri: str) -> None:
         reason = getattr(exc, "reason", exc)
         raise SweepError(f"tracking server {redact('', uri)} does not answer ({reason}); start "
                          "it (budget server start, budget ui) or fix --tracking-uri") from None
+    _check_sign_in(uri, plain)
+
+
+def _check_sign_in(uri: str, plain: str) -> None:
+    """A basic-auth server that refuses our credentials (none, or a wrong password) is one line
+    naming what to set, not MLflow's 401 traceback from the first call."""
+    from urllib.parse import urlparse
+
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    from experiments.team.health import api_get
+
+    creds = read_mlflow_creds()
+    parsed = urlparse(uri)
+    user, password = (creds.username, creds.password) if creds.username else (
+        parsed.username, parsed.password)
+    code, _ = api_get(plain.rstrip("/"), "/api/2.0/mlflow/experiments/search?max_results=1",
+                      (user, password or "") if user else None, timeout=SERVER_TIMEOUT_S)
+    if code == 401:
+        who = f"as {user!r} " if user else "without credentials "
+        raise SweepError(f"tracking server {plain} refused the sign-in {who}(HTTP 401); set "
+                         "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
+                         "~/.mlflow/credentials) to your account (budget server user add NAME)")
 
 
 def open_reader(tracking_uri: str | None) -> tuple["MlflowClient", str]:

@@ -122,12 +122,20 @@ class KaplanFit:
 
 
 def kaplan_frontier(flops: float, N_c: float, D_c: float, alpha_N: float, alpha_D: float) -> Optimum:
-    """Compute-optimal N, D, L of eq. 1.5 under C = 6 N D (set dL/dN = 0 at fixed C)."""
+    """Compute-optimal N, D, L of eq. 1.5 under C = 6 N D (set dL/dN = 0 at fixed C).
+
+    In logs, log N_opt = (log r + r log N_c + log C - log 6 D_c) / (1 + r): a fitted N_c far out
+    (a bootstrap resample on few budgets gives 1e300) would overflow N_c**r as a Python float;
+    here it ends as inf (a sample the bootstrap drops), never an OverflowError.
+    """
     r = alpha_N / alpha_D
-    n_opt = (r * N_c**r * flops / (FLOPS_PER_PARAM_TOKEN * D_c)) ** (1.0 / (1.0 + r))
-    d_opt = flops / (FLOPS_PER_PARAM_TOKEN * n_opt)
-    return Optimum(float(flops), float(n_opt), float(d_opt),
-                   float(kaplan_loss(n_opt, d_opt, N_c, D_c, alpha_N, alpha_D)))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        log_n = (np.log(r) + r * np.log(np.float64(N_c)) + np.log(np.float64(flops))
+                 - np.log(FLOPS_PER_PARAM_TOKEN * np.float64(D_c))) / (1.0 + r)
+        n_opt = np.exp(log_n)
+        d_opt = np.float64(flops) / (FLOPS_PER_PARAM_TOKEN * n_opt)
+        loss = kaplan_loss(n_opt, d_opt, N_c, D_c, alpha_N, alpha_D)
+    return Optimum(float(flops), float(n_opt), float(d_opt), float(loss))
 
 
 @blas_single_threaded
@@ -200,14 +208,15 @@ def _bootstrap(theta: np.ndarray, logs: tuple[np.ndarray, ...], reps: int, seed:
     samples = {k: np.full(reps, np.nan) for k in names}
     for i, weights in enumerate(iter_resample_weights(len(logs[0]), reps, seed)):
         res = _polish(theta, logs, weights)
-        if res.success and min(res.x[2], res.x[3]) >= MIN_EXPONENT:
-            v = _unpack(res.x)
+        v = _unpack(res.x)
+        if res.success and min(res.x[2], res.x[3]) >= MIN_EXPONENT and all(
+                np.isfinite(x) for x in v.values()):
             total = v["alpha_N"] + v["alpha_D"]
             row = dict(v, a=v["alpha_D"] / total, b=v["alpha_N"] / total)
-            if target_flops:
+            if target_flops:  # a far-out resample's optimum is inf: NaN, dropped from the CI
                 opt = kaplan_frontier(target_flops, **v)
                 row.update(params_opt=opt.params, tokens_opt=opt.tokens, loss_opt=float(opt.loss or np.nan))
             for k, val in row.items():
-                samples[k][i] = val
+                samples[k][i] = val if np.isfinite(val) else np.nan
         tick(progress, "Kaplan bootstrap", i + 1, reps)
     return samples

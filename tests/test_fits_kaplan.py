@@ -57,3 +57,21 @@ def test_a_degenerate_fit_says_so():
     d = np.tile(np.geomspace(1e9, 1e11, 4), 4)
     fit = fit_kaplan(n, d, 1.5 + 1e-3 * n**0.3 + 1e-3 * d**0.2)
     assert not fit.success and "lower bound" in fit.message and fit.target is None
+
+
+def test_frontier_of_a_far_out_resample_is_a_number_not_an_overflow_error():
+    """A bootstrap resample of a team store's sweep (two budgets, four points) fitted
+    N_c ~ 1e300 with r = 5; N_c**r as a Python float raised OverflowError out of `budget fit`.
+    In logs it is finite here, and inf (a dropped sample) when N_c itself is inf."""
+    import math
+
+    from fits.kaplan import kaplan_frontier
+
+    far = kaplan_frontier(1e20, N_c=1e300, D_c=1e10, alpha_N=0.5, alpha_D=0.1)
+    assert math.isfinite(far.params) and far.params > 1e250
+    assert far.params * far.tokens * 6 == pytest.approx(1e20)
+    assert math.isinf(kaplan_frontier(1e20, N_c=math.inf, D_c=1e10, alpha_N=0.5, alpha_D=0.1).params)
+    # Kaplan Table 2 values give the closed form unchanged: N_opt = (r N_c^r C / (6 D_c))^(1/(1+r))
+    r = 0.076 / 0.103
+    closed = (r * 6.4e13**r * 1e21 / (6 * 1.8e13)) ** (1 / (1 + r))
+    assert kaplan_frontier(1e21, 6.4e13, 1.8e13, 0.076, 0.103).params == pytest.approx(closed, rel=1e-12)

@@ -20,21 +20,24 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from budget.cli import main  # noqa: E402
 from experiments import names  # noqa: E402
-from experiments.server import (  # noqa: E402
-    ADMIN_PASSWORD_FILE,
-    ADMIN_USER,
-    PGPASS_FILE,
+from experiments.sweep import SweepSpec, plan_sweep, run_sweep  # noqa: E402
+from experiments.team.auth import ADMIN_PASSWORD_FILE, ADMIN_USER  # noqa: E402
+from experiments.team.health import api_get  # noqa: E402
+from experiments.team.postgres import PGPASS_FILE  # noqa: E402
+from experiments.team.server import (  # noqa: E402
     ServerConfig,
     free_port,
-    healthy,
     server_status,
     start_server,
     stop_server,
 )
-from experiments.sweep import SweepSpec, plan_sweep, run_sweep  # noqa: E402
 from experiments.train import train_run  # noqa: E402
 
 pytestmark = pytest.mark.slow
+
+
+def healthy(url):
+    return api_get(url, "/health", None)[0] == 200
 
 
 def _alive(pid):

@@ -1,5 +1,5 @@
 """The team server's PostgreSQL: a password-protected cluster on a loopback port, by initdb and
-pg_ctl (`experiments.server` runs MLflow on it), and the process checks both use.
+pg_ctl (`experiments.team.server` runs MLflow on it), and the process checks both use.
 
 initdb refuses to run as root: as root, PostgreSQL runs as the `postgres` user (or `nobody`) via
 runuser, with a data folder that user owns. The password is generated into `<dir>/pgpass` (mode
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from experiments.errors import SweepError
+from experiments.team.procs import running
 
 PGPASS_FILE, PGDATA_DIR, POSTGRES_LOG = "pgpass", "pgdata", "postgres.log"
 DB_USER, DB_NAME = "budget", "mlflow"
@@ -94,13 +95,15 @@ def init_postgres(state: Path, port: int) -> None:
     """initdb a password-protected cluster in state/pgdata listening on 127.0.0.1:port only."""
     pgdata, password = state / PGDATA_DIR, secrets.token_urlsafe(24)
     pgpass = state / PGPASS_FILE
-    pgpass.write_text(f"{LOOPBACK}:{port}:*:{DB_USER}:{password}\n", encoding="utf-8")
-    pgpass.chmod(0o600)
+    fd = os.open(pgpass, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"{LOOPBACK}:{port}:*:{DB_USER}:{password}\n")
     pgdata.mkdir(mode=0o700)
     _own(pgdata)
     pwfile = pgdata.parent / f".pw-{secrets.token_hex(4)}"
-    pwfile.write_text(password + "\n", encoding="utf-8")
-    pwfile.chmod(0o600)
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(password + "\n")
     _own(pwfile)
     try:
         _run(_as_pg([pg_binary("initdb"), "-D", str(pgdata), "-U", DB_USER, f"--pwfile={pwfile}",
@@ -115,7 +118,16 @@ def init_postgres(state: Path, port: int) -> None:
 
 
 def start_postgres(state: Path) -> None:
+    """pg_ctl start; a pid file left by a postmaster that died (killed: its PID is gone or a
+    zombie nobody reaped, which PostgreSQL would take for a live server) is removed first."""
     log = state / PGDATA_DIR / POSTGRES_LOG
+    lock = state / PGDATA_DIR / "postmaster.pid"
+    try:
+        stale = int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        stale = None
+    if stale is not None and not running(stale):
+        lock.unlink(missing_ok=True)
     _run(_as_pg([pg_binary("pg_ctl"), "-D", str(state / PGDATA_DIR), "-l", str(log), "-w",
                  "-t", str(PG_START_TIMEOUT_S), "start"]), "pg_ctl start",
          timeout=PG_START_TIMEOUT_S + 10)
@@ -127,7 +139,7 @@ def postgres_pid(state: Path) -> int | None:
         pid = int((state / PGDATA_DIR / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if alive(pid) else None
+    return pid if running(pid) else None
 
 
 def create_database(state: Path, port: int) -> None:
@@ -146,6 +158,34 @@ def create_database(state: Path, port: int) -> None:
         conn.close()
 
 
+def drop_database(state: Path, port: int) -> None:
+    """DROP the mlflow database (a restore replaces it whole; MLflow must be stopped)."""
+    import psycopg2
+
+    conn = psycopg2.connect(host=LOOPBACK, port=port, user=DB_USER, dbname="postgres",
+                            passfile=str(state / PGPASS_FILE))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
+    finally:
+        conn.close()
+
+
+def run_pg_client(state: Path, cmd: list[str], what: str) -> str:
+    """pg_dump or pg_restore over loopback TCP, the password read from the pgpass file by libpq."""
+    env = {**os.environ, "PGPASSFILE": str(state / PGPASS_FILE), "PGCONNECT_TIMEOUT": "10"}
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False,
+                              env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SweepError(f"{what} failed: {exc}") from None
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.strip().splitlines()[-2:])
+        raise SweepError(f"{what} failed (exit {done.returncode}): {tail}")
+    return done.stdout
+
+
 def backend_uri(port: int) -> str:
     """psycopg2 named: SQLAlchemy 2.1's bare postgresql:// means psycopg 3."""
     return f"postgresql+psycopg2://{DB_USER}@{LOOPBACK}:{port}/{DB_NAME}"
@@ -155,36 +195,6 @@ def configured_port(state: Path) -> int:
     for line in (state / PGPASS_FILE).read_text(encoding="utf-8").splitlines():
         return int(line.split(":")[1])
     raise SweepError(f"{state / PGPASS_FILE} is empty; remove {state} and start again")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as gone
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
-def proc_stat(pid: str) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            return f.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
-    except (OSError, IndexError):
-        return None
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (a zombie has exited; only its parent can reap it)."""
-    fields = proc_stat(str(pid))
-    if fields is None:
-        return alive(pid) if not Path("/proc/self").exists() else False
-    return fields[0] != "Z" and alive(pid)
 
 
 def stop_postgres(state: Path) -> int | None:
