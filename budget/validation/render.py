@@ -34,6 +34,16 @@ def render(sb: Scoreboard) -> str:
     for m in sb.memory:
         lines.append(f"{m.suite:<15} {m.id:<24} {m.published_bytes / 1e9:>12.3f} "
                      f"{m.predicted_bytes / 1e9:>12.3f} {m.error_pct:>+6.1f}%")
+    if sb.serving:
+        lines += ["", "Serving: published measured figures against budget serve's roofline steps and "
+                      "continuous-batching simulator (no bound; nothing fitted to them)",
+                  f"{'figure':<66} {'unit':<16} {'measured':>9} {'predicted':>9} {'error':>7}"]
+        for v in sb.serving:
+            lines.append(f"{v.name:<66} {v.unit:<16} {v.measured:>9,.1f} {v.predicted:>9,.1f} "
+                         f"{100 * v.error:>+6.1f}%")
+        mean = sum(abs(v.error) for v in sb.serving) / len(sb.serving)
+        lines.append(f"serving: {len(sb.serving)} rows, mean |error| {100 * mean:.1f}%, max "
+                     f"{100 * max(abs(v.error) for v in sb.serving):.1f}%")
     assumed = [r for r in sb.rows if r.assumed]
     if assumed:
         lines += ["", "Assumed where the source is silent:"]

@@ -134,6 +134,7 @@ class Scoreboard:
     suites: tuple[SuiteScore, ...]
     calculon_ratio: dict[str, float] = field(default_factory=dict)
     catalog_drift: tuple[str, ...] = ()  # efficiency.toml constants that differ from this fit
+    serving: tuple[Any, ...] = ()  # budget.serving.validation.ValidationRow: serving figures, no bound
 
     @property
     def passes(self) -> bool:
@@ -144,7 +145,14 @@ class Scoreboard:
                 "memory": [m.to_dict() for m in self.memory],
                 "suites": [s.to_dict() for s in self.suites], "calculon_ratio": self.calculon_ratio,
                 "calculon_t5_pct": {"mean": CALCULON_T5[0], "max": CALCULON_T5[1]},
-                "catalog_drift": list(self.catalog_drift), "passes": self.passes}
+                "catalog_drift": list(self.catalog_drift),
+                "serving": [r.to_dict() for r in self.serving],
+                "serving_mean_abs_pct": serving_mean_abs_pct(self.serving), "passes": self.passes}
+
+
+def serving_mean_abs_pct(rows: tuple[Any, ...]) -> float | None:
+    """Mean |predicted / measured - 1| of the serving rows, in percent (None without rows)."""
+    return 100.0 * sum(abs(r.error) for r in rows) / len(rows) if rows else None
 
 
 def _group(row: TimeRow) -> str:
@@ -243,8 +251,10 @@ def score() -> Scoreboard:
     t5 = next(s for s in suites if s.suite == "korthikanti-t5")
     ratio = {"mean": (t5.loo_mean_pct or 0.0) / CALCULON_T5[0], "max": (t5.loo_max_pct or 0.0) / CALCULON_T5[1]}
     memory = tuple(MemoryScore(m.suite, m.id, m.kind, m.published_bytes, _memory(m), m.source) for m in mems)
+    from budget.serving.validation import rows as serving_rows
+
     return Scoreboard(constants, tuple(scores), memory, tuple(suites), ratio,
-                      catalog_drift(constants) + residual_drift(scores))
+                      catalog_drift(constants) + residual_drift(scores), tuple(serving_rows()))
 
 
 def residual_drift(scores: list[RowScore]) -> tuple[str, ...]:
