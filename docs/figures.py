@@ -10,6 +10,9 @@ docs/img/frontier.png`). What this draws:
   growth Tan & Le 2019 §3.3 aim for.
 - docs/img/fit_isoflop.png, fit_frontier.png, fit_residuals.png: `budget fit` on the Chinchilla
   points shipped in tests/data (the command in docs/guide/fit.md).
+- docs/img/validate.png: `budget validate --plot docs/img/validate.png` (README and
+  docs/guide/validate.md): predicted against measured step time, one point per published run.
+- docs/img/serving_latency_load.png: docs/make_serving_plot.py (docs/guide/serving.md).
 
 Figures of real torch sweeps (docs/img/sweep_*.png) and screenshots (report_screenshot.png,
 sweep_mlflow_ui.png, drawn by docs/img/sweep_screenshot.py) are measured on a machine and kept as
@@ -76,6 +79,24 @@ def fit_figures() -> None:
         raise SystemExit(f"figures: {FIT_COMMAND!r} failed: {result.output}")
 
 
+def validate_figure() -> None:
+    """The scoreboard's figure, from `budget validate --plot` (exit 1 only when a bound fails)."""
+    from click.testing import CliRunner
+
+    from budget.cli import main
+
+    result = CliRunner().invoke(main, ["validate", "--plot", "docs/img/validate.png"], prog_name="budget")
+    if result.exit_code not in (0, 1):
+        raise SystemExit(f"figures: budget validate --plot failed: {result.output}")
+
+
+def serving_figure() -> None:
+    """The serving guide's latency-against-load figure (docs/make_serving_plot.py)."""
+    import runpy
+
+    runpy.run_path(str(ROOT / "docs" / "make_serving_plot.py"), run_name="__main__")
+
+
 def make_figures() -> None:
     import os
 
@@ -85,6 +106,10 @@ def make_figures() -> None:
         print(f"wrote {cnn_flops_vs_phi()}")
         fit_figures()
         print("wrote docs/img/fit_*.png")
+        validate_figure()
+        print("wrote docs/img/validate.png")
+        serving_figure()
+        print("wrote docs/img/serving_latency_load.png")
     finally:
         os.chdir(here)
 

@@ -44,10 +44,15 @@ def test_cpu_torch_hint_comes_before_the_quick_start_lines():
 
 
 def test_tour_shows_real_output_and_one_figure():
+    """The tour: real plan output and one figure; then the validation table and its figure."""
     body = text()
     assert re.search(r"```console\n\$ budget plan [^\n]*\n.*Compute-optimal allocation", body, flags=re.S)
-    figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", body)
+    tour = body.split("## How far off has this been?", 1)[0]
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", tour)
     assert len(figures) == 1 and (ROOT / figures[0]).is_file()
+    validation = body.split("## How far off has this been?", 1)[1].split("\n## ", 1)[0]
+    assert "$ budget validate" in validation and "korthikanti-t5" in validation
+    assert re.findall(r"!\[[^\]]*\]\((docs/img/validate.png)\)", validation)
 
 
 def test_links_into_the_docs_resolve():
