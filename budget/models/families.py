@@ -141,8 +141,9 @@ def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: st
 
     Widths step by 64; heads are 128- (llama) or 64-dimensional (gpt2), preferring head counts
     that are multiples of 8 (8-way tensor parallelism), with 8 KV heads in the llama family.
-    Shapes with d_model / n_layer within ASPECT_BAND of `target_aspect_ratio(N)` first; among
-    those within `tolerance` of N: tensor-parallel-friendly first, then the aspect ratio
+    Each width at the depth whose count is nearest N (at one width the depth never falls as N
+    grows). Shapes with d_model / n_layer within ASPECT_BAND of `target_aspect_ratio(N)` first;
+    among those within `tolerance` of N: tensor-parallel-friendly first, then the aspect ratio
     nearest the target; else the closest count. With `depth`, every shape has that many layers
     and the width whose count is nearest N wins (a width-only family keeps loss(N) smooth in
     tiny sweeps, where a change of depth moves the loss more than the size does). Sweeps of tiny
@@ -177,12 +178,15 @@ def shape_for_params(n_params: float, family: str = DEFAULT_FAMILY, *, count: st
                 d / deepest > aspect and \
                 math.log((d / deepest) / aspect) > best[0][3] + ASPECT_PRUNE_MARGIN:
             break  # past the aspect ratio: wider shapes only stray further from it
-        for n_layer in {max(1, min(max_layers, math.floor(ideal))), deepest}:
-            err = abs((fixed + n_layer * per_layer) / n_params - 1.0)
-            gap = abs(math.log((d / n_layer) / aspect))
-            key = (gap > math.log(ASPECT_BAND),) + (
-                (0, not tp_ok, gap, err) if err <= tolerance else (1, err, gap, not tp_ok))
-            if best is None or key < best[0]:
-                best = (key, one, n_layer)  # built once, at the end
+        # one depth per width, the count nearest N (round(ideal)): it never falls as N grows,
+        # where choosing between floor and ceil by the aspect ratio did (42 -> 41 layers of
+        # 4096 at 7.6e9, the target ratio rising with N)
+        n_layer = max(1, min(max_layers, math.floor(ideal + 0.5)))
+        err = abs((fixed + n_layer * per_layer) / n_params - 1.0)
+        gap = abs(math.log((d / n_layer) / aspect))
+        key = (gap > math.log(ASPECT_BAND),) + (
+            (0, not tp_ok, gap, err) if err <= tolerance else (1, err, gap, not tp_ok))
+        if best is None or key < best[0]:
+            best = (key, one, n_layer)  # built once, at the end
     assert best is not None  # the first width is always scored
     return best[1].with_(n_layer=best[2], name=f"proposed {family}-family shape")
