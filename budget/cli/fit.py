@@ -39,7 +39,8 @@ from budget.wiring import (
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
 @click.option("--level", type=Number(high=1.0, high_open=True), default=DEFAULT_LEVEL,
               show_default=True, help="Confidence level of the intervals.")
-@click.option("--target-flops", type=POSITIVE, default=None,
+# a law's extrapolation past 1e30 FLOPs (100,000x the largest runs reported, ~4e25) is no answer
+@click.option("--target-flops", type=Number(low=1.0, high=1e30), default=None,
               help="Budget (FLOPs) where N_opt, D_opt and loss are reported [default: largest in the CSV].")
 @click.option("--drop-highest-loss", type=click.IntRange(min=0), default=0, show_default=True,
               help="Leave out the K highest-loss runs (Epoch's Chinchilla refit drops 5).")
