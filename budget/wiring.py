@@ -62,7 +62,7 @@ def load_calibration(name: str, tracking_uri: str | None = None) -> LoadedCalibr
     if is_fit_file(name):
         return LoadedCalibration(load_calibration_file(name))
     require_extra(SWEEP_EXTRA, "mlflow")
-    from experiments.fitting import latest_fit
+    from experiments.review.fitting import latest_fit
 
     fit, run_id = latest_fit(name, tracking_uri)
     where = f"fit run {run_id[:8]}" if run_id else "fitted now: no fit run logged yet"
@@ -83,7 +83,7 @@ def open_report_store(tracking_uri: str | None, experiment: str) -> tuple[Any, s
     """(client, experiment id, tracking URI) of the store `budget report --experiment` logs to;
     opened before any file is written so a bad URI fails first."""
     require_extra(SWEEP_EXTRA, "mlflow")
-    from experiments.tracking import open_store
+    from experiments.tracking.writer import open_store
 
     try:
         return open_store(tracking_uri, experiment)
@@ -94,10 +94,10 @@ def open_report_store(tracking_uri: str | None, experiment: str) -> tuple[Any, s
 
 def log_report(written: Any, tracker: Any, experiment_id: str, tracking_uri: str) -> dict[str, str]:
     """The report folder as artifacts (under `report/`) of a run of its own, through the
-    project's one MLflow writer (experiments.tracking); its ids."""
+    project's one MLflow writer (experiments.tracking.writer); its ids."""
     from budget.report.build import report_metrics, report_params
-    from experiments import names
-    from experiments.tracking import log_folder_run
+    from experiments.tracking import names
+    from experiments.tracking.writer import log_folder_run
 
     plan = written.report.plan
     return log_folder_run(tracker, experiment_id, written.out_dir,
@@ -110,7 +110,7 @@ def calibration_figures(loaded: LoadedCalibration) -> dict[str, bytes]:
     """PNG bytes (file stem -> bytes) of the figures logged with the fit run; none for a file."""
     if loaded.run_id is None:
         return {}
-    from experiments.fitting import fit_figures
+    from experiments.review.fitting import fit_figures
 
     return fit_figures(loaded.run_id, loaded.tracking_uri)
 
@@ -141,7 +141,7 @@ class CsvFit:
     """A CSV's FitReport plus the hold-out check (--holdout-largest)."""
 
     report: Any  # fits.FitReport
-    holdout: Any  # experiments.fitting.Holdout
+    holdout: Any  # experiments.review.fitting.Holdout
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.report.to_dict(), "holdout": self.holdout.to_dict()}
@@ -185,11 +185,11 @@ def run_fit(req: FitRequest, progress: Callable[[str, int, int], None] | None = 
 
 
 def with_holdout(report: Any, table: Any, seed: int) -> CsvFit:
-    """--holdout-largest for a CSV: the same hold-out as for an experiment (experiments.fitting)."""
+    """--holdout-largest for a CSV: the same hold-out as for an experiment (experiments.review.fitting)."""
     require_extra(SWEEP_EXTRA, "mlflow")
     import pandas as pd
 
-    from experiments.fitting import holdout_fit
+    from experiments.review.fitting import holdout_fit
 
     points = pd.DataFrame({"params": table.params, "tokens": table.tokens, "flops": table.flops,
                            "loss": table.loss})
@@ -199,7 +199,7 @@ def with_holdout(report: Any, table: Any, seed: int) -> CsvFit:
 def _fit_experiment(req: FitRequest, progress: Callable[[str, int, int], None] | None) -> FitOutcome:
     """Read the finished sweep runs, fit, log the fit run; figures beside the literature laws."""
     require_extra(SWEEP_EXTRA, "mlflow")
-    from experiments.fitting import fit_experiment, literature_references
+    from experiments.review.fitting import fit_experiment, literature_references
 
     result = fit_experiment(str(req.experiment), req.tracking_uri, approaches=req.approaches,
                             bootstrap=req.bootstrap, seed=req.seed, level=req.level,

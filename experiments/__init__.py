@@ -1,6 +1,6 @@
-"""Real training sweeps: corpus (`data`), GPT model (`model`), training loop with MFU (`train`,
-`hardware`), IsoFLOP grid (`design`), the sweep runner (`sweep`; one point as one run: `points`;
-points as Ray tasks: `ray_exec`), the one MLflow writer and the readers (`tracking`; every run, tag
-and metric name: `names`), plots and the MLflow UI (`plots`, `ui`), the team server on PostgreSQL
-(`server`, `postgres`). torch and mlflow come from the `[sweep]` extra; ray and psycopg2 from `[team]`.
+"""Real training sweeps, by concern: `training` (corpus, trainer with MFU, device, autotuner),
+`sweeps` (IsoFLOP design, schedule, point runner, executors), `tracking` (the one MLflow writer,
+every run/tag/metric name, store habits, readers), `review` (fits, figures, the MLflow UI); the
+torch models (`model`, `llama`) and the team server on PostgreSQL (`server`, `postgres`) sit at
+the top. torch and mlflow come from the `[sweep]` extra; ray and psycopg2 from `[team]`.
 """

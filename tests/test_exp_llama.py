@@ -8,13 +8,13 @@ import torch
 
 from budget.models.families import build
 from budget.models.named import get_model
-from experiments.design import PRESETS, design_sweep
 from experiments.llama import Llama
 from experiments.model import (
     build_model,
     count_parameters,
     measured_training_flops_per_token,
 )
+from experiments.sweeps.design import PRESETS, design_sweep
 
 ARCHS = [
     build("llama", 2, 64, n_head=8, n_kv_head=2, vocab_size=256, n_ctx=64),  # GQA 4:1
@@ -80,9 +80,9 @@ def test_a_llama_sweep_point_trains_on_real_text():
     Architecture's training FLOPs per token x tokens seen."""
     from dataclasses import replace
 
-    from experiments.data import load_corpus
-    from experiments.hardware import Peak, set_threads
-    from experiments.train import train_run
+    from experiments.training.data import load_corpus
+    from experiments.training.hardware import Peak, set_threads
+    from experiments.training.train import train_run
 
     set_threads(1)
     corpus = load_corpus()

@@ -10,8 +10,8 @@ from budget.models.transformer import (
     shape_for_params,
     training_flops_per_token,
 )
-from experiments.design import PRESETS, design_sweep
 from experiments.model import GPT, count_parameters, measured_training_flops_per_token
+from experiments.sweeps.design import PRESETS, design_sweep
 
 SHAPES = [
     ModelShape(1, 8, 1, 32, 32, 256),

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from budget.cli import main
 from experiments.errors import SweepError
-from experiments.fitting import FIT_JSON, FIT_ROLE, check_enough
+from experiments.review.fitting import FIT_JSON, FIT_ROLE, check_enough
 
 pytestmark = pytest.mark.slow  # trains real models (still seconds each)
 

@@ -19,7 +19,6 @@ from click.testing import CliRunner  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from budget.cli import main  # noqa: E402
-from experiments import names  # noqa: E402
 from experiments.server import (  # noqa: E402
     ADMIN_PASSWORD_FILE,
     ADMIN_USER,
@@ -31,8 +30,9 @@ from experiments.server import (  # noqa: E402
     start_server,
     stop_server,
 )
-from experiments.sweep import SweepSpec, plan_sweep, run_sweep  # noqa: E402
-from experiments.train import train_run  # noqa: E402
+from experiments.sweeps.sweep import SweepSpec, plan_sweep, run_sweep  # noqa: E402
+from experiments.tracking import names  # noqa: E402
+from experiments.training.train import train_run  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

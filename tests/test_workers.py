@@ -1,10 +1,10 @@
-"""`--workers N` (experiments.workers): how many, and the helpers' command line (issue 15.2)."""
+"""`--workers N` (experiments.sweeps.workers): how many, and the helpers' command line (issue 15.2)."""
 
 import pytest
 
 from budget.cli.sweep import command as sweep_command
-from experiments.sweep import SweepSpec
-from experiments.workers import helper_argv, worker_count
+from experiments.sweeps.sweep import SweepSpec
+from experiments.sweeps.workers import helper_argv, worker_count
 
 
 @pytest.mark.parametrize("requested, preset, device, cores, expected", [

@@ -90,7 +90,7 @@ def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, 
             raise click.UsageError(f"--workers {workers} is for --executor local; with ray the "
                                    "cluster's CPUs decide how many points run at once")
         require_extra("team", "ray")
-    from experiments.sweep import SweepSpec, plan_sweep, run_sweep
+    from experiments.sweeps.sweep import SweepSpec, plan_sweep, run_sweep
 
     spec = SweepSpec(preset=preset, budgets=budgets, points=points, data=data, device=device,
                      seed=seed, experiment=experiment, tracking_uri=tracking_uri, lr=lr,

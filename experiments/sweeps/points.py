@@ -6,7 +6,7 @@ and returns its id. `train_point` runs wherever the point trains (this process, 
 handed the run id): it records the device, dtype, peak and node, trains, buffers per-step
 metrics into batches, logs the final metrics and the loss curve, and ends the run FINISHED, or
 FAILED with the reason (any exception of the training), or KILLED on Ctrl-C (re-raised).
-Every write goes through `experiments.tracking.Tracker`.
+Every write goes through `experiments.tracking.writer.Tracker`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from experiments import names
-from experiments.tracking import Tracker
+from experiments.tracking import names
+from experiments.tracking.writer import Tracker
 
 METRIC_FLUSH = 100  # steps buffered between MLflow log_batch calls
 FLUSH_EVERY_S = 10.0  # ... or seconds, whichever comes first
@@ -94,7 +94,7 @@ def train_point(tracker: Tracker, run_id: str, config: Any, corpus: Any, *, devi
 
 
 def _log_curve(tracker: Tracker, run_id: str, result: Any, sink: "MetricSink", name: str) -> None:
-    from experiments.plots import loss_curve_png
+    from experiments.review.plots import loss_curve_png
 
     with tempfile.TemporaryDirectory() as tmp:
         path = loss_curve_png(result.curve, sink.val_points, name, Path(tmp) / names.LOSS_CURVE_PNG)
@@ -105,7 +105,7 @@ class MetricSink:
     """Buffers per-step metrics and writes them in batches through the Tracker, every
     METRIC_FLUSH steps or FLUSH_EVERY_S seconds, whichever comes first (a SIGKILL loses at most
     that). With `heartbeat`, each flush also refreshes the run's heartbeat tag, by which other
-    local workers tell a live point from a dead one (experiments.store.is_stale)."""
+    local workers tell a live point from a dead one (experiments.tracking.store.is_stale)."""
 
     def __init__(self, tracker: Tracker, run_id: str, *, heartbeat: bool = False) -> None:
         self.tracker, self.run_id, self.heartbeat = tracker, run_id, heartbeat
@@ -137,6 +137,6 @@ class MetricSink:
         self.buffer = []
         self._flushed = time.monotonic()
         if self.heartbeat:
-            from experiments import store
+            from experiments.tracking import store
 
             store.heartbeat(self.tracker.client, self.run_id)

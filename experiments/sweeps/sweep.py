@@ -2,8 +2,8 @@
 
 `run_sweep(SweepSpec(...))` opens (or primes and creates, under a lock) the store, finds or
 creates the sweep's parent run (saying what a resumed sweep found), walks the points in the
-order of `experiments.runner.Schedule` (budgets small to large; adaptive presets re-centre and
-extend edges; a second seed at one budget) and hands each to `experiments.point_run.PointRunner`
+order of `experiments.sweeps.schedule.Schedule` (budgets small to large; adaptive presets re-centre and
+extend edges; a second seed at one budget) and hands each to `experiments.sweeps.point_run.PointRunner`
 (skip if finished or running in another worker, else claim, time, train, log). Ctrl-C or
 SIGTERM/SIGHUP mark the point and the parent KILLED with a reason and print the command that
 resumes. `plan_sweep(spec)` is the `--dry-run`: the same walk, with points already FINISHED in
@@ -27,11 +27,10 @@ from typing import Any
 import click
 
 from budget import __version__
-from experiments import eta, store
-from experiments import tracking as tr
-from experiments.design import SweepPoint, design_sweep, get_preset, with_overrides
 from experiments.errors import SweepError
-from experiments.point_run import (  # noqa: F401  # budget_label, run_name: the public names
+from experiments.sweeps import eta
+from experiments.sweeps.design import SweepPoint, design_sweep, get_preset, with_overrides
+from experiments.sweeps.point_run import (  # noqa: F401  # budget_label, run_name: the public names
     METRIC_FLUSH,
     PointRunner,
     TrainFn,
@@ -40,8 +39,10 @@ from experiments.point_run import (  # noqa: F401  # budget_label, run_name: the
     interrupts_held,
     run_name,
 )
-from experiments.runner import Outcome, Schedule, seed_noise
-from experiments.workers import Helpers, worker_count
+from experiments.sweeps.schedule import Outcome, Schedule, seed_noise
+from experiments.sweeps.workers import Helpers, worker_count
+from experiments.tracking import store
+from experiments.tracking import writer as tr
 
 EXECUTORS = ("local", "ray")
 
@@ -59,11 +60,11 @@ class SweepSpec:
     experiment: str = "budget-sweep"
     tracking_uri: str | None = None
     lr: float | None = None  # None: the preset's
-    threads: int | None = None  # torch CPU threads; None: timed per shape (experiments.autotune)
+    threads: int | None = None  # torch CPU threads; None: timed per shape (experiments.training.autotune)
     family: str = "gpt2"  # "llama": sweep the Llama-style block (experiments.llama)
-    executor: str = "local"  # local, or ray (each point a Ray task; experiments.ray_exec)
+    executor: str = "local"  # local, or ray (each point a Ray task; experiments.sweeps.ray_exec)
     ray_address: str | None = None  # None: RAY_ADDRESS, else an in-process cluster
-    workers: int | None = None  # local points at once (experiments.workers); None: the preset's
+    workers: int | None = None  # local points at once (experiments.sweeps.workers); None: the preset's
     worker_index: int = 0  # > 0: a helper started by worker 0 (it leaves the parent run open)
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,7 +109,7 @@ class SweepResult:
     seed_noise: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
     explicit_uri: str | None = None  # --tracking-uri as given (the closing hint repeats it)
-    workers: int = 1  # points trained at once (experiments.workers)
+    workers: int = 1  # points trained at once (experiments.sweeps.workers)
     loss_unit: str = "nats per token"  # per byte for the byte-level default corpus
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,11 +187,11 @@ def plan_sweep(spec: SweepSpec) -> SweepResult:
     `executor="ray"`: the static grid and the node expected to run each point."""
     _check_executor(spec)
     if spec.executor == "ray":
-        from experiments.sweep_ray import plan_sweep_ray
+        from experiments.sweeps.sweep_ray import plan_sweep_ray
 
         return plan_sweep_ray(spec)
-    from experiments.data import load_corpus
-    from experiments.hardware import (
+    from experiments.training.data import load_corpus
+    from experiments.training.hardware import (
         peak_for,
         resolve_device,
         set_threads,
@@ -232,21 +233,21 @@ def _finished_if_any(spec: SweepSpec) -> dict[str, Any]:
 
 def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None = None) -> SweepResult:
     """Train the sweep into MLflow (see the module docstring); `train` defaults to train_run.
-    `executor="ray"` runs each point of the static grid as a Ray task (experiments.sweep_ray)."""
+    `executor="ray"` runs each point of the static grid as a Ray task (experiments.sweeps.sweep_ray)."""
     _check_executor(spec)
     if spec.executor == "ray":
-        from experiments.sweep_ray import run_sweep_ray
+        from experiments.sweeps.sweep_ray import run_sweep_ray
 
         return run_sweep_ray(spec, progress=progress, train=train)
-    from experiments.autotune import cpu_cores
-    from experiments.data import load_corpus, loss_unit
-    from experiments.hardware import (
+    from experiments.training.autotune import cpu_cores
+    from experiments.training.data import load_corpus, loss_unit
+    from experiments.training.hardware import (
         peak_for,
         resolve_device,
         set_threads,
         training_dtype,
     )
-    from experiments.train import train_run
+    from experiments.training.train import train_run
 
     preset = get_preset(spec.preset)
     device = resolve_device(spec.device)
@@ -313,10 +314,10 @@ def _by_worker(client: Any, exp_id: str, parent: str, since_ms: int, helpers: He
 
 
 def _workers(spec: SweepSpec, preset: Any, device: Any, train: TrainFn | None) -> int:
-    """How many local workers train points at once (experiments.workers.worker_count); a
+    """How many local workers train points at once (experiments.sweeps.workers.worker_count); a
     helper is told the count (its ETA shares the time to go) and starts none itself; a test's
     own train function runs in this process only."""
-    from experiments.autotune import cpu_cores
+    from experiments.training.autotune import cpu_cores
 
     if train is not None:
         return 1
@@ -372,7 +373,7 @@ def _parent_run(client: Any, exp_id: str, sweep_hash: str, spec: SweepSpec) -> t
 
 def _close_stale_children(client: Any, exp_id: str, parent: str) -> None:
     """Points left RUNNING by a process that died (kill -9, power loss) become KILLED; points
-    another live worker is training are left alone (experiments.store.is_stale)."""
+    another live worker is training are left alone (experiments.tracking.store.is_stale)."""
     for run in tr.find_runs(client, exp_id, f"tags.mlflow.parentRunId = '{parent}' and "
                                            "attributes.status = 'RUNNING'"):
         if store.is_stale(run):
@@ -390,7 +391,7 @@ def _finish_parent(tracker: tr.Tracker, parent: str, results: list[PointResult],
     if noise:
         tracker.log_metrics(parent, {f"seed_noise.{k}": v for k, v in noise.items()})
     if finished:
-        from experiments.plots import isoflop_png
+        from experiments.review.plots import isoflop_png
 
         with tempfile.TemporaryDirectory() as tmp:
             path = isoflop_png([(r.flops, r.params, float(r.val_loss)) for r in finished  # type: ignore[arg-type]

@@ -1,10 +1,10 @@
 """One sweep point, start to end: claimed in the store, its execution timed, trained, logged.
 
 `PointRunner.visit(point)` skips a point FINISHED or live RUNNING elsewhere (another worker),
-else creates its run, claims it (`experiments.store.claim`), times the shape
-(`experiments.autotune`), trains it with a checkpoint beside the store, and records FINISHED,
+else creates its run, claims it (`experiments.tracking.store.claim`), times the shape
+(`experiments.training.autotune`), trains it with a checkpoint beside the store, and records FINISHED,
 FAILED (with the reason) or KILLED (Ctrl-C: metrics flushed, a second Ctrl-C held off).
-`experiments.points.MetricSink` batches per-step metrics and refreshes the point's heartbeat.
+`experiments.sweeps.points.MetricSink` batches per-step metrics and refreshes the point's heartbeat.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Any
 
 import click
 
-from experiments import store
-from experiments import tracking as tr
-from experiments.design import SweepPoint
-from experiments.points import METRIC_FLUSH, MetricSink  # noqa: F401  (METRIC_FLUSH re-exported)
-from experiments.runner import Outcome
+from experiments.sweeps.design import SweepPoint
+from experiments.sweeps.points import METRIC_FLUSH, MetricSink  # noqa: F401  (METRIC_FLUSH re-exported)
+from experiments.sweeps.schedule import Outcome
+from experiments.tracking import store
+from experiments.tracking import writer as tr
 
 TrainFn = Callable[..., Any]
 WAIT_POLL_S = 5.0  # how often a worker waiting on another worker's point looks again
@@ -126,9 +126,9 @@ class PointRunner:
 
     def _plan(self, point: SweepPoint) -> Any:
         """The timed (threads, execution) for this shape; None for a test's own train fn."""
-        from experiments.autotune import COMPILE_MIN_SECONDS, choose
-        from experiments.hardware import set_threads
-        from experiments.train import train_run
+        from experiments.training.autotune import COMPILE_MIN_SECONDS, choose
+        from experiments.training.hardware import set_threads
+        from experiments.training.train import train_run
 
         if self.train is not train_run:
             return None
@@ -138,7 +138,7 @@ class PointRunner:
         return plan
 
     def _peak(self, plan: Any) -> Any:
-        from experiments.hardware import peak_for
+        from experiments.training.hardware import peak_for
 
         if plan is None:
             return self.peak
@@ -191,7 +191,7 @@ class PointRunner:
         return Outcome(point, "FINISHED", result.val_loss, run_id, seconds=result.seconds)
 
     def _log_curve(self, run_id: str, result: Any, sink: MetricSink, name: str) -> None:
-        from experiments.plots import loss_curve_png
+        from experiments.review.plots import loss_curve_png
 
         with tempfile.TemporaryDirectory() as tmp:
             path = loss_curve_png(result.curve, sink.val_points, name, Path(tmp) / "loss_curve.png")
@@ -221,7 +221,7 @@ def run_name(c: Any) -> str:
 
 def checkpoint_path(spec: Any, h: str) -> Path:
     """Beside a local store (`checkpoints/<hash>.pt`), else in the user cache."""
-    from experiments.hardware import cache_path
+    from experiments.training.hardware import cache_path
 
     db = store.sqlite_path(tr.resolve_tracking_uri(spec.tracking_uri))
     root = db.resolve().parent if db is not None else cache_path().parent

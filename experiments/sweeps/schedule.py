@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Callable
 
-from experiments.design import (
+from experiments.sweeps.design import (
     Preset,
     SweepPoint,
     budget_points,
@@ -63,7 +63,7 @@ class Schedule:
 
     def _go(self, point: SweepPoint) -> Outcome:
         if self.lr is not None:
-            from experiments.design import with_overrides
+            from experiments.sweeps.design import with_overrides
 
             point = with_overrides(point, lr=self.lr)
         outcome = self.visit(point)

@@ -1,9 +1,9 @@
 """The sweep on Ray (`budget sweep --executor ray`): the static grid, each point a Ray task.
 
-`experiments.sweep.run_sweep` hands a spec with `executor="ray"` here. The driver designs the grid
-(`experiments.sweep._grid`), skips points whose config hash already FINISHED, creates each child
-run itself (`experiments.points`: parent, point index, attempt and config-hash tags) and hands its
-id to the task (`experiments.ray_exec`); every write goes through `experiments.tracking.Tracker`.
+`experiments.sweeps.sweep.run_sweep` hands a spec with `executor="ray"` here. The driver designs the grid
+(`experiments.sweeps.sweep._grid`), skips points whose config hash already FINISHED, creates each child
+run itself (`experiments.sweeps.points`: parent, point index, attempt and config-hash tags) and hands its
+id to the task (`experiments.sweeps.ray_exec`); every write goes through `experiments.tracking.writer.Tracker`.
 The adaptive schedule of the local executor (re-centring, edge extension, workers sharing one
 sweep) is not used here: Ray's tasks are placed at once.
 """
@@ -17,10 +17,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from experiments import names
-from experiments import tracking as tr
-from experiments.design import SweepPoint, get_preset
-from experiments.sweep import PointResult, SweepResult, SweepSpec, _grid, _sigterm_as_interrupt
+from experiments.sweeps.design import SweepPoint, get_preset
+from experiments.sweeps.sweep import PointResult, SweepResult, SweepSpec, _grid, _sigterm_as_interrupt
+from experiments.tracking import names
+from experiments.tracking import writer as tr
 
 TrainFn = Callable[..., Any]
 
@@ -36,14 +36,14 @@ def _point(p: SweepPoint, **kw: Any) -> PointResult:
 
 def plan_sweep_ray(spec: SweepSpec) -> SweepResult:
     """The grid `run_sweep` would train, with time estimates; trains nothing, logs nothing."""
-    from experiments.data import load_corpus
-    from experiments.hardware import (
+    from experiments.sweeps.ray_exec import expected_nodes
+    from experiments.training.data import load_corpus
+    from experiments.training.hardware import (
         peak_for,
         resolve_device,
         set_threads,
         training_dtype,
     )
-    from experiments.ray_exec import expected_nodes
 
     get_preset(spec.preset)
     set_threads(spec.threads)
@@ -60,15 +60,15 @@ def plan_sweep_ray(spec: SweepSpec) -> SweepResult:
 def run_sweep_ray(spec: SweepSpec, *, progress: bool = True,
                   train: TrainFn | None = None) -> SweepResult:
     """Train the grid into MLflow (see the module docstring); `train` defaults to train_run."""
-    from experiments.data import load_corpus
-    from experiments.hardware import (
+    from experiments.sweeps.ray_exec import run_points
+    from experiments.training.data import load_corpus
+    from experiments.training.hardware import (
         peak_for,
         resolve_device,
         set_threads,
         training_dtype,
     )
-    from experiments.ray_exec import run_points
-    from experiments.train import train_run
+    from experiments.training.train import train_run
 
     get_preset(spec.preset)
     set_threads(spec.threads)
@@ -137,8 +137,8 @@ def _close_stale_children(tracker: tr.Tracker, exp_id: str, parent: str) -> None
 
 
 def _dataset(corpus: Any) -> Any:
-    """The MLflow dataset entry of the corpus (the local executor's, experiments.point_run)."""
-    from experiments.point_run import dataset_entry
+    """The MLflow dataset entry of the corpus (the local executor's, experiments.sweeps.point_run)."""
+    from experiments.sweeps.point_run import dataset_entry
 
     return dataset_entry(corpus)
 
@@ -149,7 +149,7 @@ def _finish_parent(tracker: tr.Tracker, parent: str, results: list[PointResult],
     tracker.set_tags(parent, {names.POINTS_FINISHED: str(len(finished)),
                               names.POINTS_FAILED: str(sum(r.status == "FAILED" for r in results))})
     if finished:
-        from experiments.plots import isoflop_png
+        from experiments.review.plots import isoflop_png
 
         with tempfile.TemporaryDirectory() as tmp:
             path = isoflop_png([(r.flops, r.params, float(r.val_loss)) for r in finished  # type: ignore[arg-type]
@@ -160,7 +160,7 @@ def _finish_parent(tracker: tr.Tracker, parent: str, results: list[PointResult],
 
 class _RunContext:
     """What the Ray executor needs on the driver: `open` creates each child run (parent, point
-    index, attempt, config hash) and experiments.ray_exec hands its id to the task."""
+    index, attempt, config hash) and experiments.sweeps.ray_exec hands its id to the task."""
 
     def __init__(self, tracker: tr.Tracker, exp_id: str, parent: str, corpus: Any, device: Any,
                  dtype: Any, peak: Any, train: TrainFn, progress: bool) -> None:
@@ -172,7 +172,7 @@ class _RunContext:
 
     def open(self, point: SweepPoint, h: str, index: str, executor: str) -> str:
         """The point's child run, created here (parent, point index, attempt, config hash)."""
-        from experiments.points import open_point
+        from experiments.sweeps.points import open_point
 
         self.attempts[h] += 1
         return open_point(self.tracker, self.exp_id, self.parent, point, h, index=index,
@@ -181,6 +181,6 @@ class _RunContext:
 
 
 def failure_reason(exc: BaseException) -> str:
-    from experiments.points import failure_reason as reason
+    from experiments.sweeps.points import failure_reason as reason
 
     return reason(exc)

@@ -1,7 +1,7 @@
 """Close the loop: fit an experiment's sweep runs (`budget fit --experiment`) and log the fit back.
 
 `fit_experiment` reads the finished sweep points of an MLflow experiment
-(`experiments.tracking.sweep_runs_frame`; per-step curves for Approach 1), runs `fits.fit_table`,
+(`experiments.tracking.writer.sweep_runs_frame`; per-step curves for Approach 1), runs `fits.fit_table`,
 and logs the result to the same experiment as a run of its own (tag `budget.role = fit`): the
 fitted parameters and interval ends as metrics, the JSON result and the figures (IsoFLOP curves
 with minima, the frontier beside the literature laws, residuals) as artifacts, tagged with the
@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
-from experiments import names
 from experiments.errors import SweepError
-from experiments.tracking import (
+from experiments.tracking import names
+from experiments.tracking.writer import (
     ROLE,
     Tracker,
     find_runs,
@@ -113,7 +113,7 @@ class ExperimentFit:
 def sweep_units(client: Any, run_ids: Any) -> dict[str, Any]:
     """What the sweep's losses are measured in: nats per token of its tokenizer (per byte for the
     byte-level default), with the vocabulary and context the calibrated shape must use."""
-    from experiments.data import loss_unit
+    from experiments.training.data import loss_unit
 
     ids = list(run_ids)
     if not ids:
@@ -126,12 +126,12 @@ def sweep_units(client: Any, run_ids: Any) -> dict[str, Any]:
 
 def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tuple[str, ...], str]:
     """(points frame, curves frame, sweep parent run ids, experiment id) of the finished points."""
-    from experiments.tracking import sweep_curves_frame, sweep_runs_frame
+    from experiments.tracking.writer import sweep_curves_frame, sweep_runs_frame
 
     client, uri = open_reader(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        from experiments.unknown_experiment import unknown_experiment
+        from experiments.tracking.unknown_experiment import unknown_experiment
 
         raise unknown_experiment(client, experiment, uri)
     points = sweep_runs_frame(experiment, uri)
@@ -354,7 +354,7 @@ def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[s
     client, uri = open_reader(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        from experiments.unknown_experiment import unknown_experiment
+        from experiments.tracking.unknown_experiment import unknown_experiment
 
         raise unknown_experiment(client, experiment, uri)
     runs = find_runs(client, exp.experiment_id,

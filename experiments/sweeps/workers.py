@@ -4,9 +4,9 @@ At the `cpu` preset's sizes (3k-90k parameters) one thread trains a model fastes
 times 1 thread against all cores and 1 wins on every shape), so a 2-core machine left to one
 sweep process idles a core. With N workers the sweep process (worker 0) starts N - 1 copies of
 the same command (`--worker-index k`, cores / N threads each), and they share the store exactly
-as independent workers do (experiments.store claims and heartbeats): each point is trained once,
+as independent workers do (experiments.tracking.store claims and heartbeats): each point is trained once,
 by whoever claims it first, and the adaptive decisions (re-centring, edge extension) wait for
-the points they need, so every worker walks the same schedule (experiments.runner).
+the points they need, so every worker walks the same schedule (experiments.sweeps.schedule).
 
 Worker 0 relays each helper's progress lines to stderr prefixed `[worker k]`, waits for the
 helpers before it closes the sweep's parent run, and stops them (SIGTERM: their point is marked

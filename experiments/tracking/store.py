@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from experiments.errors import SweepError
-from experiments.hardware import cache_path
+from experiments.training.hardware import cache_path
 
 HEARTBEAT = "budget.heartbeat"
 WORKER = "budget.worker"
@@ -179,7 +179,7 @@ def _alive(pid: int) -> bool:
 def claim(client: Any, exp_id: str, config_hash: str, run_id: str) -> str | None:
     """None if this run keeps the point; else the run id of the one that has it (this run is
     then deleted). Live rivals: FINISHED, or RUNNING and not stale."""
-    from experiments.tracking import CONFIG_HASH, ROLE, find_runs
+    from experiments.tracking.writer import CONFIG_HASH, ROLE, find_runs
 
     rivals = [r for r in find_runs(client, exp_id, f"tags.`{ROLE}` = 'point' and "
                                    f"tags.`{CONFIG_HASH}` = '{config_hash}'")
@@ -199,10 +199,10 @@ def claim(client: Any, exp_id: str, config_hash: str, run_id: str) -> str | None
 
 
 def open_sweep_store(tracking_uri: str | None, experiment: str) -> tuple[Any, str, str]:
-    """`experiments.tracking.open_store` (the Tracker, experiment id, URI), with the store
+    """`experiments.tracking.writer.open_store` (the Tracker, experiment id, URI), with the store
     checked writable first, primed from the template when new, created under the lock and
     without migration logs."""
-    from experiments.tracking import open_store, resolve_tracking_uri
+    from experiments.tracking.writer import open_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
     check_writable(uri)

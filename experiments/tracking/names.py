@@ -1,6 +1,6 @@
 """Every MLflow run, tag, param, metric and artifact name the project writes or reads, in one place.
 
-Writers (`experiments.tracking.Tracker`) and readers (`tracking.sweep_runs_frame`,
+Writers (`experiments.tracking.writer.Tracker`) and readers (`tracking.sweep_runs_frame`,
 `fitting.latest_fit`, `budget report --experiment`) take their names from here, so a rename is
 one edit and a reader cannot drift from its writer. MLflow's own tag keys are named too.
 """

@@ -1,7 +1,7 @@
 """Sweep points as Ray tasks (`budget sweep --executor ray [--ray-address ADDR]`).
 
 The driver (the `budget sweep` process) creates each point's child run itself (parent, point,
-attempt and config-hash tags; `experiments.points.open_point`) just before it submits the task,
+attempt and config-hash tags; `experiments.sweeps.points.open_point`) just before it submits the task,
 and hands the run id to the task, which trains and logs into that run through its own
 `Tracker` on the same tracking URI (`points.train_point`). Tasks ask for `--threads` CPUs (1
 unless told; torch uses exactly that many threads) or one GPU, and run with `max_retries=0`:
@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from experiments.errors import SweepError
-from experiments.tracking import close_running
+from experiments.tracking.writer import close_running
 
 if TYPE_CHECKING:
-    from experiments.sweep import PointResult, SweepSpec
-    from experiments.sweep_ray import _RunContext
+    from experiments.sweeps.sweep import PointResult, SweepSpec
+    from experiments.sweeps.sweep_ray import _RunContext
 
 OBJECT_STORE_BYTES = 256 * 1024 * 1024  # tasks pass a config in and a small dict back
 WAIT_S = 1.0
@@ -218,8 +218,8 @@ def _collect(ref: Any, context: "_RunContext", point: Any, run_id: str,
     import ray
     from ray.exceptions import RayError, RayTaskError
 
-    from experiments.points import failure_reason
-    from experiments.sweep_ray import _point
+    from experiments.sweeps.points import failure_reason
+    from experiments.sweeps.sweep_ray import _point
 
     try:
         out = ray.get(ref)
@@ -247,7 +247,7 @@ def _fail(context: "_RunContext", run_id: str, reason: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=2)
 def _corpus(data: str | None) -> Any:
-    from experiments.data import load_corpus
+    from experiments.training.data import load_corpus
 
     return load_corpus(data)
 
@@ -260,10 +260,10 @@ def _train_task(uri: str, run_id: str, config: dict[str, Any], data: str | None,
     import ray
     import torch
 
-    from experiments.hardware import peak_for, resolve_device, training_dtype
-    from experiments.points import train_point
-    from experiments.tracking import Tracker
-    from experiments.train import TrainConfig
+    from experiments.sweeps.points import train_point
+    from experiments.tracking.writer import Tracker
+    from experiments.training.hardware import peak_for, resolve_device, training_dtype
+    from experiments.training.train import TrainConfig
 
     torch.set_num_threads(threads)
     dev = resolve_device(device)
