@@ -246,7 +246,7 @@ def test_sweep_losses_carry_their_unit(store, smoke):
 
 
 def test_run_names_carry_exact_budgets():
-    from experiments.sweeps.sweep import budget_label
+    from experiments.tracking.names import budget_label
 
     assert [budget_label(x) for x in (1.5e10, 2.5e11, 1e12, 3.25e9)] == [
         "1.5e10", "2.5e11", "1e12", "3.25e9"]

@@ -101,7 +101,8 @@ def resume_command(spec: Any, uri: str) -> str:
     if spec.budgets:
         parts += ["--budgets", ",".join(f"{b:g}" for b in spec.budgets)]
     for flag, value in (("--points", spec.points), ("--lr", spec.lr), ("--data", spec.data),
-                        ("--threads", spec.threads), ("--workers", spec.workers)):
+                        ("--threads", spec.threads), ("--workers", spec.workers),
+                        ("--executor", spec.executor), ("--ray-address", spec.ray_address)):
         if value is not None:
             parts += [flag, str(value)]
     if spec.seed:

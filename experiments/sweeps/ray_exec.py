@@ -1,49 +1,50 @@
-"""Sweep points as Ray tasks (`budget sweep --executor ray [--ray-address ADDR]`).
+"""The Ray executor (`budget sweep --executor ray [--ray-address ADDR]`): each point a Ray task.
 
-The driver (the `budget sweep` process) creates each point's child run itself (parent, point,
-attempt and config-hash tags; `experiments.sweeps.points.open_point`) just before it submits the task,
-and hands the run id to the task, which trains and logs into that run through its own
-`Tracker` on the same tracking URI (`points.train_point`). Tasks ask for `--threads` CPUs (1
-unless told; torch uses exactly that many threads) or one GPU, and run with `max_retries=0`:
-a retry is the sweep's business (re-running it re-does failed points, as in local mode), never
-Ray's, because a retried task would train into a run that already ended. A task that raises
-marks its run FAILED with the cause; a Ray error other than a task exception (worker killed,
-node lost, out of memory) marks it FAILED with that error; runs still RUNNING when the sweep
-ends (or on Ctrl-C, after the tasks are cancelled) are marked KILLED, since MLflow has no
-heartbeat. At most as many tasks are in flight as the cluster has slots, so a run is RUNNING
-only while a task trains it.
+What Ray already provides is used, not rewritten: a task asks for `--threads` CPUs (1 unless
+told) or one GPU and Ray places it; a task whose worker process or node dies is retried by Ray
+(`max_retries=MAX_RETRIES`, system failures only: `retry_exceptions=False`, since a training
+error is the point's FAILED, not a reason to train again). Retries are safe because a point's
+attempts are idempotent: the retried task runs the same submission, and the point runner closes
+the lost attempt's run KILLED with the reason before it trains attempt k + 1
+(`experiments.sweeps.point_run`). When Ray gives up (`WorkerCrashedError`, `NodeDiedError`,
+`OutOfMemoryError` after the retries) the point's runs end KILLED with Ray's reason. Ray Tune is
+not used: its trial retries restore from checkpoints into a new trial and own the run lifecycle,
+while a sweep point must stay one run in the sweep's MLflow parent under the one writer, and the
+adaptive schedule decides the next points from finished ones, which plain tasks give directly.
+
+Without `--ray-address` (or RAY_ADDRESS) the driver starts its own cluster with
+`address="local"` (never joining one already running on the machine, whose resources would refuse
+`num_cpus`). An address is checked for a listening port first, so an unreachable one is one line
+within `CONNECT_TIMEOUT_S`. Tasks carry a `runtime_env`: the driver's own packages
+(`py_modules`, joined clusters) and the pinned versions of torch, mlflow and numpy, checked in
+the task, so a node whose environment differs fails the point with one line naming the package.
 
 Ray 2.60 pitfalls handled: a driver joining a cluster with token auth needs RAY_AUTH_MODE=token
-beside RAY_AUTH_TOKEN, set before `ray` is imported (done here when only the token is given;
-measured: set after the import, the same token is refused); the in-process cluster gets an
-explicit object store size (Ray's default takes 30% of RAM and warns on a small /dev/shm);
-MLflow's "View run" lines are suppressed in workers.
+beside RAY_AUTH_TOKEN, set before `ray` is imported; the in-process cluster gets an explicit
+object store size (Ray's default takes 30% of RAM and warns on a small /dev/shm); MLflow's "View
+run" lines are suppressed in workers.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
-from collections import deque
-from dataclasses import asdict
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import click
+import socket
+import sys
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from experiments.errors import SweepError
-from experiments.tracking.writer import close_running
+from experiments.sweeps.executors import GAVE_UP, MAX_RETRIES, close_submission
+from experiments.sweeps.point_run import NODE_ENV, PointJob, PointOutcome, run_point
+from experiments.sweeps.points import failure_reason
 
-if TYPE_CHECKING:
-    from experiments.sweeps.sweep import PointResult, SweepSpec
-    from experiments.sweeps.sweep_ray import _RunContext
-
-OBJECT_STORE_BYTES = 256 * 1024 * 1024  # tasks pass a config in and a small dict back
-WAIT_S = 1.0
+OBJECT_STORE_BYTES = 256 * 1024 * 1024  # tasks pass a job in and a small outcome back
+WAIT_S = 1.0  # ray.get polls this often, so Ctrl-C and SIGTERM reach Python between waits
+CONNECT_TIMEOUT_S = 5.0
 WORKER_ENV = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-STILL_RUNNING = "still RUNNING when the sweep ended: its task never closed it"
+PINNED = ("torch", "mlflow", "numpy")  # what a task's environment must match the driver's in
 # a basic-auth server's client credentials travel as task arguments (a job's runtime_env is shown
 # on Ray's dashboard) and are set in the worker's environment only for the task
 CREDENTIAL_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
@@ -52,8 +53,6 @@ CREDENTIAL_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLO
 def auth_env() -> None:
     """RAY_AUTH_MODE=token when only RAY_AUTH_TOKEN(_PATH) is given: Ray sends the token only in
     token mode, and reads the mode when `ray` is imported, so this runs before that import."""
-    import sys
-
     if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
         return
     if "RAY_AUTH_MODE" in os.environ:
@@ -64,29 +63,59 @@ def auth_env() -> None:
     os.environ["RAY_AUTH_MODE"] = "token"
 
 
-def connect(address: str | None, *, quiet: bool = True) -> bool:
-    """Join the cluster at `address` (or RAY_ADDRESS), else start an in-process one on this
-    machine's cores; True when this call started Ray (the caller shuts it down)."""
-    import sys
+def pinned_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
 
+    out = {}
+    for name in PINNED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def check_reachable(address: str) -> None:
+    """host:port (or ray://host:port) must accept a TCP connection within CONNECT_TIMEOUT_S."""
+    if address in ("auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise SweepError(f"--ray-address {address!r} is not host:port (e.g. 127.0.0.1:6379) "
+                         "or ray://host:port")
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise SweepError(f"cannot reach the Ray cluster at --ray-address {address}: "
+                         f"{exc.strerror or exc} (within {CONNECT_TIMEOUT_S:g} s)") from None
+
+
+def connect(address: str | None, *, quiet: bool = True) -> bool:
+    """Join the cluster at `address` (or RAY_ADDRESS), else start a cluster of this process on
+    this machine's cores; True when this call started Ray (the caller shuts it down)."""
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         return False
     auth_env()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        check_reachable(address)
     import ray
 
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    common: dict[str, Any] = {"log_to_driver": not quiet, "logging_level": logging.WARNING,
-                              "runtime_env": {"env_vars": dict(WORKER_ENV)}}
+    env = {"env_vars": dict(WORKER_ENV)}
+    common: dict[str, Any] = {"log_to_driver": not quiet, "logging_level": logging.WARNING}
     if address is None:
-        ray.init(num_cpus=os.cpu_count() or 1, object_store_memory=OBJECT_STORE_BYTES,
-                 include_dashboard=False, **common)
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, runtime_env=env,
+                 object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False, **common)
         return True
     # the driver's own budget, experiments and fits packages travel to every node (Ray caches
-    # them by content), so workers run the code that designed the grid; torch and mlflow must
-    # be installed there
-    common["runtime_env"]["py_modules"] = _own_packages()
+    # them by content), so workers run the code that designed the schedule
     try:
-        ray.init(address=address, **common)
+        ray.init(address=address, runtime_env={**env, "py_modules": _own_packages()}, **common)
     except Exception as exc:  # ConnectionError, auth failures, version mismatches
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SweepError(f"cannot join the Ray cluster at --ray-address {address}: {first}; a "
@@ -103,173 +132,102 @@ def _own_packages() -> list[Any]:
     return [budget, experiments, fits]
 
 
-def task_resources(spec: "SweepSpec") -> dict[str, float]:
-    """CPUs (--threads, 1 unless told) and one GPU for --device cuda (or auto on a GPU cluster)."""
+def _task(job: PointJob, train: Any, credentials: dict[str, str],
+          pins: dict[str, str]) -> PointOutcome:
+    """One point in a Ray worker (see the module docstring)."""
     import ray
 
-    cpus = float(spec.threads or 1)
-    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-    gpus = 1.0 if spec.device == "cuda" or (spec.device == "auto" and has_gpu) else 0.0
-    return {"num_cpus": cpus, "num_gpus": gpus}
-
-
-def node_slots(resources: dict[str, float]) -> list[str]:
-    """One entry per task the alive nodes can run at once (a node's IP repeated)."""
-    import ray
-
-    slots = []
-    for node in ray.nodes():
-        if not node.get("Alive"):
-            continue
-        have = node.get("Resources", {})
-        n = int(have.get("CPU", 0) // max(resources["num_cpus"], 1e-9))
-        if resources["num_gpus"]:
-            n = min(n, int(have.get("GPU", 0) // resources["num_gpus"]))
-        slots += [str(node["NodeManagerAddress"])] * n
-    return slots
-
-
-def expected_nodes(spec: "SweepSpec", grid: list[Any]) -> list[str]:
-    """For --dry-run: which node each point is expected to run on, by list scheduling the
-    estimated times over the cluster's slots in grid order (Ray decides at run time)."""
-    started = connect(spec.ray_address)
-    import ray
-
-    try:
-        resources = task_resources(spec)
-        slots = node_slots(resources)
-        if not slots:
-            raise SweepError(f"the Ray cluster has no node with {resources['num_cpus']:g} CPU(s)"
-                             f"{' and a GPU' if resources['num_gpus'] else ''} free for a point")
-        free = [(0.0, k, ip) for k, ip in enumerate(slots)]
-        heapq.heapify(free)
-        out = []
-        for point in grid:
-            at, k, ip = heapq.heappop(free)
-            out.append(ip)
-            heapq.heappush(free, (at + (point.estimated_seconds or 0.0), k, ip))
-        return out
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _check_store(uri: str) -> None:
-    import ray
-
-    if uri.startswith("sqlite:") and len([n for n in ray.nodes() if n.get("Alive")]) > 1:
-        raise SweepError("a multi-node Ray cluster needs a tracking server every node reaches "
-                         "(budget server start; --tracking-uri http://...), not a sqlite file")
-
-
-def run_points(context: "_RunContext", spec: "SweepSpec", todo: list[tuple[int, Any, str]],
-               total: int) -> dict[int, "PointResult"]:
-    """Train the points `todo` (index, point, config hash) as Ray tasks; index -> result."""
-    started = connect(spec.ray_address, quiet=not context.progress)
-    import ray
-
-    tracker, opened = context.tracker, []
-    try:
-        _check_store(tracker.uri)
-        resources = task_resources(spec)
-        window = max(1, len(node_slots(resources)))
-        remote = ray.remote(_train_task).options(max_retries=0, **resources)  # type: ignore[arg-type]
-        credentials = {k: os.environ[k] for k in CREDENTIAL_ENV if os.environ.get(k)}
-        queue = deque(todo)
-        pending: dict[Any, tuple[int, Any, str]] = {}
-        results: dict[int, PointResult] = {}
-        try:
-            while queue or pending:
-                while queue and len(pending) < window:
-                    i, point, h = queue.popleft()
-                    run_id = context.open(point, h, f"{i}/{total}", "ray")
-                    opened.append(run_id)
-                    ref = remote.remote(_absolute(tracker.uri), run_id, asdict(point.config), spec.data,
-                                        spec.device, int(resources["num_cpus"]), context.train,
-                                        credentials)
-                    pending[ref] = (i, point, run_id)
-                # a timeout so Ctrl-C and SIGTERM reach Python between waits
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
-                for ref in ready:
-                    i, point, run_id = pending.pop(ref)
-                    results[i] = _collect(ref, context, point, run_id, f"{i}/{total}")
-        except KeyboardInterrupt:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            close_running(tracker, opened, "interrupted (KeyboardInterrupt)")
-            raise
-        return results
-    finally:
-        close_running(tracker, opened, STILL_RUNNING)
-        if started:
-            ray.shutdown()
-
-
-def _absolute(uri: str) -> str:
-    """A relative sqlite path resolved here: workers run in other folders."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).expanduser().resolve())
-    return uri
-
-
-def _collect(ref: Any, context: "_RunContext", point: Any, run_id: str,
-             label: str) -> "PointResult":
-    """The task's outcome; a task that raised, or a Ray failure, ends its run FAILED."""
-    import ray
-    from ray.exceptions import RayError, RayTaskError
-
-    from experiments.sweeps.points import failure_reason
-    from experiments.sweeps.sweep_ray import _point
-
-    try:
-        out = ray.get(ref)
-    except RayTaskError as exc:  # the task raised outside the training (store, data...)
-        reason = failure_reason(exc.cause) if exc.cause is not None else failure_reason(exc)
-        out = _fail(context, run_id, reason)
-    except RayError as exc:  # the worker or its node died, out of memory, cancelled
-        out = _fail(context, run_id, "ray: " + failure_reason(exc))
-    c = point.config
-    if context.progress:
-        where = f" on {out['node']}" if out.get("node") else ""
-        loss = f", val loss {out['val_loss']:.4f}" if out.get("val_loss") is not None else ""
-        why = f": {out['reason']}" if out.get("reason") else ""
-        click.echo(f"sweep [{label}] C={c.flops_budget:.1e} N={c.params:,} {out['status']}"
-                   f"{where}{loss}{why}", err=True)
-    return _point(point, run_id=run_id, status=out["status"], val_loss=out.get("val_loss"),
-                  reason=out.get("reason"), node=out.get("node"))
-
-
-def _fail(context: "_RunContext", run_id: str, reason: str) -> dict[str, Any]:
-    if context.tracker.status(run_id) == "RUNNING":
-        context.tracker.fail_run(run_id, reason)
-    return {"status": "FAILED", "reason": reason, "val_loss": None, "node": None}
-
-
-@lru_cache(maxsize=2)
-def _corpus(data: str | None) -> Any:
-    from experiments.training.data import load_corpus
-
-    return load_corpus(data)
-
-
-def _train_task(uri: str, run_id: str, config: dict[str, Any], data: str | None, device: str,
-                threads: int, train: Any, credentials: dict[str, str]) -> dict[str, Any]:
-    """One point in a Ray worker: train into the driver's run `run_id`; the outcome as a dict."""
     os.environ.update(WORKER_ENV)
     os.environ.update(credentials)
-    import ray
-    import torch
+    context = ray.get_runtime_context()
+    os.environ[NODE_ENV] = f"{ray.util.get_node_ip_address()}/{context.get_node_id()[:6]}"
+    here = pinned_versions()
+    wrong = [f"{k} {here.get(k, 'missing')} (driver {v})" for k, v in pins.items()
+             if here.get(k) != v]
+    if wrong:
+        raise SweepError(f"this node's packages differ from the driver's: {', '.join(wrong)}")
+    return run_point(job, train)
 
-    from experiments.sweeps.points import train_point
-    from experiments.tracking.writer import Tracker
-    from experiments.training.hardware import peak_for, resolve_device, training_dtype
-    from experiments.training.train import TrainConfig
 
-    torch.set_num_threads(threads)
-    dev = resolve_device(device)
-    dtype = training_dtype(dev)
-    out = train_point(Tracker(uri), run_id, TrainConfig(**config), _corpus(data), device=dev,
-                      dtype=dtype, peak=peak_for(dev, dtype), train=train, progress=False,
-                      node=ray.util.get_node_ip_address())
-    return out.to_dict()
+class _RayPending:
+    def __init__(self, ref: Any, job: PointJob) -> None:
+        self.ref, self.job = ref, job
 
+    def result(self) -> PointOutcome:
+        import ray
+        from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
+
+        while True:
+            try:
+                return ray.get(self.ref, timeout=WAIT_S)  # type: ignore[no-any-return]
+            except GetTimeoutError:
+                continue
+            except RayTaskError as exc:  # the runner raised outside the training
+                cause = exc.cause if exc.cause is not None else exc
+                return close_submission(self.job, failure_reason(cause), "FAILED")
+            except TaskCancelledError:
+                return close_submission(self.job, "interrupted (its task was cancelled)",
+                                        "KILLED")
+            except RayError as exc:  # worker or node lost, out of memory: Ray gave up
+                reason = GAVE_UP.format(n=MAX_RETRIES + 1, r=MAX_RETRIES)
+                return close_submission(self.job, f"{reason}: ray: {failure_reason(exc)}",
+                                        "KILLED")
+
+
+class RayExecutor:
+    """Points as Ray tasks with CPU/GPU resources and Ray's retries on worker loss."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None, threads: int | None, device: str,
+                 train: Callable[..., Any] | None = None, quiet: bool = True) -> None:
+        import ray
+
+        self.started = connect(address, quiet=quiet)
+        self.train, self.refs = train, []  # type: ignore[var-annotated]
+        cpus = float(threads or 1)
+        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        gpus = 1.0 if device == "cuda" or (device == "auto" and has_gpu) else 0.0
+        self.remote = ray.remote(_task).options(  # type: ignore[call-overload]
+            num_cpus=cpus, num_gpus=gpus, max_retries=MAX_RETRIES, retry_exceptions=False)
+        self.slots = max(1, self.free_slots(cpus, gpus))
+        self.credentials = {k: os.environ[k] for k in CREDENTIAL_ENV if os.environ.get(k)}
+        self.pins = pinned_versions()
+
+    @staticmethod
+    def free_slots(cpus: float, gpus: float) -> int:
+        import ray
+
+        total = 0
+        for node in ray.nodes():
+            if node.get("Alive"):
+                have = node.get("Resources", {})
+                n = int(have.get("CPU", 0) // max(cpus, 1e-9))
+                total += min(n, int(have.get("GPU", 0) // gpus)) if gpus else n
+        return total
+
+    def check_store(self, uri: str) -> None:
+        import ray
+
+        if uri.startswith("sqlite:") and len([n for n in ray.nodes() if n.get("Alive")]) > 1:
+            raise SweepError("a multi-node Ray cluster needs a tracking server every node "
+                             "reaches (budget server start; --tracking-uri http://...), not a "
+                             "sqlite file")
+
+    def submit(self, job: PointJob) -> _RayPending:
+        ref = self.remote.remote(job, self.train, self.credentials, self.pins)
+        self.refs.append(ref)
+        return _RayPending(ref, job)
+
+    def cancel(self) -> None:
+        import ray
+
+        for ref in self.refs:
+            ray.cancel(ref, force=True)
+        time.sleep(0.5)
+
+    def close(self) -> None:
+        import ray
+
+        if self.started:
+            ray.shutdown()

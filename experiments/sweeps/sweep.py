@@ -1,13 +1,15 @@
-"""Run an IsoFLOP sweep: one MLflow parent run, one nested child per point.
+"""Run an IsoFLOP sweep: one engine, one MLflow parent run, one nested child per point.
 
-`run_sweep(SweepSpec(...))` opens (or primes and creates, under a lock) the store, finds or
-creates the sweep's parent run (saying what a resumed sweep found), walks the points in the
-order of `experiments.sweeps.schedule.Schedule` (budgets small to large; adaptive presets re-centre and
-extend edges; a second seed at one budget) and hands each to `experiments.sweeps.point_run.PointRunner`
-(skip if finished or running in another worker, else claim, time, train, log). Ctrl-C or
-SIGTERM/SIGHUP mark the point and the parent KILLED with a reason and print the command that
-resumes. `plan_sweep(spec)` is the `--dry-run`: the same walk, with points already FINISHED in
-the store shown as skipped.
+`run_sweep(SweepSpec(...))` opens (or primes and creates, under a lock) the store, closes the
+runs of dead processes in the experiment, finds or creates the sweep's parent run (one identity
+for every executor, so a sweep resumes across them), and walks the points in the order of
+`experiments.sweeps.schedule.Schedule` (budgets small to large; adaptive presets re-centre and
+extend edges; a second seed at one budget), each handed through `experiments.sweeps.driver`
+to an executor: in-process, a process pool or Ray (`experiments.sweeps.executors`). Ctrl-C or
+SIGTERM/SIGHUP cancel the points in flight, mark them and the parent KILLED with a reason and
+print the command that resumes; any other failure (the store, a full disk) ends them FAILED with
+the reason and is one SweepError line. `plan_sweep(spec)` is the `--dry-run`: the same walk, with
+points already FINISHED in the store shown as skipped.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import tempfile
 import threading
-import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -30,21 +31,13 @@ from budget import __version__
 from experiments.errors import SweepError
 from experiments.sweeps import eta
 from experiments.sweeps.design import SweepPoint, design_sweep, get_preset, with_overrides
-from experiments.sweeps.point_run import (  # noqa: F401  # budget_label, run_name: the public names
-    METRIC_FLUSH,
-    PointRunner,
-    TrainFn,
-    budget_label,
-    dataset_entry,
-    interrupts_held,
-    run_name,
-)
+from experiments.sweeps.points import dataset_entry, failure_reason, interrupts_held
 from experiments.sweeps.schedule import Outcome, Schedule, seed_noise
-from experiments.sweeps.workers import Helpers, worker_count
-from experiments.tracking import store
+from experiments.tracking import names, store, sweep_runs
 from experiments.tracking import writer as tr
 
-EXECUTORS = ("local", "ray")
+TrainFn = Callable[..., Any]
+
 
 
 @dataclass(frozen=True)
@@ -62,10 +55,10 @@ class SweepSpec:
     lr: float | None = None  # None: the preset's
     threads: int | None = None  # torch CPU threads; None: timed per shape (experiments.training.autotune)
     family: str = "gpt2"  # "llama": sweep the Llama-style block (experiments.llama)
-    executor: str = "local"  # local, or ray (each point a Ray task; experiments.sweeps.ray_exec)
-    ray_address: str | None = None  # None: RAY_ADDRESS, else an in-process cluster
-    workers: int | None = None  # local points at once (experiments.sweeps.workers); None: the preset's
-    worker_index: int = 0  # > 0: a helper started by worker 0 (it leaves the parent run open)
+    executor: str | None = None  # local, pool or ray (experiments.sweeps.driver); None: pool
+    # when more than one point runs at once, else local
+    ray_address: str | None = None  # None: RAY_ADDRESS, else a cluster of this process
+    workers: int | None = None  # pool: points at once; None: one per GPU, else the preset's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,8 +69,8 @@ class PointResult:
     """One grid point's outcome."""
 
     run_id: str | None
-    status: str  # FINISHED, FAILED, RUNNING (another worker has it) or PLANNED (dry run);
-    # skipped=True: finished earlier or by another worker
+    status: str  # FINISHED, FAILED, KILLED, RUNNING (another driver has it) or PLANNED (dry
+    # run); skipped=True: finished earlier or by another driver
     params: int
     params_non_embedding: int
     tokens: int
@@ -90,7 +83,7 @@ class PointResult:
     estimated_seconds: float | None = None
     seed: int = 0
     lr: float = 0.0
-    node: str | None = None  # Ray: the node that trained it (dry run: the one expected to)
+    node: str | None = None  # the host (Ray: node) that trained it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,7 +102,8 @@ class SweepResult:
     seed_noise: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
     explicit_uri: str | None = None  # --tracking-uri as given (the closing hint repeats it)
-    workers: int = 1  # points trained at once (experiments.sweeps.workers)
+    workers: int = 1  # points trained at once (the executor's slots)
+    executor: str = "local"
     loss_unit: str = "nats per token"  # per byte for the byte-level default corpus
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,19 +171,16 @@ def _point(p: SweepPoint, **kw: Any) -> PointResult:
 
 def _result(o: Outcome) -> PointResult:
     return _point(o.point, run_id=o.run_id, status=o.status, val_loss=o.val_loss,
-                  skipped=o.skipped, reason=o.reason)
+                  skipped=o.skipped, reason=o.reason, node=o.node)
 
 
 def plan_sweep(spec: SweepSpec) -> SweepResult:
     """The points `run_sweep` would train, with time estimates; trains nothing, logs nothing.
     Points already FINISHED in an existing store are shown as skipped; an adaptive preset's
-    later budgets are re-centred from those results as the sweep would. With
-    `executor="ray"`: the static grid and the node expected to run each point."""
-    _check_executor(spec)
-    if spec.executor == "ray":
-        from experiments.sweeps.sweep_ray import plan_sweep_ray
-
-        return plan_sweep_ray(spec)
+    later budgets are re-centred from those results as the sweep would (every executor walks
+    the same schedule)."""
+    from experiments.sweeps.driver import EXECUTORS, pool_size
+    from experiments.training.autotune import cpu_cores
     from experiments.training.data import load_corpus
     from experiments.training.hardware import (
         peak_for,
@@ -198,27 +189,30 @@ def plan_sweep(spec: SweepSpec) -> SweepResult:
         training_dtype,
     )
 
-    get_preset(spec.preset)
+    preset = get_preset(spec.preset)
+    if spec.executor is not None and spec.executor not in EXECUTORS:
+        raise SweepError(f"--executor {spec.executor!r} is not one of {', '.join(EXECUTORS)}")
     set_threads(spec.threads)
     corpus = load_corpus(spec.data)
-    device = resolve_device(spec.device)
+    device = resolve_device("auto" if spec.executor == "ray" else spec.device)
     peak = peak_for(device, training_dtype(device))
     done = _finished_if_any(spec)
 
     def visit(p: SweepPoint) -> Outcome:
         run = done.get(tr.config_hash(p.config.to_dict()))
         if run is not None:
-            return Outcome(p, "FINISHED", run.data.metrics.get("final_val_loss"),
+            return Outcome(p, "FINISHED", run.data.metrics.get(names.FINAL_VAL_LOSS),
                            run.info.run_id, skipped=True)
         return Outcome(p, "PLANNED")
 
     outcomes = _schedule(spec, corpus, peak.flops_per_s, visit).run()
     runs = [_result(o) for o in outcomes]
-    workers = _workers(spec, get_preset(spec.preset), device, None)
-    notes = eta.dry_run_notes(runs, str(device), peak.flops_per_s, get_preset(spec.preset),
-                              workers)
+    workers = 1 if spec.executor == "local" else pool_size(spec.workers, preset.workers,
+                                                           device.type, cpu_cores(), 1)
+    notes = eta.dry_run_notes(runs, str(device), peak.flops_per_s, preset, workers)
     return SweepResult(spec.experiment, None, None, tr.resolve_tracking_uri(spec.tracking_uri),
-                       True, runs, str(device), peak.flops_per_s, notes=notes, workers=workers)
+                       True, runs, str(device), peak.flops_per_s, notes=notes, workers=workers,
+                       executor=spec.executor or ("pool" if workers > 1 else "local"))
 
 
 def _finished_if_any(spec: SweepSpec) -> dict[str, Any]:
@@ -232,107 +226,94 @@ def _finished_if_any(spec: SweepSpec) -> dict[str, Any]:
 
 
 def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None = None) -> SweepResult:
-    """Train the sweep into MLflow (see the module docstring); `train` defaults to train_run.
-    `executor="ray"` runs each point of the static grid as a Ray task (experiments.sweeps.sweep_ray)."""
-    _check_executor(spec)
-    if spec.executor == "ray":
-        from experiments.sweeps.sweep_ray import run_sweep_ray
-
-        return run_sweep_ray(spec, progress=progress, train=train)
-    from experiments.training.autotune import cpu_cores
+    """Train the sweep into MLflow (see the module docstring); `train` defaults to train_run
+    (a caller's own function runs in-process, or in Ray tasks)."""
+    from experiments.sweeps.driver import Driver, make_executor
     from experiments.training.data import load_corpus, loss_unit
-    from experiments.training.hardware import (
-        peak_for,
-        resolve_device,
-        set_threads,
-        training_dtype,
-    )
-    from experiments.training.train import train_run
+    from experiments.training.hardware import peak_for, resolve_device, training_dtype
 
     preset = get_preset(spec.preset)
-    device = resolve_device(spec.device)
-    workers = _workers(spec, preset, device, train)
-    if workers > 1 and spec.threads is None:  # one process per core: its threads are the rest
-        spec = replace(spec, threads=max(1, cpu_cores() // workers))
-    set_threads(spec.threads)
+    device = resolve_device("auto" if spec.executor == "ray" else spec.device)
     corpus = load_corpus(spec.data)
     tracker, exp_id, uri = store.open_sweep_store(spec.tracking_uri, spec.experiment)
-    client = tracker.client
-    dtype = training_dtype(device)
-    peak = peak_for(device, dtype)
-    with store.creation_lock(uri):  # two workers started together share one parent run
-        parent, resumed = _parent_run(client, exp_id, _sweep_key(spec, corpus), spec)
-    context = PointRunner(tracker, parent, corpus, device, dtype, peak, train or train_run,
-                          progress, spec, exp_id)
-    clock = eta.Clock(_grid(spec, corpus, peak.flops_per_s), workers)
-    context.clock = clock
-    if progress and resumed and not spec.worker_index:
-        eta.say_resuming(client, exp_id, parent, clock)
-    schedule = _schedule(spec, corpus, peak.flops_per_s, context.visit, context.wait)
-    helpers = Helpers()
-    with _sigterm_as_interrupt():
-        try:
-            if workers > 1 and not spec.worker_index:
-                helpers = Helpers.start(spec, uri, workers, spec.threads or 1, progress)
-            tracker.log_dataset(parent, dataset_entry(corpus))
-            started_ms = int(time.time() * 1000)
-            outcomes = schedule.run()
-            helpers.wait()
-            outcomes = [context.wait(o, quiet=True) if o.status == "RUNNING" else o
-                        for o in outcomes]  # the helpers' points, now ended (or re-done here)
-        except KeyboardInterrupt as exc:
-            with interrupts_held():
-                helpers.stop()
-                if not spec.worker_index:
-                    _interrupted(tracker, parent, schedule.outcomes, spec, uri, exc)
+    peak = peak_for(device, training_dtype(device))
+    with store.creation_lock(uri):  # two drivers started together share one parent run
+        sweep_runs.close_dead_runs(tracker, exp_id)
+        parent, resumed = sweep_runs.open_parent(tracker, exp_id, _sweep_key(spec, corpus), spec)
+    beat = sweep_runs.Heartbeat(tracker, parent)
+    driver: Driver | None = None
+    try:
+        with _sigterm_as_interrupt():
+            executor = make_executor(spec, preset, device, train, progress)
+            if hasattr(executor, "check_store"):
+                executor.check_store(uri)
+            clock = eta.Clock(_grid(spec, corpus, peak.flops_per_s), executor.slots)
+            driver = Driver(tracker, exp_id, parent, executor, spec, progress, clock)
+            if progress and resumed:
+                eta.say_resuming(tracker.client, exp_id, parent, clock)
+            try:
+                tracker.log_dataset(parent, dataset_entry(corpus))
+                schedule = _schedule(spec, corpus, peak.flops_per_s, driver.visit, driver.wait)
+                outcomes = [driver.wait(o, quiet=True) for o in schedule.run()]
+            except BaseException:
+                with interrupts_held():
+                    executor.cancel()
+                raise
+            finally:
+                executor.close()
+            results = [_result(o) for o in outcomes]
+            noise = seed_noise(outcomes, preset.seed_budget, spec.seed)
+            finished = [(r.flops, r.params, float(r.val_loss)) for r in results
+                        if r.status == "FINISHED" and r.val_loss is not None]
+            counts = Counter(r.status for r in results)
+            sweep_runs.finish_parent(tracker, parent, finished, dict(counts), spec.experiment,
+                                     loss_unit(corpus.vocab_size), noise)
+    except KeyboardInterrupt as exc:
+        with interrupts_held():
+            _interrupted(tracker, parent, driver, spec, uri, exc)
+        raise
+    except BaseException as exc:
+        reason = failure_reason(exc)
+        with interrupts_held():
+            _close_after(tracker, parent, driver, reason, "FAILED")
+        if isinstance(exc, SweepError):
             raise
-        results = [_result(o) for o in outcomes]
-        if helpers.procs:
-            results = _by_worker(client, exp_id, parent, started_ms, helpers, results)
-        noise = seed_noise(outcomes, preset.seed_budget, spec.seed)
-        if not spec.worker_index:
-            _finish_parent(tracker, parent, results, spec, noise)
-    return SweepResult(spec.experiment, exp_id, parent, uri, False, results, str(device),
+        raise SweepError(f"sweep {spec.experiment!r} stopped: {reason}; its runs are closed "
+                         f"FAILED with this reason") from exc
+    finally:
+        beat.stop()
+    shown = tr.redact("", tr.resolve_tracking_uri(spec.tracking_uri))  # as the user gave it
+    return SweepResult(spec.experiment, exp_id, parent, shown, False, results, str(device),
                        peak.flops_per_s, seed_noise=noise, explicit_uri=spec.tracking_uri,
-                       loss_unit=loss_unit(corpus.vocab_size), workers=workers)
+                       loss_unit=loss_unit(corpus.vocab_size), workers=executor.slots,
+                       executor=executor.name)
 
 
-def _by_worker(client: Any, exp_id: str, parent: str, since_ms: int, helpers: Helpers,
-               results: list[PointResult]) -> list[PointResult]:
-    """With helpers, each point says which worker trained it (`node`: worker 0, worker 1...);
-    a point a helper trained during this sweep is not 'skipped' (only points finished before
-    it started are)."""
-    index = {store.worker_id(p.pid): k for k, p in enumerate(helpers.procs, start=1)}
-    index[store.worker_id()] = 0
-    trained = {}
-    for run in tr.find_runs(client, exp_id, f"tags.mlflow.parentRunId = '{parent}'"):
-        worker = index.get(run.data.tags.get(store.WORKER, ""))
-        if worker is not None and run.info.start_time >= since_ms:
-            trained[run.info.run_id] = worker
-    return [replace(r, skipped=False, node=f"worker {trained[r.run_id]}") if r.run_id in trained
-            else r for r in results]
+def _close_after(tracker: tr.Tracker, parent: str, driver: Any, reason: str,
+                 status: str) -> None:
+    """Best effort after a failure: this driver's runs and the parent end `status` (the store
+    itself may be what failed)."""
+    try:
+        if driver is not None:
+            driver.close_own(reason, status)
+        if tracker.status(parent) == "RUNNING":
+            tracker.fail_run(parent, reason, status=status)
+    except Exception:  # noqa: BLE001  # a full disk or dead server: nothing more can be written
+        pass
 
 
-def _workers(spec: SweepSpec, preset: Any, device: Any, train: TrainFn | None) -> int:
-    """How many local workers train points at once (experiments.sweeps.workers.worker_count); a
-    helper is told the count (its ETA shares the time to go) and starts none itself; a test's
-    own train function runs in this process only."""
-    from experiments.training.autotune import cpu_cores
-
-    if train is not None:
-        return 1
-    if spec.workers is not None and spec.workers < 1:
-        raise SweepError(f"--workers {spec.workers!r} must be a whole number >= 1")
-    return worker_count(spec.workers, preset.workers, device.type, cpu_cores())
-
-
-def _interrupted(tracker: tr.Tracker, parent: str, outcomes: list[Outcome], spec: SweepSpec,
-                 uri: str, exc: BaseException) -> None:
-    """The parent KILLED with a reason, and how to resume, said out loud."""
-    finished = sum(o.status == "FINISHED" for o in outcomes)
+def _interrupted(tracker: tr.Tracker, parent: str, driver: Any, spec: SweepSpec, uri: str,
+                 exc: BaseException) -> None:
+    """The parent and the points in flight KILLED with a reason, and how to resume, said out
+    loud."""
+    finished = 0
+    if driver is not None:
+        finished = len(tr.find_runs(tracker.client, driver.exp_id,
+                                    f"tags.`{names.SUBMISSION}` LIKE '{driver.token}-%' and "
+                                    "attributes.status = 'FINISHED'"))
     reason = f"interrupted ({str(exc) or 'Ctrl-C'}) after {finished} finished point(s)"
-    tracker.fail_run(parent, reason, status="KILLED")
-    click.echo(f"sweep {reason}; the point in progress is marked KILLED (a long one resumes "
+    _close_after(tracker, parent, driver, reason, "KILLED")
+    click.echo(f"sweep {reason}; the points in progress are marked KILLED (a long one resumes "
                f"from its last checkpoint). Resume with the same command: "
                f"{eta.resume_command(spec, uri)}", err=True)
 
@@ -352,55 +333,3 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def _parent_run(client: Any, exp_id: str, sweep_hash: str, spec: SweepSpec) -> tuple[str, bool]:
-    """The parent run of this exact sweep if one exists (resume: True), else a new one."""
-    found = tr.find_runs(client, exp_id, f"tags.`{tr.SWEEP_HASH}` = '{sweep_hash}' and "
-                                         f"tags.`{tr.ROLE}` = 'sweep'")
-    if found:
-        parent = str(found[0].info.run_id)
-        _close_stale_children(client, exp_id, parent)
-        if found[0].info.status != "RUNNING":
-            client.update_run(parent, status="RUNNING")
-        return parent, True
-    run = client.create_run(exp_id, run_name=f"sweep-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
-                            tags={tr.ROLE: "sweep", tr.SWEEP_HASH: sweep_hash})
-    for key, value in spec.to_dict().items():
-        client.log_param(run.info.run_id, f"sweep.{key}", json.dumps(value))
-    return str(run.info.run_id), False
-
-
-def _close_stale_children(client: Any, exp_id: str, parent: str) -> None:
-    """Points left RUNNING by a process that died (kill -9, power loss) become KILLED; points
-    another live worker is training are left alone (experiments.tracking.store.is_stale)."""
-    for run in tr.find_runs(client, exp_id, f"tags.mlflow.parentRunId = '{parent}' and "
-                                           "attributes.status = 'RUNNING'"):
-        if store.is_stale(run):
-            client.set_tag(run.info.run_id, tr.FAILURE,
-                           "stale: its process ended without closing it")
-            client.set_terminated(run.info.run_id, status="KILLED")
-
-
-def _finish_parent(tracker: tr.Tracker, parent: str, results: list[PointResult], spec: SweepSpec,
-                   noise: dict[str, float] | None) -> None:
-    finished = [r for r in results if r.status == "FINISHED" and r.val_loss is not None]
-    tracker.set_tags(parent, {"budget.points_finished": str(len(finished)),
-                     "budget.points_failed": str(sum(r.status == "FAILED" for r in results)),
-                     "budget.points_elsewhere": str(sum(r.status == "RUNNING" for r in results))})
-    if noise:
-        tracker.log_metrics(parent, {f"seed_noise.{k}": v for k, v in noise.items()})
-    if finished:
-        from experiments.review.plots import isoflop_png
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = isoflop_png([(r.flops, r.params, float(r.val_loss)) for r in finished  # type: ignore[arg-type]
-                                ], Path(tmp) / "isoflop.png",
-                               title=f"IsoFLOP curves ({spec.experiment})")
-            tracker.log_artifact(parent, path)
-    tracker.end_run(parent, "FINISHED")
-
-
-def _check_executor(spec: SweepSpec) -> None:
-    if spec.executor not in EXECUTORS:
-        raise SweepError(f"--executor {spec.executor!r} is not one of {', '.join(EXECUTORS)}")

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from experiments.errors import SweepError
+from experiments.tracking.names import HEARTBEAT
+from experiments.tracking.names import SWEEP_WORKER as WORKER
 from experiments.training.hardware import cache_path
 
-HEARTBEAT = "budget.heartbeat"
-WORKER = "budget.worker"
 STALE_AFTER_S = 180.0  # a live point flushes metrics (and its heartbeat) at least every 10 s
 QUIET_LOGGERS = ("alembic", "sqlalchemy", "sqlalchemy.engine", "mlflow.store.db.utils")
 
@@ -41,6 +41,14 @@ def sqlite_path(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
     return Path(uri[len("sqlite:///"):]).expanduser()
+
+
+def absolute_uri(uri: str) -> str:
+    """A relative sqlite path resolved here, once: workers run in other folders, and MLflow
+    caches a store per URI string, so a relative one would follow an earlier working folder."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).expanduser().resolve())
+    return uri
 
 
 def check_writable(uri: str) -> None:
@@ -204,7 +212,7 @@ def open_sweep_store(tracking_uri: str | None, experiment: str) -> tuple[Any, st
     without migration logs."""
     from experiments.tracking.writer import open_store, resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = absolute_uri(resolve_tracking_uri(tracking_uri))
     check_writable(uri)
     with creation_lock(uri), quiet_migrations():
         prime(uri)

@@ -338,12 +338,13 @@ def log_folder_run(tracker: Tracker, experiment_id: str, folder: str | Path, *, 
             "run_id": run_id, "artifact_uri": f"{artifact_uri}/{artifact_path}"}
 
 
-def close_running(tracker: Tracker, run_ids: Iterable[str], reason: str) -> list[str]:
-    """Runs of `run_ids` still RUNNING end KILLED with `reason` (MLflow has no heartbeat, so a
-    run whose process died stays RUNNING forever otherwise); the ids closed."""
+def close_running(tracker: Tracker, run_ids: Iterable[str], reason: str,
+                  status: str = "KILLED") -> list[str]:
+    """Runs of `run_ids` still RUNNING end `status` (KILLED) with `reason` (MLflow has no
+    heartbeat, so a run whose process died stays RUNNING forever otherwise); the ids closed."""
     closed = []
     for run_id in run_ids:
         if tracker.status(run_id) == "RUNNING":
-            tracker.fail_run(run_id, reason, status="KILLED")
+            tracker.fail_run(run_id, reason, status=status)
             closed.append(run_id)
     return closed
