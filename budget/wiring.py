@@ -60,14 +60,37 @@ def load_calibration(name: str, tracking_uri: str | None = None) -> LoadedCalibr
     """`--calibrate NAME`: a saved fit file, or the newest fit logged to an MLflow experiment
     (fitted now, not logged, when the experiment has none yet; needs the sweep extra)."""
     if is_fit_file(name):
+        _refuse_unusable(name, _read_fit_file(name), f"fit file {name!r}")
         return LoadedCalibration(load_calibration_file(name))
     require_extra(SWEEP_EXTRA, "mlflow")
     from experiments.review.fitting import latest_fit
 
     fit, run_id = latest_fit(name, tracking_uri)
     where = f"fit run {run_id[:8]}" if run_id else "fitted now: no fit run logged yet"
+    _refuse_unusable(name, fit, f"the fit of experiment {name!r} ({where})")
     return LoadedCalibration(calibration_from_fit(fit, f"experiment '{name}', {where}"), run_id,
                              tracking_uri)
+
+
+def _read_fit_file(path: str) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError):
+        return {}  # load_calibration_file says what is wrong with it, in one line
+    return data if isinstance(data, dict) else {}
+
+
+def _refuse_unusable(name: str, fit: dict[str, Any], what: str) -> None:
+    """BudgetError in one line when the fit is recorded (or judged) not usable for planning
+    (experiments.review.usability), naming why and the preset to run instead."""
+    from experiments.review.usability import INSTEAD, refusal
+
+    why = refusal(fit)
+    if why is not None:
+        raise BudgetError(f"--calibrate {name}: {what} is not usable for planning: {why}; run "
+                          f"{INSTEAD}, then budget fit --experiment NAME")
 
 
 def calibrated_plan(req: PlanRequest, calibrate: str | None = None,

@@ -89,6 +89,7 @@ class ExperimentFit:
     fit_run_id: str | None = None
     holdout: Holdout | None = None
     units: dict[str, Any] | None = None  # loss_unit, vocab_size, n_ctx of the sweep (sweep_units)
+    planning: dict[str, Any] | None = None  # experiments.review.usability.planning_verdict
 
     @property
     def warnings(self) -> list[str]:
@@ -107,6 +108,8 @@ class ExperimentFit:
                         "budgets_flops": list(self.budgets_flops), **(self.units or {})}
         out["holdout"] = self.holdout.to_dict() if self.holdout else None
         out["warnings"] = self.warnings
+        if self.planning is not None:
+            out["planning"] = self.planning
         return out
 
 
@@ -180,8 +183,11 @@ def fit_experiment(experiment: str, tracking_uri: str | None = None, *,
     from mlflow.tracking import MlflowClient
 
     units = sweep_units(MlflowClient(tracking_uri=uri), points["run_id"])
+    from experiments.review.usability import planning_verdict
+
     result = ExperimentFit(experiment, exp_id, uri, report, budgets, parents, len(points),
-                           holdout=holdout, units=units)
+                           holdout=holdout, units=units,
+                           planning=planning_verdict(points, report.to_dict()))
     if log:
         result = log_fit(result)
     return result
@@ -278,6 +284,14 @@ def literature_references(budgets: tuple[float, ...], target: float | None) -> d
     return refs
 
 
+def _planning_tags(planning: dict[str, Any] | None) -> dict[str, str]:
+    if planning is None:
+        return {}
+    why = "; ".join(planning["reasons"])
+    return {names.USABLE: str(planning["usable"]).lower(), **({names.UNUSABLE_WHY: why}
+                                                              if why else {})}
+
+
 def log_fit(result: ExperimentFit) -> ExperimentFit:
     """Log the fit as its own run in the experiment: metrics, params, fit.json and figures."""
     from fits.plots import report_figures
@@ -286,7 +300,7 @@ def log_fit(result: ExperimentFit) -> ExperimentFit:
     tracker = Tracker(result.tracking_uri)
     run_id = tracker.create_run(result.experiment_id, names.FIT_RUN, {
         ROLE: FIT_ROLE, SWEEP_PARENTS_TAG: ",".join(result.sweep_parents),
-        names.NOTE: _note(result)})
+        names.NOTE: _note(result), **_planning_tags(result.planning)})
     try:
         tracker.log_params(run_id, {
             "approaches": ",".join(sorted(result.report.results)),

@@ -27,11 +27,14 @@ run" lines are suppressed in workers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -115,13 +118,30 @@ def connect(address: str | None, *, quiet: bool = True) -> bool:
     # the driver's own budget, experiments and fits packages travel to every node (Ray caches
     # them by content), so workers run the code that designed the schedule
     try:
-        ray.init(address=address, runtime_env={**env, "py_modules": _own_packages()}, **common)
+        with _native_stderr_quiet():  # Ray's C++ client logs each failed GCS call to fd 2
+            ray.init(address=address, runtime_env={**env, "py_modules": _own_packages()},
+                     **common)
     except Exception as exc:  # ConnectionError, auth failures, version mismatches
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SweepError(f"cannot join the Ray cluster at --ray-address {address}: {first}; a "
                          "cluster with token auth needs RAY_AUTH_TOKEN (and RAY_AUTH_MODE=token)"
                          ) from None
     return True
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet() -> Iterator[None]:
+    """File descriptor 2 sent to a temporary file while Ray's native client connects (a port
+    that answers but is no Ray GCS gets a log line per retry); put back afterwards."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _own_packages() -> list[Any]:

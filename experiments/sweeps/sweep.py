@@ -227,14 +227,32 @@ def _finished_if_any(spec: SweepSpec) -> dict[str, Any]:
 
 def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None = None) -> SweepResult:
     """Train the sweep into MLflow (see the module docstring); `train` defaults to train_run
-    (a caller's own function runs in-process, or in Ray tasks)."""
-    from experiments.sweeps.driver import Driver, make_executor
-    from experiments.training.data import load_corpus, loss_unit
-    from experiments.training.hardware import peak_for, resolve_device, training_dtype
+    (a caller's own function runs in-process, or in Ray tasks). The executor is ready (a Ray
+    cluster joined) before the store is touched, so a bad address opens no run."""
+    from experiments.sweeps.driver import make_executor
+    from experiments.training.data import load_corpus
+    from experiments.training.hardware import resolve_device
 
     preset = get_preset(spec.preset)
     device = resolve_device("auto" if spec.executor == "ray" else spec.device)
     corpus = load_corpus(spec.data)
+    store.check_writable(store.absolute_uri(tr.resolve_tracking_uri(spec.tracking_uri)))
+    executor = make_executor(spec, preset, device, train, progress)
+    try:
+        if hasattr(executor, "check_store"):
+            executor.check_store(tr.resolve_tracking_uri(spec.tracking_uri))
+        return _drive(spec, preset, device, corpus, executor, progress)
+    finally:
+        executor.close()
+
+
+def _drive(spec: SweepSpec, preset: Any, device: Any, corpus: Any, executor: Any,
+           progress: bool) -> SweepResult:
+    """The parent run, the schedule over the executor, the parent's end (every exit path)."""
+    from experiments.sweeps.driver import Driver
+    from experiments.training.data import loss_unit
+    from experiments.training.hardware import peak_for, training_dtype
+
     tracker, exp_id, uri = store.open_sweep_store(spec.tracking_uri, spec.experiment)
     peak = peak_for(device, training_dtype(device))
     with store.creation_lock(uri):  # two drivers started together share one parent run
@@ -244,9 +262,6 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
     driver: Driver | None = None
     try:
         with _sigterm_as_interrupt():
-            executor = make_executor(spec, preset, device, train, progress)
-            if hasattr(executor, "check_store"):
-                executor.check_store(uri)
             clock = eta.Clock(_grid(spec, corpus, peak.flops_per_s), executor.slots)
             driver = Driver(tracker, exp_id, parent, executor, spec, progress, clock)
             if progress and resumed:
@@ -259,8 +274,6 @@ def run_sweep(spec: SweepSpec, *, progress: bool = True, train: TrainFn | None =
                 with interrupts_held():
                     executor.cancel()
                 raise
-            finally:
-                executor.close()
             results = [_result(o) for o in outcomes]
             noise = seed_noise(outcomes, preset.seed_budget, spec.seed)
             finished = [(r.flops, r.params, float(r.val_loss)) for r in results

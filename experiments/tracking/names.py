@@ -35,6 +35,8 @@ PEAK_SOURCE, PEAK_FLOPS = "budget.peak_source", "budget.peak_flops_per_s"
 POINTS_FINISHED, POINTS_FAILED = "budget.points_finished", "budget.points_failed"
 POINTS_ELSEWHERE = "budget.points_elsewhere"
 SWEEP_PARENTS = "budget.sweep_parents"  # a fit run: the sweep runs it came from
+USABLE = "budget.usable_for_planning"  # a fit run: "true" or "false" (review.usability)
+UNUSABLE_WHY = "budget.not_usable_because"
 
 SWEEP_PARAM_PREFIX = "sweep."  # a parent run's params: the SweepSpec, one param per field
 
