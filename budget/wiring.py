@@ -106,9 +106,11 @@ def open_report_store(tracking_uri: str | None, experiment: str) -> tuple[Any, s
     """(client, experiment id, tracking URI) of the store `budget report --experiment` logs to;
     opened before any file is written so a bad URI fails first."""
     require_extra(SWEEP_EXTRA, "mlflow")
-    from experiments.tracking.writer import open_store
+    from experiments.tracking.store import probe_writable
+    from experiments.tracking.writer import open_store, resolve_tracking_uri
 
     try:
+        probe_writable(resolve_tracking_uri(tracking_uri))  # read-only or locked: at once
         return open_store(tracking_uri, experiment)
     except OSError as exc:  # open_store lets mlflow's mkdir of the sqlite folder through
         raise BudgetError(f"tracking store {tracking_uri!r} is not usable: "

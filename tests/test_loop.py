@@ -85,6 +85,32 @@ def test_the_smoke_calibration_is_refused_with_one_line(store, fitted, tmp_path)
     assert not (tmp_path / "p" / "proposal.md").exists()
 
 
+@pytest.mark.parametrize("command", [
+    ["fit", "--experiment", EXP, "--bootstrap", "30"],
+    ["report", "--flops", "1e21", "--gpu", "h100", "--experiment", EXP],
+])
+def test_a_store_that_refuses_writes_fails_at_once_in_one_line(store, command, tmp_path):
+    """Another process holds the store's write lock (what a read-only store looks like to a
+    writer): `fit` fails before it fits and `report --experiment` before it writes a file, each
+    in one line, in seconds (issue 27: 235 lines after the fit; 105 s and 37 lines)."""
+    import sqlite3
+    import time
+
+    holder = sqlite3.connect(store[len("sqlite:///"):], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    start = time.monotonic()
+    try:
+        result = run(*command, "--tracking-uri", store, "--out", str(tmp_path / "p")) \
+            if command[0] == "report" else run(*command, "--tracking-uri", store)
+    finally:
+        holder.close()
+    assert time.monotonic() - start < 20
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not writable: database is locked" in lines[0], lines
+    assert not (tmp_path / "p").exists()
+
+
 def test_holdout_needs_three_budgets(store):
     result = run("fit", "--experiment", EXP, "--tracking-uri", store, "--holdout-largest")
     assert result.exit_code == 2

@@ -170,6 +170,10 @@ def fit_experiment(experiment: str, tracking_uri: str | None = None, *,
     from fits import fit_table
 
     uri = resolve_tracking_uri(tracking_uri)
+    if log:  # the fit is logged back: a store that refuses writes fails before the fitting
+        from experiments.tracking.store import probe_writable
+
+        probe_writable(uri)
     points, curves, parents, exp_id = read_sweep(experiment, uri)
     budgets = check_enough(points, experiment)
     # the hold-out fits without bootstrap: quick, and it says what is missing before the long fit

@@ -33,6 +33,7 @@ from experiments.tracking.names import SWEEP_WORKER as WORKER
 from experiments.training.hardware import cache_path
 
 STALE_AFTER_S = 180.0  # a live point flushes metrics (and its heartbeat) at least every 10 s
+PROBE_TIMEOUT_S = 3.0  # how long the write probe waits for another writer's lock
 QUIET_LOGGERS = ("alembic", "sqlalchemy", "sqlalchemy.engine", "mlflow.store.db.utils")
 
 
@@ -66,6 +67,29 @@ def check_writable(uri: str) -> None:
     if not os.access(folder, os.W_OK):
         raise SweepError(f"tracking store {uri!r} is not usable: folder {str(folder)!r} is not "
                          f"writable")
+
+
+def probe_writable(uri: str) -> None:
+    """A local store that would refuse the writes to come (read-only file or folder, another
+    process holding its write lock) is one SweepError line now, before any work is done."""
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    check_writable(uri)
+    if not db.exists():
+        return
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=PROBE_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise SweepError(f"tracking store {uri!r} is not writable: {exc}") from None
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.rollback()
+    except sqlite3.Error as exc:
+        raise SweepError(f"tracking store {uri!r} is not writable: {exc}; nothing was "
+                         "done") from None
+    finally:
+        con.close()
 
 
 @contextlib.contextmanager
