@@ -207,3 +207,4 @@ def test_an_unreachable_ray_address_is_one_line_in_bounded_time(address, tmp_pat
     assert len(lines) == 1 and lines[0].startswith(
         (f"Error: cannot reach the Ray cluster at --ray-address {address}",
          f"Error: cannot join the Ray cluster at --ray-address {address}")), out.stderr
+

@@ -227,9 +227,12 @@ class RayExecutor:
         return total
 
     def check_store(self, uri: str) -> None:
+        """A sqlite store serves one host: a cluster whose nodes sit on several hosts needs a
+        tracking server (nodes of one host, as in a test cluster on 127.0.0.1, share the file)."""
         import ray
 
-        if uri.startswith("sqlite:") and len([n for n in ray.nodes() if n.get("Alive")]) > 1:
+        hosts = {n.get("NodeManagerAddress") for n in ray.nodes() if n.get("Alive")}
+        if uri.startswith("sqlite:") and len(hosts) > 1:
             raise SweepError("a multi-node Ray cluster needs a tracking server every node "
                              "reaches (budget server start; --tracking-uri http://...), not a "
                              "sqlite file")
