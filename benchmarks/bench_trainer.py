@@ -1,6 +1,6 @@
 """Trainer speed of every distinct `cpu`-preset model, timed on the loop the sweep really runs.
 
-For each shape, `experiments.autotune.choose` times the trainer's own `Stepper` (batch, forward,
+For each shape, `experiments.training.autotune.choose` times the trainer's own `Stepper` (batch, forward,
 backward, clipping, AdamW) for every candidate the sweep considers (threads 1 and all cores;
 fp32, bf16 autocast with fp32 attention, bf16 throughout) and picks the fastest, as the sweep
 does; this prints all candidates, the choice and its MFU against a matmul peak measured at the
@@ -25,10 +25,10 @@ import time
 
 import torch
 
-from experiments.autotune import choose, cpu_cores
-from experiments.data import load_corpus
-from experiments.design import PRESETS, design_sweep
-from experiments.hardware import matmul_flops_per_s, set_threads
+from experiments.sweeps.design import PRESETS, design_sweep
+from experiments.training.autotune import choose, cpu_cores
+from experiments.training.data import load_corpus
+from experiments.training.hardware import matmul_flops_per_s, set_threads
 
 
 def main() -> None:
@@ -68,8 +68,8 @@ STEPS = 80
 def one_process(threads: int, fused: int) -> None:
     """tokens/s of STEPS real steps (after 5 warm-up) per OLD_SHAPES model, one per line."""
     from budget.models.families import build
-    from experiments.design import point_for
-    from experiments.train import Execution, Stepper
+    from experiments.sweeps.design import point_for
+    from experiments.training.train import Execution, Stepper
 
     set_threads(threads)
     corpus = load_corpus()

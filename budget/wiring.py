@@ -60,14 +60,37 @@ def load_calibration(name: str, tracking_uri: str | None = None) -> LoadedCalibr
     """`--calibrate NAME`: a saved fit file, or the newest fit logged to an MLflow experiment
     (fitted now, not logged, when the experiment has none yet; needs the sweep extra)."""
     if is_fit_file(name):
+        _refuse_unusable(name, _read_fit_file(name), f"fit file {name!r}")
         return LoadedCalibration(load_calibration_file(name))
     require_extra(SWEEP_EXTRA, "mlflow")
-    from experiments.fitting import latest_fit
+    from experiments.review.fitting import latest_fit
 
     fit, run_id = latest_fit(name, tracking_uri)
     where = f"fit run {run_id[:8]}" if run_id else "fitted now: no fit run logged yet"
+    _refuse_unusable(name, fit, f"the fit of experiment {name!r} ({where})")
     return LoadedCalibration(calibration_from_fit(fit, f"experiment '{name}', {where}"), run_id,
                              tracking_uri)
+
+
+def _read_fit_file(path: str) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError):
+        return {}  # load_calibration_file says what is wrong with it, in one line
+    return data if isinstance(data, dict) else {}
+
+
+def _refuse_unusable(name: str, fit: dict[str, Any], what: str) -> None:
+    """BudgetError in one line when the fit is recorded (or judged) not usable for planning
+    (experiments.review.usability), naming why and the preset to run instead."""
+    from experiments.review.usability import INSTEAD, refusal
+
+    why = refusal(fit)
+    if why is not None:
+        raise BudgetError(f"--calibrate {name}: {what} is not usable for planning: {why}; run "
+                          f"{INSTEAD}, then budget fit --experiment NAME")
 
 
 def calibrated_plan(req: PlanRequest, calibrate: str | None = None,
@@ -83,9 +106,11 @@ def open_report_store(tracking_uri: str | None, experiment: str) -> tuple[Any, s
     """(client, experiment id, tracking URI) of the store `budget report --experiment` logs to;
     opened before any file is written so a bad URI fails first."""
     require_extra(SWEEP_EXTRA, "mlflow")
-    from experiments.tracking import open_store
+    from experiments.tracking.store import probe_writable
+    from experiments.tracking.writer import open_store, resolve_tracking_uri
 
     try:
+        probe_writable(resolve_tracking_uri(tracking_uri))  # read-only or locked: at once
         return open_store(tracking_uri, experiment)
     except OSError as exc:  # open_store lets mlflow's mkdir of the sqlite folder through
         raise BudgetError(f"tracking store {tracking_uri!r} is not usable: "
@@ -94,10 +119,10 @@ def open_report_store(tracking_uri: str | None, experiment: str) -> tuple[Any, s
 
 def log_report(written: Any, tracker: Any, experiment_id: str, tracking_uri: str) -> dict[str, str]:
     """The report folder as artifacts (under `report/`) of a run of its own, through the
-    project's one MLflow writer (experiments.tracking); its ids."""
+    project's one MLflow writer (experiments.tracking.writer); its ids."""
     from budget.report.build import report_metrics, report_params
-    from experiments import names
-    from experiments.tracking import log_folder_run
+    from experiments.tracking import names
+    from experiments.tracking.writer import log_folder_run
 
     plan = written.report.plan
     return log_folder_run(tracker, experiment_id, written.out_dir,
@@ -110,7 +135,7 @@ def calibration_figures(loaded: LoadedCalibration) -> dict[str, bytes]:
     """PNG bytes (file stem -> bytes) of the figures logged with the fit run; none for a file."""
     if loaded.run_id is None:
         return {}
-    from experiments.fitting import fit_figures
+    from experiments.review.fitting import fit_figures
 
     return fit_figures(loaded.run_id, loaded.tracking_uri)
 
@@ -141,7 +166,7 @@ class CsvFit:
     """A CSV's FitReport plus the hold-out check (--holdout-largest)."""
 
     report: Any  # fits.FitReport
-    holdout: Any  # experiments.fitting.Holdout
+    holdout: Any  # experiments.review.fitting.Holdout
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.report.to_dict(), "holdout": self.holdout.to_dict()}
@@ -185,11 +210,11 @@ def run_fit(req: FitRequest, progress: Callable[[str, int, int], None] | None = 
 
 
 def with_holdout(report: Any, table: Any, seed: int) -> CsvFit:
-    """--holdout-largest for a CSV: the same hold-out as for an experiment (experiments.fitting)."""
+    """--holdout-largest for a CSV: the same hold-out as for an experiment (experiments.review.fitting)."""
     require_extra(SWEEP_EXTRA, "mlflow")
     import pandas as pd
 
-    from experiments.fitting import holdout_fit
+    from experiments.review.fitting import holdout_fit
 
     points = pd.DataFrame({"params": table.params, "tokens": table.tokens, "flops": table.flops,
                            "loss": table.loss})
@@ -199,7 +224,7 @@ def with_holdout(report: Any, table: Any, seed: int) -> CsvFit:
 def _fit_experiment(req: FitRequest, progress: Callable[[str, int, int], None] | None) -> FitOutcome:
     """Read the finished sweep runs, fit, log the fit run; figures beside the literature laws."""
     require_extra(SWEEP_EXTRA, "mlflow")
-    from experiments.fitting import fit_experiment, literature_references
+    from experiments.review.fitting import fit_experiment, literature_references
 
     result = fit_experiment(str(req.experiment), req.tracking_uri, approaches=req.approaches,
                             bootstrap=req.bootstrap, seed=req.seed, level=req.level,

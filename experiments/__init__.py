@@ -1,6 +1,7 @@
-"""Real training sweeps: corpus (`data`), GPT model (`model`), training loop with MFU (`train`,
-`hardware`), IsoFLOP grid (`design`), the sweep runner (`sweep`; one point as one run: `points`;
-points as Ray tasks: `ray_exec`), the one MLflow writer and the readers (`tracking`; every run, tag
-and metric name: `names`), plots and the MLflow UI (`plots`, `ui`), the team server on PostgreSQL
-(`team`: server, postgres, health, auth, backup, supervise, ray_head). torch and mlflow come from the `[sweep]` extra; ray and psycopg2 from `[team]`.
+"""Real training sweeps, by concern: `training` (corpus, trainer with MFU, device, autotuner),
+`sweeps` (IsoFLOP design, schedule, point runner, executors), `tracking` (the one MLflow writer,
+every run/tag/metric name, store habits, readers), `review` (fits, figures, the MLflow UI); the
+one torch builder (`model`: blocks per part of the planner's Architecture) and the team server on
+PostgreSQL (`team`: server, postgres, health, auth, backup, supervise, ray_head) sit at the top.
+torch and mlflow come from the `[sweep]` extra; ray and psycopg2 from `[team]`.
 """

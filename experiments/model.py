@@ -34,7 +34,7 @@ NORM_EPS = 1e-5  # Llama 2 rms_norm_eps (meta-llama/Llama-2-7b-hf config.json)
 
 # Attention in fp32 inside a CPU bf16 autocast: at head sizes 8-64 the CPU bf16 SDPA backward is
 # several times slower than fp32 (measured 7.7x at head size 16), while the projections gain.
-# The trainer turns it on or off per shape from timed steps (experiments.autotune).
+# The trainer turns it on or off per shape from timed steps (experiments.training.autotune).
 FP32_ATTENTION = {"on": True}
 
 Rope = tuple[torch.Tensor, torch.Tensor]

@@ -27,14 +27,14 @@ class SmokeSweep:
 
     uri: str
     experiment: str
-    spec: Any  # experiments.sweep.SweepSpec
-    result: Any  # experiments.sweep.SweepResult
+    spec: Any  # experiments.sweeps.sweep.SweepSpec
+    result: Any  # experiments.sweeps.sweep.SweepResult
 
 
 @pytest.fixture(scope="session")
 def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> SmokeSweep:
     """One real smoke sweep (preset smoke, one thread) per session, in its own sqlite store."""
-    from experiments.sweep import SweepSpec, run_sweep
+    from experiments.sweeps.sweep import SweepSpec, run_sweep
 
     root = tmp_path_factory.mktemp("smoke-sweep")
     mp = pytest.MonkeyPatch()

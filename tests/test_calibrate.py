@@ -111,7 +111,7 @@ def test_a_hold_out_without_a_loss_law_is_null_not_nan():
     import math
 
     from budget.report.calibration import calibration_section
-    from experiments.fitting import Holdout
+    from experiments.review.fitting import Holdout
 
     holdout = Holdout(1.5e12, 1.66, 41399.0, {"approach2": {
         "best_loss": math.nan, "params_opt": 43460.0, "best_loss_rel_error": math.nan,

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from budget.cli import main
-from experiments.ui import ui_command
+from experiments.review.ui import ui_command
 
 
 def free_port():
@@ -70,7 +70,7 @@ def test_ui_lands_on_the_experiments_runs_table_and_stops(tmp_path):
 def test_port_left_in_time_wait_by_a_previous_server_is_free():
     """The server closing first leaves its port in TIME_WAIT: a plain bind is refused, the
     check (SO_REUSEADDR, as uvicorn binds) lets the new UI start."""
-    from experiments.ui import check_port
+    from experiments.review.ui import check_port
 
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -152,7 +152,7 @@ def _groups_serving(uri):
                                       ("fe80::1%eth0", "http://[fe80::1%25eth0]:5000")])
 def test_http_url_brackets_ipv6_literals(host, url):
     """Issue 27: `--host ::1` printed http://::1:5000, which no browser or urllib opens."""
-    from experiments.ui import http_url
+    from experiments.review.ui import http_url
 
     assert http_url(host, 5000) == url
 

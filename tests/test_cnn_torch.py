@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 
 from budget.models import cnn  # noqa: E402
 from budget.models import efficientnet as E  # noqa: E402
-from experiments import cnn as X  # noqa: E402
+from experiments.training import cnn as X  # noqa: E402
 
 
 @pytest.mark.parametrize("network, scaling", [

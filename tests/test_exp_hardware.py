@@ -3,7 +3,7 @@
 import pytest
 
 from budget.hardware.catalog import load_catalog
-from experiments.hardware import catalog_id
+from experiments.training.hardware import catalog_id
 
 IDS = [a.id for a in load_catalog().accelerators]
 

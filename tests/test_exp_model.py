@@ -11,8 +11,8 @@ import torch
 from budget.models.families import build, shape_for_params
 from budget.models.hf_config import load_config
 from budget.models.named import get_model
-from experiments.design import PRESETS, design_sweep
 from experiments.model import build_model, count_parameters, measured_training_flops_per_token
+from experiments.sweeps.design import PRESETS, design_sweep
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
 
@@ -189,9 +189,9 @@ def test_a_llama_sweep_point_trains_on_real_text():
     Architecture's training FLOPs per token x tokens seen."""
     from dataclasses import replace
 
-    from experiments.data import load_corpus
-    from experiments.hardware import Peak, set_threads
-    from experiments.train import train_run
+    from experiments.training.data import load_corpus
+    from experiments.training.hardware import Peak, set_threads
+    from experiments.training.train import train_run
 
     set_threads(1)
     corpus = load_corpus()
@@ -210,8 +210,8 @@ def test_llama_points_are_estimated_and_cached_as_llama():
     from a GPT-2 point of the same widths (their timings differ)."""
     from dataclasses import replace
 
-    from experiments.autotune import _key
-    from experiments.design import ESTIMATED_MFU, STEP_OVERHEAD_S, point_for
+    from experiments.sweeps.design import ESTIMATED_MFU, STEP_OVERHEAD_S, point_for
+    from experiments.training.autotune import _key
 
     arch = build("llama", 6, 272, n_head=4, d_ff=736, vocab_size=256, n_ctx=64)
     point = point_for(arch, 1e13, PRESETS["cpu"], peak_flops_per_s=1e12)

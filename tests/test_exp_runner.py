@@ -4,8 +4,8 @@ runs twice."""
 
 import math
 
-from experiments.design import PRESETS
-from experiments.runner import Outcome, Schedule, seed_noise
+from experiments.sweeps.design import PRESETS
+from experiments.sweeps.schedule import Outcome, Schedule, seed_noise
 
 
 def surface(point):

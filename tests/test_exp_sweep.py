@@ -8,15 +8,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from experiments.errors import TrainingFailed
-from experiments.sweep import SweepSpec, plan_sweep, run_sweep
-from experiments.tracking import (
+from experiments.sweeps.sweep import SweepSpec, plan_sweep, run_sweep
+from experiments.tracking.writer import (
     CONFIG_HASH,
     FAILURE,
     ROLE,
     sweep_curves_frame,
     sweep_runs_frame,
 )
-from experiments.train import LLAMA_ONLY_FIELDS, TrainConfig, train_run
+from experiments.training.train import LLAMA_ONLY_FIELDS, TrainConfig, train_run
 
 pytestmark = pytest.mark.slow  # trains real models (still seconds each)
 
@@ -236,7 +236,7 @@ def test_dry_run_of_a_half_done_experiment_shows_what_is_skipped(store, smoke):
 
 
 def test_sweep_losses_carry_their_unit(store, smoke):
-    from experiments.fitting import sweep_units
+    from experiments.review.fitting import sweep_units
 
     _, result = smoke
     units = sweep_units(MlflowClient(store), [result.runs[0].run_id])
@@ -245,7 +245,7 @@ def test_sweep_losses_carry_their_unit(store, smoke):
 
 
 def test_run_names_carry_exact_budgets():
-    from experiments.sweep import budget_label
+    from experiments.tracking.names import budget_label
 
     assert [budget_label(x) for x in (1.5e10, 2.5e11, 1e12, 3.25e9)] == [
         "1.5e10", "2.5e11", "1e12", "3.25e9"]

@@ -6,11 +6,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from experiments.data import load_corpus
-from experiments.design import PRESETS, design_sweep
 from experiments.errors import TrainingFailed
-from experiments.hardware import Peak, set_threads
-from experiments.train import MIN_LR_RATIO, lr_at, train_run
+from experiments.sweeps.design import PRESETS, design_sweep
+from experiments.training.data import load_corpus
+from experiments.training.hardware import Peak, set_threads
+from experiments.training.train import MIN_LR_RATIO, lr_at, train_run
 
 pytestmark = pytest.mark.slow  # trains real models (still seconds each)
 

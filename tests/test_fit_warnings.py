@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.fitting import Holdout, _vertex_inside, quiet_numpy
+from experiments.review.fitting import Holdout, _vertex_inside, quiet_numpy
 from fits import fit_table
 from fits.diagnostics import weak_fit_warnings
 

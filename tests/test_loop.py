@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from budget.cli import main
 from experiments.errors import SweepError
-from experiments.fitting import FIT_JSON, FIT_ROLE, check_enough
+from experiments.review.fitting import FIT_JSON, FIT_ROLE, check_enough
 
 pytestmark = pytest.mark.slow  # trains real models (still seconds each)
 
@@ -59,63 +59,56 @@ def test_the_logged_fit_file_is_versioned(store, fitted, tmp_path):
     assert (logged["kind"], logged["schema_version"]) == ("compute-budget.fit", 1)
 
 
-def test_calibrated_plan_from_the_experiment(store, fitted):
-    result = run("plan", "--flops", "1e21", "--gpu", "h100", "--calibrate", EXP,
-                 "--tracking-uri", store, "--json")
-    assert result.exit_code == 0, result.output
-    plan = json.loads(result.stdout)
-    mine = next(a for a in plan["allocations"] if a["law"] == "calibrated")
-    assert 6 * mine["params"] * mine["tokens"] == pytest.approx(1e21)
-    assert mine["params_ci"][0] <= mine["params"] <= mine["params_ci"][1]
-    assert mine["tokens_ci"][0] <= mine["tokens"] <= mine["tokens_ci"][1]
-    cal = plan["calibration"]
-    assert cal["extrapolation_decades"] == pytest.approx(21 - 10.176, abs=0.01)  # 1.5e10 swept
-    assert cal["warning"].startswith("VERY LONG")
-    assert plan["recommended"] == "epoch"  # ten orders of magnitude: shown, not recommended
-    assert {r["law"] for r in cal["comparison"]} >= {"epoch", "chinchilla", "kaplan"}
-
-
-def test_calibrated_plan_in_a_fresh_process_reads_only_the_given_store(store, fitted, tmp_path):
-    """A new process has no global MLflow URI: the fit must be read from --tracking-uri, and no
-    default ./mlflow.db may appear in the working directory."""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-m", "budget", "plan", "--flops", "3e10", "--calibrate",
-                          EXP, "--tracking-uri", store, "--json"], cwd=tmp_path,
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["recommended"] == "calibrated"
-    assert not (tmp_path / "mlflow.db").exists()
-
-
-def test_calibrated_plan_near_the_sweep_recommends_it(store, fitted, tmp_path):
+def test_the_smoke_calibration_is_refused_with_one_line(store, fitted, tmp_path):
+    """The smoke sweep's smallest model wins at every budget (no interior minimum): the fit
+    records itself not usable for planning, and `plan
+    --calibrate` (from the store or the saved file) and the proposal refuse it in one line that
+    says why and which preset to run instead."""
+    planning = fitted["planning"]
+    assert planning["usable"] is False and planning["interior_budgets"] == 0
+    assert planning["max_span"] == 10.0 and planning["params_opt_span"] > 1.0
+    client = MlflowClient(store)
+    fit_run = client.get_run(fitted["sweep"]["fit_run_id"])
+    assert fit_run.data.tags["budget.usable_for_planning"] == "false"
     path = tmp_path / "fit.json"
     path.write_text(json.dumps(fitted))
-    from_file = json.loads(run("plan", "--flops", "3e10", "--calibrate", str(path), "--json").stdout)
-    from_store = json.loads(run("plan", "--flops", "3e10", "--calibrate", EXP,
-                                "--tracking-uri", store, "--json").stdout)
-    assert from_file["recommended"] == "calibrated"
-    mine = [next(a for a in p["allocations"] if a["law"] == "calibrated")
-            for p in (from_file, from_store)]
-    assert mine[0]["params"] == pytest.approx(mine[1]["params"])
+    for args in (["plan", "--flops", "1e21", "--calibrate", EXP, "--tracking-uri", store],
+                 ["plan", "--flops", "3e10", "--calibrate", str(path), "--json"],
+                 ["report", "--flops", "3e10", "--calibrate", str(path), "--out",
+                  str(tmp_path / "p")]):
+        result = run(*args)
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "is not usable for planning: 0 of 2 budget(s) have their " \
+            "lowest loss inside the sampled sizes" in lines[0], lines
+        assert "budget sweep --preset cpu" in lines[0]
+    assert not (tmp_path / "p" / "proposal.md").exists()
 
 
-def test_report_with_calibration_has_the_same_plan(store, fitted, tmp_path):
-    """`budget report --calibrate` embeds exactly the plan of `budget plan --calibrate`, a
-    calibration section, and the sweep's IsoFLOP and frontier figures logged with the fit."""
-    args = ["--flops", "1e21", "--gpu", "h100", "--calibrate", EXP, "--tracking-uri", store]
-    result = run("report", *args, "--out", str(tmp_path / "p"), "--json")
-    assert result.exit_code == 0, result.output
-    written = json.loads(result.stdout)
-    plan = json.loads(run("plan", *args, "--json").stdout)
-    assert json.loads((tmp_path / "p" / "plan.json").read_text()) == plan
-    names = {p.rsplit("/", 1)[-1] for p in written["figures"]}
-    assert "calibration_fit_frontier.png" in names
-    # the IsoFLOP figure exists when Approach 2 could be fitted (interior minima at 2+ budgets)
-    assert ("calibration_fit_isoflop.png" in names) == ("approach2" in fitted)
-    text = (tmp_path / "p" / "proposal.md").read_text()
-    assert "Calibration against our own sweep" in text and "VERY LONG extrapolation" in text
+@pytest.mark.parametrize("command", [
+    ["fit", "--experiment", EXP, "--bootstrap", "30"],
+    ["report", "--flops", "1e21", "--gpu", "h100", "--experiment", EXP],
+])
+def test_a_store_that_refuses_writes_fails_at_once_in_one_line(store, command, tmp_path):
+    """Another process holds the store's write lock (what a read-only store looks like to a
+    writer): `fit` fails before it fits and `report --experiment` before it writes a file, each
+    in one line, in seconds (issue 27: 235 lines after the fit; 105 s and 37 lines)."""
+    import sqlite3
+    import time
+
+    holder = sqlite3.connect(store[len("sqlite:///"):], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    start = time.monotonic()
+    try:
+        result = run(*command, "--tracking-uri", store, "--out", str(tmp_path / "p")) \
+            if command[0] == "report" else run(*command, "--tracking-uri", store)
+    finally:
+        holder.close()
+    assert time.monotonic() - start < 20
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not writable: database is locked" in lines[0], lines
+    assert not (tmp_path / "p").exists()
 
 
 def test_holdout_needs_three_budgets(store):
@@ -157,41 +150,3 @@ def test_a_server_that_does_not_answer():
                  "--tracking-uri", f"http://127.0.0.1:{port}")
     assert result.exit_code == 2
     assert f"tracking server http://127.0.0.1:{port} does not answer" in result.stderr
-
-
-def test_calibrated_plan_says_its_loss_unit_and_uses_the_sweeps_setup(store, fitted, tmp_path):
-    """Issue 15.3: the smoke sweep trains byte-level models (vocabulary 256, context 32), so the
-    calibrated loss is nats per byte (said in the table and the JSON, never bare beside the
-    literature's nats per token) and the calibrated shape uses vocabulary 256 and context 32;
-    --vocab / --seq-len still win."""
-    path = tmp_path / "fit.json"
-    path.write_text(json.dumps(fitted))
-    assert (fitted["sweep"]["loss_unit"], fitted["sweep"]["vocab_size"],
-            fitted["sweep"]["n_ctx"]) == ("nats per byte", 256, 32)
-    plan = json.loads(run("plan", "--flops", "3e10", "--calibrate", str(path), "--json").stdout)
-    assert plan["recommended"] == "calibrated"
-    units = {a["law"]: a["loss_unit"] for a in plan["allocations"]}
-    assert units["calibrated"] == "nats per byte" and units["epoch"] == "nats per token"
-    assert plan["calibration"]["units"]["vocab_size"] == 256
-    assert (plan["shape"]["vocab_size"], plan["shape"]["n_ctx"]) == (256, 32)
-    text = run("plan", "--flops", "3e10", "--calibrate", str(path)).stdout
-    row = next(line for line in text.splitlines() if line.strip().startswith("calibrated *"))
-    assert row.rstrip().endswith("nats/byte")
-    assert "nats per byte of your sweep" in text and "the sweep's own vocabulary 256" in text
-    own = json.loads(run("plan", "--flops", "3e10", "--calibrate", str(path), "--vocab", "32000",
-                         "--seq-len", "2048", "--json").stdout)
-    assert (own["shape"]["vocab_size"], own["shape"]["n_ctx"]) == (32000, 2048)
-    literature = json.loads(run("plan", "--flops", "3e10", "--calibrate", str(path), "--law",
-                                "epoch", "--json").stdout)
-    assert literature["shape"]["n_ctx"] == 2048  # a literature law's shape keeps the defaults
-
-
-def test_report_labels_the_calibrated_loss_unit(store, fitted, tmp_path):
-    """The proposal names the calibrated loss's unit in its calibration section and table."""
-    path = tmp_path / "fit.json"
-    path.write_text(json.dumps(fitted))
-    result = run("report", "--flops", "3e10", "--calibrate", str(path), "--out", str(tmp_path / "p"))
-    assert result.exit_code == 0, result.output
-    text = (tmp_path / "p" / "proposal.md").read_text()
-    assert "nats per byte" in text and "nats/token on our data" not in text
-    assert "not the literature's nats per token" in text

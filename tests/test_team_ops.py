@@ -35,7 +35,7 @@ from experiments.team.server import (  # noqa: E402
     start_server,
     stop_server,
 )
-from experiments.tracking import Tracker  # noqa: E402
+from experiments.tracking.writer import Tracker  # noqa: E402
 
 pytestmark = pytest.mark.slow
 PASSWORDS = {"alice": "alice-long-password-1", "bob": "bob-long-password-22"}
@@ -197,7 +197,7 @@ def after_postgres_died(server, users):
     started = _cli("server", "start", "--dir", server.state_dir, "--json")
     mp = pytest.MonkeyPatch()
     _as(mp, "alice")
-    from experiments.sweep import SweepSpec, run_sweep
+    from experiments.sweeps.sweep import SweepSpec, run_sweep
 
     swept = run_sweep(SweepSpec(preset="smoke", budgets=(2e9,), points=2, threads=1,
                                 experiment="ops-sweep", tracking_uri=server.tracking_uri),

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import names
-from experiments.tracking import REDACTED, Tracker, close_running, open_store, redact
+from experiments.tracking import names
+from experiments.tracking.writer import REDACTED, Tracker, close_running, open_store, redact
 
 ROOT = Path(__file__).resolve().parent.parent
 FLUENT = {"start_run", "end_run", "set_tracking_uri", "set_experiment", "log_param", "log_params",
@@ -22,7 +22,7 @@ def _sources(*packages):
 
 
 def test_no_fluent_mlflow_call_and_no_global_uri_anywhere():
-    """Every write goes through experiments.tracking.Tracker (an MlflowClient)."""
+    """Every write goes through experiments.tracking.writer.Tracker (an MlflowClient)."""
     found = []
     for path in _sources("budget", "experiments", "fits"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

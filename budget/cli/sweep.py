@@ -56,29 +56,31 @@ def parse_budgets(ctx: Any, param: Any, value: str | None) -> tuple[float, ...] 
               help="MLflow experiment name.")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
               "else sqlite:///mlflow.db in the working directory).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: points one after another here; ray: each point a Ray task (needs "
-                   "the [team] extra; README: team setup).")
-@click.option("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else an "
-              "in-process cluster on this machine's cores).")
-@click.option("--workers", type=click.IntRange(1, 256), help="Points trained at once on this "
-              "machine, each in a process of its own with cores / N threads (default: the "
-              "preset's: one per core for cpu, 1 for smoke and gpu; 1 on a GPU).")
-@click.option("--worker-index", type=click.IntRange(0, 255), default=0, hidden=True,
-              help="Set by --workers for the helper processes it starts.")
+@click.option("--executor", type=click.Choice(["local", "pool", "ray"]),
+              help="Where points train: local (one after another in this process), pool (a "
+                   "process per GPU, or per core on a CPU: --workers), ray (each point a Ray "
+                   "task; needs the [team] extra). Default: pool when more than one point "
+                   "runs at once, else local. One schedule and one sweep identity for all: a "
+                   "sweep resumes under any of them.")
+@click.option("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else a "
+              "cluster of this process on this machine's cores, never one already running).")
+@click.option("--workers", type=click.IntRange(1, 256), help="Points trained at once by the "
+              "pool, each process with one GPU or cores / N threads (default: one per GPU; on "
+              "a CPU the preset's: one per core for cpu, 1 for smoke and gpu).")
 @click.option("--dry-run", is_flag=True, help="Print the grid (shape, N, D, time; with ray the "
               "node expected to run each point) and train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
 def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, data: str | None,
             device: str, threads: int | None, lr: float | None, seed: int, family: str,
-            experiment: str, tracking_uri: str | None, executor: str, ray_address: str | None,
-            workers: int | None, worker_index: int, dry_run: bool, quiet: bool,
+            experiment: str, tracking_uri: str | None, executor: str | None,
+            ray_address: str | None, workers: int | None, dry_run: bool, quiet: bool,
             as_json: bool) -> None:
     """Train an IsoFLOP grid of small GPT models on real text, tracked in MLflow.
 
     For each budget C, model sizes log-spaced around the planner's optimum N_opt, each trained
-    on D = C / (6 N) tokens. Re-running skips finished points; failed points are recorded.
+    on D = C / (6 N) tokens. Re-running skips finished points; failed points are recorded. The
+    sweep's parent run carries the IsoFLOP figure and the best size and loss per budget.
 
     Example: budget sweep --preset smoke --budgets 1e10,3e10 --points 3
     """
@@ -87,15 +89,15 @@ def command(preset: str, budgets: tuple[float, ...] | None, points: int | None, 
         raise click.UsageError(f"--ray-address {ray_address} needs --executor ray")
     if executor == "ray":
         if workers is not None:
-            raise click.UsageError(f"--workers {workers} is for --executor local; with ray the "
+            raise click.UsageError(f"--workers {workers} is for --executor pool; with ray the "
                                    "cluster's CPUs decide how many points run at once")
         require_extra("team", "ray")
-    from experiments.sweep import SweepSpec, plan_sweep, run_sweep
+    from experiments.sweeps.sweep import SweepSpec, plan_sweep, run_sweep
 
     spec = SweepSpec(preset=preset, budgets=budgets, points=points, data=data, device=device,
                      seed=seed, experiment=experiment, tracking_uri=tracking_uri, lr=lr,
                      threads=threads, family=family, executor=executor, ray_address=ray_address,
-                     workers=workers, worker_index=worker_index)
+                     workers=workers)
     result = plan_sweep(spec) if dry_run else run_sweep(spec, progress=not quiet and not as_json)
     emit(result, as_json, render)
     if not dry_run and result.runs and all(r.status == "FAILED" for r in result.runs):
@@ -108,7 +110,7 @@ def render(result: Any) -> str:
     """The grid as a table: budget, shape, N, D, loss or estimated time."""
     head = f"{'C (FLOPs)':>10} {'layers':>6} {'d_model':>7} {'N total':>10} {'N non-emb':>10} " \
            f"{'D tokens':>11} {'lr':>7} {'seed':>4} {'status':>9} {'val loss' if not result.dry_run else 'est. time':>9}"
-    nodes = any(r.node for r in result.runs)
+    nodes = any(r.node for r in result.runs) and result.executor == "ray"
     lines = [head + ("  node" if nodes else "")]
     for r in result.runs:
         last = f"{r.estimated_seconds:8.0f}s" if result.dry_run and not r.skipped else \
@@ -124,9 +126,6 @@ def render(result: Any) -> str:
                      f"(peak {result.peak_flops_per_s / 1e9:.0f} GFLOP/s measured, MFU 0.25 "
                      f"assumed; the sweep times each shape and corrects this as it runs); "
                      f"nothing trained")
-        if nodes:
-            lines.append("node: where Ray is expected to run each point (list scheduling of the "
-                         "estimates over the cluster's free slots; Ray decides at run time)")
         lines += [f"note: {n}" for n in result.notes]
     else:
         if result.seed_noise:

@@ -29,7 +29,7 @@ def command(port: int, host: str, tracking_uri: str | None, experiment: str | No
     Example: budget ui --experiment cpu-sweep --port 5000
     """
     require_extra("sweep", "mlflow")
-    from experiments.ui import (
+    from experiments.review.ui import (
         interrupts_as_keyboard,
         restore,
         start_ui,

@@ -262,7 +262,7 @@ def stage_layers(spec: NetworkSpec, scaling: Scaling) -> list[tuple[Stage, int, 
     """Per stage: its scaled repeats and the (name, layer spec) it runs, channels and strides resolved.
 
     Every `out` is width-scaled and rounded (unless `scale_width = false`); repeats after the
-    first run with stride 1. experiments.cnn builds the torch network from the same list.
+    first run with stride 1. experiments.training.cnn builds the torch network from the same list.
     """
     out = []
     total = sum(len(st.layers) * (round_repeats(st.repeats, scaling.depth) if st.scale_depth else st.repeats)

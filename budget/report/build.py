@@ -4,7 +4,7 @@
 each compared accelerator, the risks and the sources of every constant; `write_report` renders it
 into a folder (`figures` draws the figures, `html` writes Markdown and HTML; the types live in `sections`);
 `report_params`/`report_metrics` flatten it for a tracking run; `budget report --experiment`
-hands them to `experiments.tracking` (budget/ itself never talks to MLflow).
+hands them to `experiments.tracking.writer` (budget/ itself never talks to MLflow).
 
 A calibrated law (issue 5, `--calibrate EXP`) plugs in as a `CalibrationSection`: its allocation
 joins the literature laws (and may become the recommendation), its text and figures become a

@@ -14,7 +14,7 @@ line. Its compute-optimal allocation is the closed form of Hoffmann et al. 2022 
 6 N D = C like every literature law, and each of N, D and the predicted loss carries a percentile
 interval over the fit's bootstrap refits (each refit's own frontier evaluated at C).
 
-Pure Python: no numpy, scipy or mlflow here (the MLflow side lives in `experiments.fitting`).
+Pure Python: no numpy, scipy or mlflow here (the MLflow side lives in `experiments.review.fitting`).
 """
 
 from __future__ import annotations

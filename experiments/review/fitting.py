@@ -1,7 +1,7 @@
 """Close the loop: fit an experiment's sweep runs (`budget fit --experiment`) and log the fit back.
 
 `fit_experiment` reads the finished sweep points of an MLflow experiment
-(`experiments.tracking.sweep_runs_frame`; per-step curves for Approach 1), runs `fits.fit_table`,
+(`experiments.tracking.writer.sweep_runs_frame`; per-step curves for Approach 1), runs `fits.fit_table`,
 and logs the result to the same experiment as a run of its own (tag `budget.role = fit`): the
 fitted parameters and interval ends as metrics, the JSON result and the figures (IsoFLOP curves
 with minima, the frontier beside the literature laws, residuals) as artifacts, tagged with the
@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
-from experiments import names
 from experiments.errors import SweepError
-from experiments.tracking import (
+from experiments.tracking import names
+from experiments.tracking.writer import (
     ROLE,
     Tracker,
     find_runs,
@@ -90,6 +90,7 @@ class ExperimentFit:
     fit_run_id: str | None = None
     holdout: Holdout | None = None
     units: dict[str, Any] | None = None  # loss_unit, vocab_size, n_ctx of the sweep (sweep_units)
+    planning: dict[str, Any] | None = None  # experiments.review.usability.planning_verdict
 
     @property
     def warnings(self) -> list[str]:
@@ -108,13 +109,15 @@ class ExperimentFit:
                         "budgets_flops": list(self.budgets_flops), **(self.units or {})}
         out["holdout"] = self.holdout.to_dict() if self.holdout else None
         out["warnings"] = self.warnings
+        if self.planning is not None:
+            out["planning"] = self.planning
         return out
 
 
 def sweep_units(client: Any, run_ids: Any) -> dict[str, Any]:
     """What the sweep's losses are measured in: nats per token of its tokenizer (per byte for the
     byte-level default), with the vocabulary and context the calibrated shape must use."""
-    from experiments.data import loss_unit
+    from experiments.training.data import loss_unit
 
     ids = list(run_ids)
     if not ids:
@@ -127,12 +130,12 @@ def sweep_units(client: Any, run_ids: Any) -> dict[str, Any]:
 
 def read_sweep(experiment: str, tracking_uri: str | None) -> tuple[Any, Any, tuple[str, ...], str]:
     """(points frame, curves frame, sweep parent run ids, experiment id) of the finished points."""
-    from experiments.tracking import sweep_curves_frame, sweep_runs_frame
+    from experiments.tracking.writer import sweep_curves_frame, sweep_runs_frame
 
     client, uri = open_reader(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        from experiments.unknown_experiment import unknown_experiment
+        from experiments.tracking.unknown_experiment import unknown_experiment
 
         raise unknown_experiment(client, experiment, redact("", uri))
     points = sweep_runs_frame(experiment, uri)
@@ -171,6 +174,10 @@ def fit_experiment(experiment: str, tracking_uri: str | None = None, *,
     from fits import fit_table
 
     uri = resolve_tracking_uri(tracking_uri)
+    if log:  # the fit is logged back: a store that refuses writes fails before the fitting
+        from experiments.tracking.store import probe_writable
+
+        probe_writable(uri)
     points, curves, parents, exp_id = read_sweep(experiment, uri)
     budgets = check_enough(points, experiment)
     # the hold-out fits without bootstrap: quick, and it says what is missing before the long fit
@@ -184,8 +191,11 @@ def fit_experiment(experiment: str, tracking_uri: str | None = None, *,
     from mlflow.tracking import MlflowClient
 
     units = sweep_units(MlflowClient(tracking_uri=uri), points["run_id"])
+    from experiments.review.usability import planning_verdict
+
     result = ExperimentFit(experiment, exp_id, uri, report, budgets, parents, len(points),
-                           holdout=holdout, units=units)
+                           holdout=holdout, units=units,
+                           planning=planning_verdict(points, report.to_dict()))
     if log:
         result = log_fit(result)
     return result
@@ -282,6 +292,14 @@ def literature_references(budgets: tuple[float, ...], target: float | None) -> d
     return refs
 
 
+def _planning_tags(planning: dict[str, Any] | None) -> dict[str, str]:
+    if planning is None:
+        return {}
+    why = "; ".join(planning["reasons"])
+    return {names.USABLE: str(planning["usable"]).lower(), **({names.UNUSABLE_WHY: why}
+                                                              if why else {})}
+
+
 def log_fit(result: ExperimentFit) -> ExperimentFit:
     """Log the fit as its own run in the experiment: metrics, params, fit.json and figures."""
     from fits.plots import report_figures
@@ -290,7 +308,7 @@ def log_fit(result: ExperimentFit) -> ExperimentFit:
     tracker = Tracker(result.tracking_uri)
     run_id = tracker.create_run(result.experiment_id, names.FIT_RUN, {
         ROLE: FIT_ROLE, SWEEP_PARENTS_TAG: ",".join(result.sweep_parents),
-        names.NOTE: _note(result)})
+        names.NOTE: _note(result), **_planning_tags(result.planning)})
     try:
         tracker.log_params(run_id, {
             "approaches": ",".join(sorted(result.report.results)),
@@ -358,7 +376,7 @@ def latest_fit(experiment: str, tracking_uri: str | None = None) -> tuple[dict[s
     client, uri = open_reader(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        from experiments.unknown_experiment import unknown_experiment
+        from experiments.tracking.unknown_experiment import unknown_experiment
 
         raise unknown_experiment(client, experiment, redact("", uri))
     runs = find_runs(client, exp.experiment_id,

@@ -1,9 +1,9 @@
 """What the sweep says while it runs: ETAs from measured speed, resume and dry-run notes.
 
-The ETA of the points still to go is their design estimate (`experiments.design._estimate`)
+The ETA of the points still to go is their design estimate (`experiments.sweeps.design._estimate`)
 rescaled by what the finished points really took against their own estimates, so it corrects
 itself as the sweep runs; before any point has finished, a point's own estimate is its D over
-the tokens per second timed for its shape (experiments.autotune).
+the tokens per second timed for its shape (experiments.training.autotune).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from experiments.design import Preset, SweepPoint
+from experiments.sweeps.design import Preset, SweepPoint
 
 DAY_S = 86400.0
 EVAL_SHARE = 0.1  # validation passes add about a tenth to the training time of a point
@@ -80,14 +80,14 @@ def own_estimate(point: SweepPoint, plan: Any) -> float:
 
 def say_resuming(client: Any, exp_id: str, parent: str, clock: Clock) -> None:
     """'resuming: N finished, K killed, M to go' from the parent's children in the store."""
-    from experiments.tracking import find_runs
+    from experiments.tracking.writer import find_runs
 
     runs = find_runs(client, exp_id, f"tags.mlflow.parentRunId = '{parent}'")
     finished = {r.data.tags.get("budget.config_hash") for r in runs
                 if r.info.status == "FINISHED"}
     killed = sum(r.info.status in ("KILLED", "FAILED") for r in runs
                  if r.data.tags.get("budget.config_hash") not in finished)
-    from experiments.tracking import config_hash
+    from experiments.tracking.writer import config_hash
 
     to_go = sum(config_hash(p.config.to_dict()) not in finished for p in clock.left.values())
     click.echo(f"resuming sweep run {parent}: {len(finished)} finished (skipped), {killed} "
@@ -101,7 +101,8 @@ def resume_command(spec: Any, uri: str) -> str:
     if spec.budgets:
         parts += ["--budgets", ",".join(f"{b:g}" for b in spec.budgets)]
     for flag, value in (("--points", spec.points), ("--lr", spec.lr), ("--data", spec.data),
-                        ("--threads", spec.threads), ("--workers", spec.workers)):
+                        ("--threads", spec.threads), ("--workers", spec.workers),
+                        ("--executor", spec.executor), ("--ray-address", spec.ray_address)):
         if value is not None:
             parts += [flag, str(value)]
     if spec.seed:

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from experiments.errors import SweepError
-from experiments.tracking import artifact_root, resolve_tracking_uri
+from experiments.tracking.writer import artifact_root, resolve_tracking_uri
 
 STARTUP_TIMEOUT_S = 120.0  # the MLflow server answers in 5-25 s (25 s on 2 busy cores)
 PROGRESS_EVERY_S = 5.0  # a "still starting" line this often while MLflow boots
@@ -138,7 +138,7 @@ def experiment_id(uri: str, experiment: str) -> str:
     """The id of `experiment` in the store; an unknown name lists the ones there are."""
     from mlflow.tracking import MlflowClient
 
-    from experiments.store import quiet_migrations
+    from experiments.tracking.store import quiet_migrations
 
     with quiet_migrations():
         client = MlflowClient(tracking_uri=uri)

@@ -1,6 +1,6 @@
 """Every MLflow run, tag, param, metric and artifact name the project writes or reads, in one place.
 
-Writers (`experiments.tracking.Tracker`) and readers (`tracking.sweep_runs_frame`,
+Writers (`experiments.tracking.writer.Tracker`) and readers (`tracking.sweep_runs_frame`,
 `fitting.latest_fit`, `budget report --experiment`) take their names from here, so a rename is
 one edit and a reader cannot drift from its writer. MLflow's own tag keys are named too.
 """
@@ -22,12 +22,22 @@ SWEEP_HASH = "budget.sweep_hash"  # which grid a parent run trains (resume key)
 FAILURE = "budget.failure_reason"  # why a run ended FAILED or KILLED
 ATTEMPT = "budget.attempt"  # 1 for the first run of a config hash in this parent, 2 on a retry
 POINT_INDEX = "budget.point"  # "3/12": the point's place in the grid
-EXECUTOR = "budget.executor"  # local or ray
+EXECUTOR = "budget.executor"  # local, pool or ray
+SUBMISSION = "budget.submission"  # one per submission of a point; a retried task keeps it
+LOSS_UNIT = "budget.loss_unit"  # "nats per byte" (byte corpus) or "nats per token"
+LOSS_UNIT_PARAM = "loss_unit"  # the same, as a param (a column of the runs table)
+EXECUTION, THREADS = "budget.execution", "budget.threads"  # the autotuner's choice
+TIMED_TPS = "budget.timed_tokens_per_s"
+SWEEP_WORKER = "budget.worker"  # host:pid of the process holding a RUNNING run
+HEARTBEAT = "budget.heartbeat"  # unix seconds, refreshed while that process lives
 NODE = "budget.node"  # the host (Ray node IP) that trained the point
 DEVICE, DTYPE = "budget.device", "budget.dtype"
 PEAK_SOURCE, PEAK_FLOPS = "budget.peak_source", "budget.peak_flops_per_s"
 POINTS_FINISHED, POINTS_FAILED = "budget.points_finished", "budget.points_failed"
+POINTS_ELSEWHERE = "budget.points_elsewhere"
 SWEEP_PARENTS = "budget.sweep_parents"  # a fit run: the sweep runs it came from
+USABLE = "budget.usable_for_planning"  # a fit run: "true" or "false" (review.usability)
+UNUSABLE_WHY = "budget.not_usable_because"
 
 SWEEP_PARAM_PREFIX = "sweep."  # a parent run's params: the SweepSpec, one param per field
 
@@ -38,18 +48,34 @@ TRAIN_LOSS, TOKENS_SEEN, VAL_LOSS, FINAL_VAL_LOSS = ("train_loss", "tokens_seen"
 TOKENS, FLOPS_MODEL, FLOPS_6ND, SECONDS, FINAL_MFU = ("tokens", "flops_model", "flops_6nd",
                                                       "seconds", "final_mfu")
 
+# metrics of a sweep's parent run: per budget (step k = the k-th budget), and per budget by name
+BEST_LOSS, BEST_PARAMS = "best_loss", "best_params"
+
 # artifacts
 CONFIG_JSON, LOSS_CURVE_PNG, ISOFLOP_PNG = "config.json", "loss_curve.png", "isoflop.png"
 FIT_JSON, FIT_PLOTS = "fit.json", "plots"
+BEST_TABLE_JSON = "best_by_budget.json"  # the parent's table: budget, best size, its loss
 REPORT_DIR = "report"
 
 # run names
 FIT_RUN = "fit"
 
 
-def point_run_name(flops_budget: float, params: int) -> str:
-    """A point run's name: its budget and size, e.g. 'C=5e+09 N=10496'."""
-    return f"C={flops_budget:.0e} N={params}"
+def budget_label(flops: float) -> str:
+    """An exact, short budget: 1.5e10, 2.5e11, 1e12 (never the rounded 2e+10)."""
+    mantissa, exponent = f"{flops:.6e}".split("e")
+    digits = mantissa.rstrip("0").rstrip(".")
+    return f"{digits}e{int(exponent)}"
+
+
+def point_run_name(flops_budget: float, params: int, seed: int = 0) -> str:
+    """A point run's name: its exact budget and size, e.g. 'C=1.5e10 N=10496' (' seed=1' for a
+    repeat with another seed)."""
+    return f"C={budget_label(flops_budget)} N={params}" + (f" seed={seed}" if seed else "")
+
+
+def sweep_run_name(preset: str, stamp: str) -> str:
+    return f"sweep-{preset}-{stamp}"
 
 
 def report_run_name(compute_flops: float) -> str:

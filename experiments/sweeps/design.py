@@ -17,7 +17,7 @@ from budget.models import families
 from budget.models.arch import Architecture
 from budget.scaling.laws import compute_optimal
 from experiments.errors import SweepError
-from experiments.train import TrainConfig
+from experiments.training.train import TrainConfig
 
 C_PER_PARAM_TOKEN = 6.0  # C = 6 N D (Kaplan et al. 2020 §2.1; Hoffmann et al. 2022 §3)
 ESTIMATED_MFU = 0.25  # MFU assumed by --dry-run time estimates (tiny models reach 0.2-0.4 on CPU)
@@ -51,7 +51,7 @@ class Preset:
     lr_max: float = 1.0
     adaptive: bool = False  # re-centre each budget on the last one's vertex; extend edge minima
     seed_budget: float = 0.0  # > 0: this budget is trained again with seed + 1 (seed noise)
-    # points trained at once on a CPU (experiments.workers; 0: one per core, one thread each).
+    # points trained at once on a CPU (experiments.sweeps.workers; 0: one per core, one thread each).
     # How the sweep runs, not what it measures: not part of the sweep's identity.
     workers: int = 1
 

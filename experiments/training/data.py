@@ -71,7 +71,7 @@ def load_corpus(path: str | Path | None = None) -> Corpus:
     return _from_documents(p.name, str(p.resolve()), files)
 
 
-BUNDLED = Path(__file__).parent / "corpus" / "shakespeare.tar.gz"
+BUNDLED = Path(__file__).parent.parent / "corpus" / "shakespeare.tar.gz"
 
 
 def _bundled_plays() -> list[tuple[str, bytes]]:

@@ -9,7 +9,8 @@ that budget again with seed + 1 (the seed noise the fit's loss differences are c
 `Schedule.point(p)` is given each point in turn: the sweep trains it (or finds it finished or
 running elsewhere), the dry run marks it finished (already in the store) or planned. Decisions
 that need results (vertex, edge) use only finished points; a point running in another worker
-is waited for (`Schedule.wait`), so N workers make the same decisions.
+or submitted to an executor is waited for (`Schedule.wait`) only when a decision needs it, so
+the points of a budget train at once, and two drivers make the same decisions.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Callable
 
-from experiments.design import (
+from experiments.sweeps.design import (
     Preset,
     SweepPoint,
     budget_points,
@@ -34,7 +35,8 @@ RECENTRE_EXPONENT = 0.5  # N_opt ~ C^0.5 (Hoffmann et al. 2022 Table 2; Besirogl
 @dataclass
 class Outcome:
     """What became of one point: FINISHED (trained now or before), FAILED, KILLED, RUNNING
-    (in another worker) or PLANNED (dry run)."""
+    (in another driver), PENDING (submitted to an executor; `pending.result()` ends it) or
+    PLANNED (dry run)."""
 
     point: SweepPoint
     status: str
@@ -43,6 +45,8 @@ class Outcome:
     skipped: bool = False
     reason: str | None = None
     seconds: float | None = None
+    node: str | None = None
+    pending: Any = None  # experiments.sweeps.executors.Pending while PENDING
 
 
 @dataclass
@@ -63,7 +67,7 @@ class Schedule:
 
     def _go(self, point: SweepPoint) -> Outcome:
         if self.lr is not None:
-            from experiments.design import with_overrides
+            from experiments.sweeps.design import with_overrides
 
             point = with_overrides(point, lr=self.lr)
         outcome = self.visit(point)
@@ -77,7 +81,7 @@ class Schedule:
             c = o.point.config
             if c.flops_budget != budget or c.seed != seed:
                 continue
-            if o.status == "RUNNING" and self.wait is not None:
+            if o.status in ("RUNNING", "PENDING") and self.wait is not None:
                 o = self.outcomes[i] = self.wait(o)
             if o.status == "FINISHED" and o.val_loss is not None:
                 out.append((float(c.params), float(o.val_loss)))

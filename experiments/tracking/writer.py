@@ -4,7 +4,7 @@ Everything the project writes to MLflow goes through `Tracker`, a thin wrapper a
 `MlflowClient` bound to one tracking URI: no fluent API (`mlflow.start_run`, `mlflow.log_*`) and
 no global tracking URI (`mlflow.set_tracking_uri`) anywhere, so two stores in one process cannot
 mix (the `./mlflow.db` bug of e282dfa) and a Ray task writes to exactly the run the driver made
-for it. Run, tag, metric and artifact names live in `experiments.names`.
+for it. Run, tag, metric and artifact names live in `experiments.tracking.names`.
 
 Store: `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else the embedded default
 `sqlite:///mlflow.db` in the working directory, with artifacts in `./mlartifacts`. The
@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from experiments import names
 from experiments.errors import SweepError
+from experiments.tracking import names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -311,7 +311,7 @@ def _experiment_id(experiment: str, tracking_uri: str | None) -> tuple["MlflowCl
     client, uri = open_reader(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        from experiments.unknown_experiment import unknown_experiment
+        from experiments.tracking.unknown_experiment import unknown_experiment
 
         raise unknown_experiment(client, experiment, redact('', uri))
     return client, found.experiment_id
@@ -380,12 +380,13 @@ def log_folder_run(tracker: Tracker, experiment_id: str, folder: str | Path, *, 
             "run_id": run_id, "artifact_uri": f"{artifact_uri}/{artifact_path}"}
 
 
-def close_running(tracker: Tracker, run_ids: Iterable[str], reason: str) -> list[str]:
-    """Runs of `run_ids` still RUNNING end KILLED with `reason` (MLflow has no heartbeat, so a
-    run whose process died stays RUNNING forever otherwise); the ids closed."""
+def close_running(tracker: Tracker, run_ids: Iterable[str], reason: str,
+                  status: str = "KILLED") -> list[str]:
+    """Runs of `run_ids` still RUNNING end `status` (KILLED) with `reason` (MLflow has no
+    heartbeat, so a run whose process died stays RUNNING forever otherwise); the ids closed."""
     closed = []
     for run_id in run_ids:
         if tracker.status(run_id) == "RUNNING":
-            tracker.fail_run(run_id, reason, status="KILLED")
+            tracker.fail_run(run_id, reason, status=status)
             closed.append(run_id)
     return closed

@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from experiments.errors import SweepError
-from experiments.hardware import cache_path
+from experiments.tracking.names import HEARTBEAT
+from experiments.tracking.names import SWEEP_WORKER as WORKER
+from experiments.training.hardware import cache_path
 
-HEARTBEAT = "budget.heartbeat"
-WORKER = "budget.worker"
 STALE_AFTER_S = 180.0  # a live point flushes metrics (and its heartbeat) at least every 10 s
+PROBE_TIMEOUT_S = 3.0  # how long the write probe waits for another writer's lock
 QUIET_LOGGERS = ("alembic", "sqlalchemy", "sqlalchemy.engine", "mlflow.store.db.utils")
 
 
@@ -41,6 +42,14 @@ def sqlite_path(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
     return Path(uri[len("sqlite:///"):]).expanduser()
+
+
+def absolute_uri(uri: str) -> str:
+    """A relative sqlite path resolved here, once: workers run in other folders, and MLflow
+    caches a store per URI string, so a relative one would follow an earlier working folder."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).expanduser().resolve())
+    return uri
 
 
 def check_writable(uri: str) -> None:
@@ -58,6 +67,29 @@ def check_writable(uri: str) -> None:
     if not os.access(folder, os.W_OK):
         raise SweepError(f"tracking store {uri!r} is not usable: folder {str(folder)!r} is not "
                          f"writable")
+
+
+def probe_writable(uri: str) -> None:
+    """A local store that would refuse the writes to come (read-only file or folder, another
+    process holding its write lock) is one SweepError line now, before any work is done."""
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    check_writable(uri)
+    if not db.exists():
+        return
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=PROBE_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise SweepError(f"tracking store {uri!r} is not writable: {exc}") from None
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.rollback()
+    except sqlite3.Error as exc:
+        raise SweepError(f"tracking store {uri!r} is not writable: {exc}; nothing was "
+                         "done") from None
+    finally:
+        con.close()
 
 
 @contextlib.contextmanager
@@ -179,7 +211,7 @@ def _alive(pid: int) -> bool:
 def claim(client: Any, exp_id: str, config_hash: str, run_id: str) -> str | None:
     """None if this run keeps the point; else the run id of the one that has it (this run is
     then deleted). Live rivals: FINISHED, or RUNNING and not stale."""
-    from experiments.tracking import CONFIG_HASH, ROLE, find_runs
+    from experiments.tracking.writer import CONFIG_HASH, ROLE, find_runs
 
     rivals = [r for r in find_runs(client, exp_id, f"tags.`{ROLE}` = 'point' and "
                                    f"tags.`{CONFIG_HASH}` = '{config_hash}'")
@@ -199,12 +231,12 @@ def claim(client: Any, exp_id: str, config_hash: str, run_id: str) -> str | None
 
 
 def open_sweep_store(tracking_uri: str | None, experiment: str) -> tuple[Any, str, str]:
-    """`experiments.tracking.open_store` (the Tracker, experiment id, URI), with the store
+    """`experiments.tracking.writer.open_store` (the Tracker, experiment id, URI), with the store
     checked writable first, primed from the template when new, created under the lock and
     without migration logs."""
-    from experiments.tracking import open_store, resolve_tracking_uri
+    from experiments.tracking.writer import open_store, resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = absolute_uri(resolve_tracking_uri(tracking_uri))
     check_writable(uri)
     with creation_lock(uri), quiet_migrations():
         prime(uri)

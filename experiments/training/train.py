@@ -3,7 +3,7 @@
 AdamW with decoupled weight decay on matrices only, linear warmup then cosine decay to
 `MIN_LR_RATIO` x the peak over exactly the run's token budget (Hoffmann et al. 2022 §3 match
 the cosine length to the run), gradient clipping, fixed seeds, bf16 autocast where timed
-faster (experiments.autotune). A checkpoint every few minutes lets a killed point resume
+faster (experiments.training.autotune). A checkpoint every few minutes lets a killed point resume
 mid-run. The final validation loss over a fixed set of held-out windows is the number the fits
 use (nats per token of the corpus' tokenizer: per byte for the byte-level default). Metrics go to an `on_metrics(step, metrics)` callback so the loop knows nothing of MLflow.
 """
@@ -25,10 +25,10 @@ import torch
 
 from budget.models.arch import Architecture
 from budget.models.families import build
-from experiments.data import Corpus, batch_starts, val_starts, windows
 from experiments.errors import TrainingFailed
-from experiments.hardware import Peak
 from experiments.model import build_model, legacy_names
+from experiments.training.data import Corpus, batch_starts, val_starts, windows
+from experiments.training.hardware import Peak
 
 MIN_LR_RATIO = 0.1  # cosine decays to 10% of the peak lr (Hoffmann et al. 2022 §3, App. B)
 LLAMA_ONLY_FIELDS = ("family", "n_kv_head", "head_dim")  # TrainConfig fields a GPT-2 point omits

@@ -3,7 +3,7 @@
 A square-matmul probe picks the wrong dtype for these models: on an AVX512-BF16 CPU a bf16
 matmul wins, but the bf16 attention backward at head size 16 loses 7.7x, and at 8k-260k
 parameters one thread beats two. So for each model shape the sweep times `TIMED_STEPS` real
-optimizer steps of the trainer's own loop body (`experiments.train.Stepper`) per candidate and
+optimizer steps of the trainer's own loop body (`experiments.training.train.Stepper`) per candidate and
 keeps the fastest (by the median step time). Results are cached per shape, batch and machine in
 `$XDG_CACHE_HOME/compute-budget/step_plans.json`; delete it to re-time.
 
@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from experiments.hardware import cache_path, set_threads
-from experiments.train import Execution, Stepper, TrainConfig
+from experiments.training.hardware import cache_path, set_threads
+from experiments.training.train import Execution, Stepper, TrainConfig
 
 WARMUP_STEPS = 2
 TIMED_STEPS = 5

@@ -1,0 +1,1 @@
+"""Reading a sweep back: fits, figures and the MLflow UI."""

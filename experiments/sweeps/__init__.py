@@ -1,0 +1,1 @@
+"""IsoFLOP sweeps: the design, the schedule, the point runner and the executors."""

@@ -1,0 +1,1 @@
+"""MLflow: the one writer, every name, store habits, the readers."""
