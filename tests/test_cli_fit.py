@@ -46,7 +46,7 @@ def test_human_output_names_skipped_approaches_and_parameters():
     (("--csv", str(DATA), "--approach", "4"), "'4' is not one of"),
     (("--csv", str(DATA), "--approach", "1"), "Approach 1 needs per-step training curves"),
     (("--csv", str(DATA), "--bootstrap", "-3"), "-3 is not in the range 0<=x<=10000"),
-    (("--csv", str(DATA), "--target-flops", "-1e21"), "must be > 0"),
+    (("--csv", str(DATA), "--target-flops", "-1e21"), "give a number >= 1 and <= 1e+30"),
     (("--csv", str(DATA), "--experiment", "sweep"), "--experiment"),  # CSV path only here (issue 5 adds it)
     (("--csv", str(DATA), "--budgets", "1e19,x"), "'x' is not a number"),
     (("--csv", str(DATA), "--budget-tol", "0"), "must be > 0"),

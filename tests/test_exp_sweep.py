@@ -194,8 +194,9 @@ def test_interrupt_marks_runs_killed_and_store_stays_usable(store):
 
 
 def test_interrupt_and_resume_are_said_out_loud(store, capsys):
-    """Ctrl-C on the second of two points: the message says how to resume; the rerun says what
-    it found (1 finished, 1 killed) and re-does only the killed point."""
+    """Ctrl-C on the second of three points: the message says how to resume; the rerun says what
+    it found (1 finished, 1 killed: with the third, never started, 2 to go) and re-does only the
+    killed point and the one never started."""
     calls = []
 
     def second_interrupted(config, *args, **kwargs):
@@ -221,8 +222,8 @@ def test_interrupt_and_resume_are_said_out_loud(store, capsys):
     again = run_sweep(spec, progress=True, train=train_run)
     err = capsys.readouterr().err
     assert f"resuming sweep run {again.parent_run_id}: 1 finished (skipped), 1 killed or " \
-           f"failed (re-run), about 1 to go" in err
-    assert [r.skipped for r in again.runs] == [True, False]
+           f"failed (re-run), about 2 to go" in err
+    assert [r.skipped for r in again.runs] == [True, False, False]
     assert all(r.status == "FINISHED" for r in again.runs)
     assert client.get_run(again.parent_run_id).info.status == "FINISHED"
 
