@@ -24,7 +24,6 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from budget.cli import main  # noqa: E402
-from experiments.tracking import names  # noqa: E402
 from experiments.team.auth import ADMIN_PASSWORD_FILE, ADMIN_USER, SECRET_FILES  # noqa: E402
 from experiments.team.server import (  # noqa: E402
     ServerConfig,
@@ -35,6 +34,7 @@ from experiments.team.server import (  # noqa: E402
     start_server,
     stop_server,
 )
+from experiments.tracking import names  # noqa: E402
 from experiments.tracking.writer import Tracker  # noqa: E402
 
 pytestmark = pytest.mark.slow

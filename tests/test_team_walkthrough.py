@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("psycopg2")
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from experiments.tracking import names  # noqa: E402
 from experiments.team.server import free_port, read_state, stop_server  # noqa: E402
+from experiments.tracking import names  # noqa: E402
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

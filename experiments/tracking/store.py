@@ -197,15 +197,10 @@ def is_stale(run: Any, now: float | None = None) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """This process, or a live one (experiments.team.procs.alive: a zombie child counts as gone)."""
+    from experiments.team.procs import alive
+
+    return pid == os.getpid() or alive(pid)
 
 
 def claim(client: Any, exp_id: str, config_hash: str, run_id: str) -> str | None:
