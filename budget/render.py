@@ -65,14 +65,13 @@ def loss_cell(a: Any) -> str:
 def loss_units_line(plan: Any) -> str:
     """Which loss is in which unit: the literature's nats per token on each paper's data, and a
     calibrated law's own unit when the plan has one."""
-    from budget.scaling.calibrated import SweepUnits
     from budget.scaling.laws import own_unit_losses
 
     base = "Predicted losses are nats/token on each law's own data: compare within a law only."
     other = own_unit_losses(plan.allocations)
     if not other:
         return base
-    units = (plan.calibration or {}).get("units")
-    setup = SweepUnits(**units).setup() if units else ""
+    units = plan.calibration.calibration.units if plan.calibration is not None else None
+    setup = units.setup() if units else ""
     return (f"{base} The {', '.join(a.law for a in other)} loss is {other[0].loss_unit} of your "
             f"sweep" + (f" ({setup})" if setup else "") + ": not on the literature's scale.")

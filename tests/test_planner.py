@@ -77,7 +77,7 @@ def test_plan_costs_and_units(plan):
     assert 1.05 < plan.ratio_to_6nd < 1.15
     assert plan.cost.num_gpus == 8
     assert plan.memory.min_gpus == 1  # a ~2.7B model's 44 GB of Adam state fits one 80 GB GPU
-    assert plan.gpu["alias_note"] == "'h100' means NVIDIA H100 SXM 80GB (h100-sxm-80gb)"
+    assert plan.gpu.alias_note == "'h100' means NVIDIA H100 SXM 80GB (h100-sxm-80gb)"
 
 
 def test_plan_with_law_choice_and_kaplan_counts_non_embedding():
@@ -108,5 +108,5 @@ def test_plan_errors():
 def test_fp8_plans_warn_about_the_mfu_denominator():
     """MFU against the FP8 peak runs lower: NeMo GPT-3 175B 45%, Llama 4 about 20%."""
     plan = make_plan(PlanRequest(budget=BudgetInput(flops=1e21), precision="fp8"))
-    assert plan.gpu["peak_flops"] == 1979e12
+    assert plan.gpu.peak_flops == 1979e12
     assert any("FP8 dense peak" in n for n in plan.notes)

@@ -45,7 +45,7 @@ def test_h100_row_known_answer(report):
     BF16 989.5 TFLOP/s); at $3.49/h (fixture catalog, RunPod 2026-09-25) = $2,449; 8 GPUs -> 87.7 h.
     Time is priced on the proposed shape's real training FLOPs, 1.094x 6ND at 2,048 context."""
     row, ratio = report.compare[0], report.plan.ratio_to_6nd
-    assert row.gpu["id"] == "h100-sxm-80gb" and row.num_gpus == 8
+    assert row.gpu.id == "h100-sxm-80gb" and row.num_gpus == 8
     assert report.plan.h100_hours == pytest.approx(1e21 / (989.5e12 * 0.4) / 3600)
     assert report.plan.h100_hours == pytest.approx(701.8, abs=0.05)
     assert ratio == pytest.approx(1.094, abs=0.001)
@@ -55,7 +55,7 @@ def test_h100_row_known_answer(report):
 
 
 def test_every_compare_row_is_budget_plan_on_that_gpu(report):
-    assert [r.gpu["id"] for r in report.compare] == ["h100-sxm-80gb", "a100-sxm-80gb",
+    assert [r.gpu.id for r in report.compare] == ["h100-sxm-80gb", "a100-sxm-80gb",
                                                      "h200-sxm-141gb", "mi300x"]
     for row in report.compare:
         again = make_plan(same_run_request(REQ, report.plan, row))
@@ -66,7 +66,7 @@ def test_every_compare_row_is_budget_plan_on_that_gpu(report):
 
 def test_duplicate_and_alias_compare_entries_are_dropped():
     rep = build_report(REQ, ["h100-sxm-80gb", "a100", "a100-sxm-80gb"])
-    assert [r.gpu["id"] for r in rep.compare] == ["h100-sxm-80gb", "a100-sxm-80gb"]
+    assert [r.gpu.id for r in rep.compare] == ["h100-sxm-80gb", "a100-sxm-80gb"]
 
 
 def test_gpu_count_rises_to_the_fewest_that_fit():
@@ -85,7 +85,7 @@ def test_a_model_that_fits_nowhere_is_a_risk():
     rep = build_report(req, ["l4"])
     row = rep.compare[1]
     assert not row.fits and row.count_reason == "does not fit at any GPU count"
-    assert f"Memory on {row.gpu['id']}: does not fit at any GPU count with ZeRO-0" in "\n".join(rep.risks)
+    assert f"Memory on {row.gpu.id}: does not fit at any GPU count with ZeRO-0" in "\n".join(rep.risks)
 
 
 @pytest.mark.parametrize("names,fragment", [
@@ -119,9 +119,9 @@ def test_sources_cover_every_law_and_every_accelerator(report):
     for law in laws.LAW_IDS:
         assert laws.LAW_SOURCES[law] in joined
     for row in report.compare:
-        assert any(c.startswith(f"{row.gpu['id']} dense bf16 peak") for c in sources)
+        assert any(c.startswith(f"{row.gpu.id} dense bf16 peak") for c in sources)
         if row.cost.price_usd_per_hour is not None:
-            assert any(c.startswith(f"{row.gpu['id']} $") for c in sources)
+            assert any(c.startswith(f"{row.gpu.id} $") for c in sources)
     assert all(s for s in sources.values())
 
 
@@ -177,7 +177,7 @@ def test_markdown_numbers_parse_back_to_the_plan(written):
         assert float(row[3]) == pytest.approx(a.tokens_per_param, abs=0.05)
         assert row[4] == "-" if a.loss is None else float(row[4]) == pytest.approx(a.loss, abs=5e-4)
     for row, r in zip(_md_table(markdown, "accelerator"), written.report.compare):
-        assert row[0] == r.gpu["id"] and row[1].startswith(f"{r.num_gpus} ")
+        assert row[0] == r.gpu.id and row[1].startswith(f"{r.num_gpus} ")
         assert float(row[2].split(" ")[0].replace(",", "")) == pytest.approx(r.cost.gpu_hours,
                                                                              abs=0.5)
         assert row[4].startswith(money(r.cost.cost_usd))
@@ -251,11 +251,11 @@ def test_an_accelerator_without_a_price(tmp_path):
     rep = build_report(REQ, ["gb200"])
     row = rep.compare[1]
     assert row.cost.cost_usd is None and row.cost.gpu_hours > 0
-    assert any(r.startswith(f"No on-demand price in the catalog for {row.gpu['id']}")
+    assert any(r.startswith(f"No on-demand price in the catalog for {row.gpu.id}")
                for r in rep.risks)
     w = write_report(rep, tmp_path / "p")
     cells = next(r for r in _md_table(Path(w.markdown).read_text(), "accelerator")
-                 if r[0] == row.gpu["id"])
+                 if r[0] == row.gpu.id)
     assert cells[4] == "-" and cells[5] == "-"
 
 

@@ -87,7 +87,7 @@ def test_key_figures_are_in_the_page_text(rendered):
                    "$2,679"):  # 701.8 H100-hours of 6ND x 1.0937 (the shape's real FLOPs) x $3.49
         assert figure in text, figure
     for row in written.report.compare:
-        assert row.gpu["id"] in text and money(row.cost.cost_usd) in text
+        assert row.gpu.id in text and money(row.cost.cost_usd) in text
 
 
 def test_interval_tornado_and_price_table_in_the_page(rendered):

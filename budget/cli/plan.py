@@ -179,24 +179,25 @@ def render_calibration(plan: Any) -> list[str]:
     """The calibrated law's intervals, its distance from the evidence, and the side-by-side table."""
     from budget.render import human, table
 
-    cal, mine = plan.calibration, plan.allocation("calibrated")
-    lines = ["", f"Calibrated law: {cal['source']} ({cal['runs']} runs, budgets "
-                 f"{min(cal['budgets_flops']):.1e}-{cal['max_budget_flops']:.1e} FLOPs)"]
+    at, mine = plan.calibration, plan.allocation("calibrated")
+    cal = at.calibration
+    lines = ["", f"Calibrated law: {cal.source} ({cal.n_runs} runs, budgets "
+                 f"{min(cal.budgets_flops):.1e}-{cal.max_budget_flops:.1e} FLOPs)"]
     if mine.params_ci and mine.tokens_ci and mine.loss_ci:
         pct = f"{mine.interval_level:.0%}"
         lines.append(f"  N {human(mine.params)} ({pct}: {human(mine.params_ci[0])}-{human(mine.params_ci[1])}), "
                      f"D {human(mine.tokens)} ({human(mine.tokens_ci[0])}-{human(mine.tokens_ci[1])}), "
                      f"loss {mine.loss:.3f} ({mine.loss_ci[0]:.3f}-{mine.loss_ci[1]:.3f}) "
-                     f"{mine.loss_unit} over {cal['bootstrap_draws']} bootstrap refits")
+                     f"{mine.loss_unit} over {len(cal.draws)} bootstrap refits")
     else:
         lines.append("  no bootstrap draws in the fit: no intervals (fit with --bootstrap N)")
-    lines.append(f"  extrapolation: {cal['extrapolation_decades']:.1f} orders of magnitude beyond "
+    lines.append(f"  extrapolation: {at.extrapolation_decades:.1f} orders of magnitude beyond "
                  f"the largest swept budget")
-    if cal["warning"]:
-        lines.append(wrap(f"WARNING: {cal['warning']}", "  ", "    "))
+    if at.warning:
+        lines.append(wrap(f"WARNING: {at.warning}", "  ", "    "))
     rows = [[r["law"], f"{r['a']:.3f}", f"{r['b']:.3f}", human(r["params"]),
              "-" if r["params_ratio"] is None else f"{r['params_ratio']:.3g}"]
-            for r in cal["comparison"]]
+            for r in at.comparison()]
     lines += ["  Your fit against the literature (N_opt ~ C^a, D_opt ~ C^b; ratio = your N_opt / theirs):",
               table(["law", "a", "b", "N_opt", "ratio"], rows, indent="    ")]
     return lines
@@ -239,11 +240,11 @@ def render_plan(plan: Any) -> str:
              f"                ({plan.budget.formula})"]
     if plan.budget.mfu_band_effect:
         lines.append(wrap(plan.budget.mfu_band_effect, "                ", "                  "))
-    if g["alias_note"]:
-        lines.append(f"GPU             {g['alias_note']}")
-    lines.append(f"                {g['name']}: {g['peak_flops'] / 1e12:,.1f} TFLOP/s dense "
-                 f"{plan.precision}, {gib(g['memory_bytes'])} ({g['memory_basis']}); "
-                 f"{m.usable_fraction:.0%} usable = {gib(g['memory_bytes'] * m.usable_fraction)}")
+    if g.alias_note:
+        lines.append(f"GPU             {g.alias_note}")
+    lines.append(f"                {g.name}: {g.peak_flops / 1e12:,.1f} TFLOP/s dense "
+                 f"{plan.precision}, {gib(g.memory_bytes)} ({g.memory_basis}); "
+                 f"{m.usable_fraction:.0%} usable = {gib(g.memory_bytes * m.usable_fraction)}")
     lines.append(wrap(f"MFU {plan.mfu:.1%} ({plan.mfu_source})", "                ", "                  "))
     network = plan.budget.given_as == "forward-flops"  # a network by its FLOPs: no LM sections
     rows = []
@@ -270,7 +271,7 @@ def render_plan(plan: Any) -> str:
         lo, hi = pct["gpu_hours"]["p10"], pct["gpu_hours"]["p90"]
         if pct.get("usd"):
             clo, chi = pct["usd"]["p10"], pct["usd"]["p90"]
-    lines += ["", f"Time and cost on {g['id']} ({plan.precision}, MFU {plan.mfu:.0%}; "
+    lines += ["", f"Time and cost on {g.id} ({plan.precision}, MFU {plan.mfu:.0%}; "
                   f"band {c.mfu_band[0]:.0%}-{c.mfu_band[1]:.0%})",
               f"  FLOPs         {sci(plan.training_flops)} = 3 x forward x samples x epochs" if network else
               f"  FLOPs         {plan.training_flops_per_token:.4g} per token x D "
@@ -364,7 +365,7 @@ def render_fixed(plan: Any) -> list[str]:
         rows = [[o.law, human(o.tokens), f"{o.tokens / f.params:.1f}", sci(o.compute_flops),
                  hours(o.gpu_hours), money(o.cost_usd)] for o in f.optimal_tokens]
         lines += [f"  Each law's compute-optimal D for this N (GPU-hours from the real FLOPs on "
-                  f"{plan.gpu['id']} at MFU {plan.mfu:.0%})",
+                  f"{plan.gpu.id} at MFU {plan.mfu:.0%})",
                   table(["law", "D", "D/N", "C = 6ND", "GPU-hours", "cost"], rows)]
     if f.note:
         lines.append(f"  note: {f.note}")

@@ -16,7 +16,7 @@ from budget.planner.notes import fixed_budget_notes, flop_notes, plan_notes
 from budget.planner.request import REFERENCE_GPU, PlanRequest
 from budget.planner.result import Plan, gpu_summary
 from budget.scaling import laws
-from budget.scaling.calibrated import Calibration
+from budget.scaling.calibrated import Calibration, PlanCalibration
 from budget.training import interval as interval_model
 from budget.training import time as costing
 
@@ -130,7 +130,7 @@ def _make_plan(req: PlanRequest, catalog: Catalog, extra_allocations: Sequence[l
         hyperparameters=laws.deepseek_hyperparameters(C, req.seq_len),
         notes=tuple(setup_notes + plan_notes(req, budget, memory, counted / size - 1.0, calibration, C)
                     + flop_notes(req, memory, training_flops / C, fixed_n, timed, parallel)),
-        calibration=None if calibration is None else calibration.to_dict(C),
+        calibration=None if calibration is None else PlanCalibration(calibration, C),
         tokens=tokens, training_flops_per_token=per_token, training_flops=training_flops,
         attention_convention=req.attention, fixed=report, shape_source=source,
         energy=energy_model.run_energy(cost.gpu_hours, gpu, power_fraction=req.power_fraction,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from budget import fixed_plan
@@ -26,7 +26,7 @@ class Plan:
     compute_pf_days: float
     h100_hours: float
     budget: ResolvedBudget
-    gpu: dict[str, Any]
+    gpu: GpuSummary
     precision: str
     mfu: float
     mfu_source: str
@@ -41,7 +41,7 @@ class Plan:
     shape_error: float
     hyperparameters: laws.Hyperparameters
     notes: tuple[str, ...] = field(default=())
-    calibration: dict[str, Any] | None = None
+    calibration: Any = None  # budget.scaling.calibrated.PlanCalibration with --calibrate
     beyond: BeyondPlan | None = None  # only when asked (--inference-tokens, --target-loss, ...)
     energy: energy_model.EnergyEstimate | None = None  # None: no TDP in the catalog
     parallel: Any = None  # budget.training.cluster_plan.ClusterPlan when a cluster was asked for
@@ -68,7 +68,7 @@ class Plan:
         c = self.cost
         return {
             "compute_flops": self.compute_flops, "compute_pf_days": self.compute_pf_days,
-            "h100_hours": self.h100_hours, "budget": self.budget.to_dict(), "gpu": self.gpu,
+            "h100_hours": self.h100_hours, "budget": self.budget.to_dict(), "gpu": self.gpu.to_dict(),
             "precision": self.precision, "mfu": self.mfu, "mfu_band": list(c.mfu_band),
             "mfu_source": self.mfu_source,
             "allocations": [a.to_dict() for a in self.allocations],
@@ -86,7 +86,7 @@ class Plan:
                       "relative_error": self.shape_error, "law": self.shape_law or self.recommended,
                       "description": self.shape.describe(), "source": self.shape_source},
             "hyperparameters": self.hyperparameters.to_dict(), "notes": list(self.notes),
-            "calibration": self.calibration, "tokens": self.tokens,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(), "tokens": self.tokens,
             "training_flops_per_token": self.training_flops_per_token,
             "training_flops": self.training_flops, "ratio_to_6nd": self.ratio_to_6nd,
             "attention_convention": self.attention_convention, "time_source": self.time_source,
@@ -111,13 +111,35 @@ def _parallel_keys(parallel: Any) -> dict[str, Any]:
             "goodput": parallel.goodput}
 
 
-def gpu_summary(gpu: Accelerator, requested: str, precision: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GpuSummary:
+    """The GPU block of a plan: what the name resolved to, the peak used, memory and price."""
+
+    id: str
+    name: str
+    requested: str
+    alias_note: str
+    peak_flops: float
+    precision: str
+    memory_bytes: float
+    memory_basis: str
+    price_tier: str | None
+    price_usd_per_hour: float | None
+    price_provider: str | None
+    price_date: str | None
+    peak_source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gpu_summary(gpu: Accelerator, requested: str, precision: str) -> GpuSummary:
     """The GPU block of a plan: what the name resolved to and the peak used."""
     alias = "" if requested.strip().lower() == gpu.id.lower() else \
         f"'{requested}' means {gpu.name} ({gpu.id})"
-    return {"id": gpu.id, "name": gpu.name, "requested": requested, "alias_note": alias,
-            "peak_flops": gpu.peak_flops(precision), "precision": precision,
-            "memory_bytes": gpu.memory_bytes, "memory_basis": gpu.memory_basis,
-            "price_tier": gpu.price_tier, "price_usd_per_hour": gpu.price_usd_per_hour,
-            "price_provider": gpu.price_provider, "price_date": gpu.price_date,
-            "peak_source": gpu.sources.get("peak", "")}
+    return GpuSummary(id=gpu.id, name=gpu.name, requested=requested, alias_note=alias,
+                      peak_flops=gpu.peak_flops(precision), precision=precision,
+                      memory_bytes=gpu.memory_bytes, memory_basis=gpu.memory_basis,
+                      price_tier=gpu.price_tier, price_usd_per_hour=gpu.price_usd_per_hour,
+                      price_provider=gpu.price_provider, price_date=gpu.price_date,
+                      peak_source=gpu.sources.get("peak", ""))

@@ -62,14 +62,14 @@ def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
     plan = make_plan(req, catalog=catalog, extra_allocations=extra, recommend=recommend,
                      calibration=None if calibration is None else calibration.law)
     rows = [compare_row(req, plan, req.gpu, catalog, keep_price=True)]
-    seen = {rows[0].gpu["id"]}
+    seen = {rows[0].gpu.id}
     for name in compare:
         try:
             row = compare_row(req, plan, name, catalog, keep_price=False)
         except BudgetError as exc:
             raise BudgetError(f"--compare {name}: {exc}") from None
-        if row.gpu["id"] not in seen:
-            seen.add(row.gpu["id"])
+        if row.gpu.id not in seen:
+            seen.add(row.gpu.id)
             rows.append(row)
     title = title or f"Training compute proposal: {plan.compute_flops:.2e} FLOPs"
     beyond = beyond_sections(plan, with_frontier=frontier, usd_per_flop=usd_per_flop(rows[0]))
@@ -118,7 +118,7 @@ def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
 
 def same_run_request(req: PlanRequest, plan: Plan, row: CompareRow) -> PlanRequest:
     """The `budget plan` request that reproduces `row` (same C, that GPU and GPU count)."""
-    return replace(req, budget=BudgetInput(flops=plan.compute_flops), gpu=row.gpu["id"],
+    return replace(req, budget=BudgetInput(flops=plan.compute_flops), gpu=row.gpu.id,
                    num_gpus=row.num_gpus,
                    price_per_hour=row.cost.price_usd_per_hour
                    if row.cost.price_source.startswith("given") else None)
@@ -162,9 +162,9 @@ def risks(plan: Plan, rows: Sequence[CompareRow],
                f"profiles (Hoffmann et al. 2022 §3.2).")
     out.append(f"Batch size and learning rate come from DeepSeek LLM eq. 1; the budget is "
                f"{_distance_text(C, DEEPSEEK_FIT_RANGE_FLOPS)} they were fitted on.")
-    priced = [f"{r.gpu['id']} ${r.cost.price_usd_per_hour:.2f}/GPU-hour ({r.cost.price_source})"
+    priced = [f"{r.gpu.id} ${r.cost.price_usd_per_hour:.2f}/GPU-hour ({r.cost.price_source})"
               for r in rows if r.cost.price_usd_per_hour is not None]
-    unpriced = [r.gpu["id"] for r in rows if r.cost.price_usd_per_hour is None]
+    unpriced = [r.gpu.id for r in rows if r.cost.price_usd_per_hour is None]
     if priced:
         out.append("Prices: " + "; ".join(priced) + ". On-demand prices move monthly and reserved "
                    "capacity is usually cheaper: get a quote before committing.")
@@ -175,7 +175,7 @@ def risks(plan: Plan, rows: Sequence[CompareRow],
         out.append(f"Memory: the model does not fit on {c.num_gpus} {c.gpu} GPU(s) (--num-gpus); "
                    f"the headline figures keep {c.num_gpus} for wall clock, the comparison table "
                    f"uses the {plan.memory.min_gpus} it needs.")
-    out += [f"Memory on {r.gpu['id']}: {r.memory.min_gpus_note}." for r in rows if not r.fits]
+    out += [f"Memory on {r.gpu.id}: {r.memory.min_gpus_note}." for r in rows if not r.fits]
     if plan.energy is not None:  # energy hook (budget.hardware.energy, helper serve)
         e = plan.energy
         co2 = "" if e.tco2e is None else f", {e.tco2e:,.1f} tCO2e at {e.grid_gco2_per_kwh:g} gCO2e/kWh"
@@ -197,12 +197,12 @@ def mfu_sources(req: PlanRequest, rows: Sequence[CompareRow],
     for row in rows:
         lo, hi = row.cost.mfu_band
         if timed:  # one time model: each device's own layout and step time
-            out.append((f"MFU {row.cost.mfu:.3g} on {row.gpu['id']}, band {lo:.3g}-{hi:.3g}",
+            out.append((f"MFU {row.cost.mfu:.3g} on {row.gpu.id}, band {lo:.3g}-{hi:.3g}",
                         "the step-time model of that device's chosen layout, x goodput; its "
                         "efficiency constants are fitted on published runs (budget validate)"))
             continue
-        mfu, source = costing.device_mfu(catalog.get(row.gpu["id"]))
-        out.append((f"MFU {mfu:g} on {row.gpu['id']}, band {lo:g}-{hi:g}", source))
+        mfu, source = costing.device_mfu(catalog.get(row.gpu.id))
+        out.append((f"MFU {mfu:g} on {row.gpu.id}, band {lo:g}-{hi:g}", source))
     return out
 
 
@@ -232,8 +232,8 @@ def sources(plan: Plan, rows: Sequence[CompareRow], catalog: Catalog,
          "Brown et al. 2020, arXiv:2005.14165, Table 2.1; Kaplan et al. 2020 Fig. 5"),
     ]
     for row in rows:
-        acc = catalog.get(row.gpu["id"])
-        out.append((f"{acc.id} dense {plan.precision} peak {row.gpu['peak_flops'] / 1e12:g} TFLOP/s",
+        acc = catalog.get(row.gpu.id)
+        out.append((f"{acc.id} dense {plan.precision} peak {row.gpu.peak_flops / 1e12:g} TFLOP/s",
                     acc.sources.get("peak", "")))
         out.append((f"{acc.id} memory {acc.memory_gb:g} GB", acc.sources.get("memory", "")))
         price = row.cost
@@ -280,10 +280,10 @@ def report_params(report: Report) -> dict[str, str]:
     """The assumptions, flattened for MLflow params."""
     req, plan = report.request, report.plan
     return {"compute_flops": f"{plan.compute_flops:.6g}", "budget_given_as": plan.budget.given_as,
-            "gpu": plan.gpu["id"], "precision": plan.precision, "mfu": f"{plan.mfu:g}",
+            "gpu": plan.gpu.id, "precision": plan.precision, "mfu": f"{plan.mfu:g}",
             "mfu_band": f"{req.mfu_band[0]:g},{req.mfu_band[1]:g}", "num_gpus": str(req.num_gpus),
             "recommended": plan.recommended,
-            "compare": ",".join(r.gpu["id"] for r in report.compare[1:])}
+            "compare": ",".join(r.gpu.id for r in report.compare[1:])}
 
 
 def report_metrics(plan: Plan) -> dict[str, float]:

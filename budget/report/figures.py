@@ -169,7 +169,7 @@ def allocation_figure(report: Report) -> Figure:
 def accelerator_figure(report: Report) -> Figure:
     """Cost and wall clock of the same run on each accelerator, MFU band as error bars."""
     rows = report.compare
-    labels = [f"{r.gpu['id']} x{r.num_gpus} @ MFU {r.cost.mfu:.1%}" for r in rows]
+    labels = [f"{r.gpu.id} x{r.num_gpus} @ MFU {r.cost.mfu:.1%}" for r in rows]
     y = np.arange(len(rows))[::-1]
     fig, (ax_c, ax_t) = _new(10, 1.2 + 0.55 * len(rows), ncols=2)
     costs = [r.cost.cost_usd or 0.0 for r in rows]
@@ -223,7 +223,7 @@ def memory_figure(report: Report) -> Figure:
         ax.text(max(left[i], usable), yi, f"  {left[i]:,.1f} of {usable:,.1f} GiB usable",
                 va="center", fontsize=8)
     m = report.plan.memory
-    ax.set_yticks(y, [f"{r.gpu['id']} x{r.num_gpus}" for r in rows], fontsize=8)
+    ax.set_yticks(y, [f"{r.gpu.id} x{r.num_gpus}" for r in rows], fontsize=8)
     ax.set(xlabel="GiB per GPU", title=f"Training memory per GPU ({m.precision} {m.optimizer}, "
                                        f"ZeRO-{m.zero_stage}, recompute {m.recompute})")
     ax.margins(x=0.35)

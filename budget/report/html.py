@@ -71,7 +71,7 @@ def plan_command(req: PlanRequest, plan: Plan) -> str:
         argv += ["--tokens", repr(plan.fixed.tokens)]
     else:
         argv += ["--flops", repr(plan.compute_flops)]
-    argv += ["--gpu", plan.gpu["id"], "--precision", req.precision]
+    argv += ["--gpu", plan.gpu.id, "--precision", req.precision]
     if not req.mfu_from_catalog:
         argv += ["--mfu", repr(req.mfu)]
     argv += ["--mfu-band", f"{req.mfu_band[0]!r},{req.mfu_band[1]!r}", "--num-gpus", str(req.num_gpus),
@@ -110,7 +110,7 @@ def summary(report: Report) -> str:
             f"({rec.tokens_per_param:.1f} tokens/parameter, law '{p.recommended}'). ")
     return (f"{what}C = {sci(p.compute_flops)} FLOPs ({p.ratio_to_6nd:.3f}x in the shape's real "
             f"training FLOPs) takes {hours(c.gpu_hours)} GPU-hours on "
-            f"{p.gpu['name']} at MFU {p.mfu:.0%}: {hours(c.wall_clock_hours)} h "
+            f"{p.gpu.name} at MFU {p.mfu:.0%}: {hours(c.wall_clock_hours)} h "
             f"({c.wall_clock_days:,.1f} days) on {c.num_gpus} GPU(s), costing {cost}.")
 
 
@@ -120,18 +120,18 @@ def question_section(report: Report) -> Section:
     rows = (("compute budget C", f"{sci(p.compute_flops)} FLOPs = {p.compute_pf_days:,.3g} PF-days "
                                  f"= {hours(p.h100_hours)} H100-hours"),
             ("how C was derived", p.budget.formula),
-            ("accelerator", f"{g['name']} ({g['id']}): {g['peak_flops'] / 1e12:,.1f} TFLOP/s dense "
-                            f"{p.precision}, {g['memory_bytes'] / 1e9:g} GB"),
+            ("accelerator", f"{g.name} ({g.id}): {g.peak_flops / 1e12:,.1f} TFLOP/s dense "
+                            f"{p.precision}, {g.memory_bytes / 1e9:g} GB"),
             ("MFU", f"{p.mfu:.0%} (band {p.cost.mfu_band[0]:.0%} - {p.cost.mfu_band[1]:.0%})"),
             ("GPUs in parallel", str(req.num_gpus)),
             ("training setup", f"{m.precision} {m.optimizer}, ZeRO-{m.zero_stage}, micro-batch "
                                f"{m.micro_batch} x {m.seq_len} tokens, recompute {m.recompute}"))
     text = [f"How large a model, trained on how many tokens, fits this budget, and what will it "
-            f"cost in time and money on {g['id']}" +
-            (f" and {', '.join(r.gpu['id'] for r in report.compare[1:])}" if report.compare[1:]
+            f"cost in time and money on {g.id}" +
+            (f" and {', '.join(r.gpu.id for r in report.compare[1:])}" if report.compare[1:]
              else "") + "?"]
-    if g["alias_note"]:
-        text.append(g["alias_note"] + ".")
+    if g.alias_note:
+        text.append(g.alias_note + ".")
     return Section("The question", (*text, Table(("assumption", "value"), rows),
                                     "The planner's numbers can be re-checked with:",
                                     Code(plan_command(req, p))))
@@ -170,7 +170,7 @@ def cost_section(report: Report) -> Section:
         c, m = r.cost, r.memory
         cost = "-" if c.cost_usd is None or c.cost_usd_range is None else \
             f"{money(c.cost_usd)} ({_range(*c.cost_usd_range, money)})"
-        rows.append((r.gpu["id"], f"{r.num_gpus} ({r.count_reason})",
+        rows.append((r.gpu.id, f"{r.num_gpus} ({r.count_reason})",
                      f"{hours(c.gpu_hours)} ({_range(*c.gpu_hours_range)})",
                      f"{hours(c.wall_clock_hours)} h = {c.wall_clock_days:,.1f} d "
                      f"({_range(*c.wall_clock_hours_range)} h)", cost,

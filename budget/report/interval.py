@@ -56,7 +56,7 @@ def interval_sections(plan: Plan, catalog: Catalog) -> tuple[BeyondSection, ...]
     sources: tuple[tuple[str, str], ...] = (("goodput failure rates", "; ".join(s.source for s in gp.FAILURE_SOURCES.values())),
                ("checkpoint interval", "Young 1974 (CACM 17(9)); Daly 2006 (FGCS 22(3))"))
     sources += tuple((f"price {r.device} {r.tier} {r.provider}", f"{r.source} (read {r.date})")
-                     for r in catalog.prices_for(plan.gpu["id"]) if not r.default)
+                     for r in catalog.prices_for(plan.gpu.id) if not r.default)
     return (BeyondSection(TITLE, tuple(parts), figures=(tornado_figure(plan),), sources=sources),)
 
 
@@ -67,7 +67,7 @@ def price_table(plan: Plan, catalog: Catalog) -> tuple[tuple[str, ...], ...]:
     billed = plan.interval.percentiles["gpu_hours"]["p50"]
     rows: list[tuple[str, ...]] = [("tier", "provider", "region", "$/GPU-hour", "read", "verified",
                                     "cost at P50 GPU-hours")]
-    for r in sorted(catalog.prices_for(plan.gpu["id"]),
+    for r in sorted(catalog.prices_for(plan.gpu.id),
                     key=lambda r: (TIERS.index(r.tier), r.usd_per_hour)):
         rows.append((r.tier, r.provider + (" (default)" if r.default else ""), r.region or "-",
                      f"${r.usd_per_hour:.2f}", r.date, "yes" if r.verified else "no",

@@ -75,7 +75,7 @@ class BeyondSection:
 class CompareRow:
     """The plan's run (same C) on one accelerator: GPU count, time, dollars, memory fit."""
 
-    gpu: dict[str, Any]
+    gpu: Any  # budget.planner.result.GpuSummary
     num_gpus: int
     count_reason: str
     cost: costing.CostEstimate
@@ -83,7 +83,7 @@ class CompareRow:
     fits: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gpu": self.gpu, "num_gpus": self.num_gpus, "count_reason": self.count_reason,
+        return {"gpu": self.gpu.to_dict(), "num_gpus": self.num_gpus, "count_reason": self.count_reason,
                 "cost": self.cost.to_dict(), "memory": self.memory.to_dict(), "fits": self.fits}
 
 

@@ -163,6 +163,29 @@ class Calibration:
         return out
 
 
+@dataclass(frozen=True)
+class PlanCalibration:
+    """The calibration a plan used, at the plan's budget: the fit and how far the budget lies
+    from its evidence. `to_dict()` is the plan's `calibration` key."""
+
+    calibration: Calibration
+    compute_flops: float
+
+    @property
+    def extrapolation_decades(self) -> float:
+        return self.calibration.extrapolation_decades(self.compute_flops)
+
+    @property
+    def warning(self) -> str:
+        return self.calibration.warning(self.compute_flops)
+
+    def comparison(self) -> list[dict[str, Any]]:
+        return self.calibration.comparison(self.compute_flops)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.calibration.to_dict(self.compute_flops)
+
+
 def _frontier_at(draw: Sequence[float], compute_flops: float) -> tuple[float, float, float]:
     E, A, B, alpha, beta = draw
     law = laws.ParametricLaw(E=E, A=A, B=B, alpha=alpha, beta=beta, source="bootstrap draw")
