@@ -15,12 +15,12 @@ from budget.models.arch import DEFAULT_ATTENTION_CONVENTION, Architecture
 from budget.models.families import DEFAULT_N_CTX
 from budget.scaling import laws
 from budget.training import time as costing
+from budget.training.memory_report import DEFAULT_NUM_GPUS  # one 8-GPU node: declared once
 
 # Budgets outside this range get a warning: the laws were fitted on 6e18-3e21 FLOPs (Hoffmann et al.
 # 2022 Figure 3) and the largest reported runs are ~4e25 (Llama 3.1 405B: 3.8e25, Meta 2024 §3.1).
 SANE_COMPUTE_FLOPS = (1e15, 1e28)
 REFERENCE_GPU = "h100-sxm-80gb"  # "H100-hours" are quoted on the H100 SXM dense BF16 peak
-DEFAULT_NUM_GPUS = 8  # one 8-GPU node, the unit clouds rent
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from budget.models.families import DEFAULT_N_CTX
 from budget.training.memory import MemoryBreakdown, training_memory
 
 DEFAULT_ZERO_STAGE = 3  # as `budget plan`: ZeRO-3 / FSDP over the data-parallel GPUs
-DEFAULT_NUM_GPUS = 8  # one 8-GPU node
+DEFAULT_NUM_GPUS = 8  # one 8-GPU node, the unit clouds rent: plan and memory both start here
 DEFAULT_RECOMPUTE = "auto"
 RECOMPUTE_CHOICES = ("auto", "none", "selective", "full")
 MICRO_BATCHES_PER_GPU = 4  # memory has no budget: the layout search's batch is 4 micro-batches per GPU
