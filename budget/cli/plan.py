@@ -149,9 +149,11 @@ def command(as_json: bool, calibrate: str | None, tracking_uri: str | None,
 def apply_trainer_config(kw: dict[str, Any]) -> None:
     """`--config` naming a torchtitan TOML or a Megatron-LM argument file: its model, shape,
     layout and sequence length fill the options not given on the command line."""
+    if not kw.get("config"):
+        return  # budget.emit (and its dataclasses) is imported only when a file is given
     from budget.emit.read import is_trainer_config, read_trainer_config
 
-    if not kw.get("config") or not is_trainer_config(kw["config"]):
+    if not is_trainer_config(kw["config"]):
         return
     stated = read_trainer_config(kw.pop("config"))
     kw["config"] = None

@@ -64,7 +64,7 @@ class Input:
     def to_dict(self) -> dict[str, Any]:
         import numpy as np
 
-        lo, hi = np.percentile(self.draws, (10, 90))
+        lo, hi = percentile(self.draws, (10, 90))
         return {"name": self.name, "point": self.point, "distribution": self.distribution,
                 "p10": float(lo), "p90": float(hi)}
 
@@ -189,10 +189,27 @@ class Interval:
                 "notes": list(self.notes)}
 
 
-def _pcts(a: np.ndarray) -> dict[str, float]:
+def percentile(a: np.ndarray, qs: Sequence[float]) -> list[float]:
+    """numpy.percentile's default ('linear', Hyndman & Fan type 7) for a 1-D array, with numpy's
+    own lerp, so the figures equal np.percentile's; sorting here skips the NaN check that makes
+    np.percentile import numpy.ma (16 ms of every plan)."""
     import numpy as np
 
-    values = np.percentile(a, PERCENTILES)
+    x = np.sort(np.asarray(a, dtype=float).ravel())
+    out = []
+    for q in qs:
+        virtual = (len(x) - 1) * (q / 100.0)
+        lo = int(np.floor(virtual))
+        hi = min(lo + 1, len(x) - 1)
+        t = virtual - lo
+        below, above = x[lo], x[hi]
+        diff = above - below
+        out.append(float(above - diff * (1 - t) if t >= 0.5 else below + diff * t))
+    return out
+
+
+def _pcts(a: np.ndarray) -> dict[str, float]:
+    values = percentile(a, PERCENTILES)
     return {f"p{p}": float(v) for p, v in zip(PERCENTILES, values)}
 
 
@@ -272,7 +289,7 @@ def _tornado(m: Model, inputs: Sequence[Input], mfu: float, params: float, mtbf:
     for inp in inputs:
         ends = []
         for q in (10, 90):
-            x = float(np.percentile(inp.draws, q))
+            x = percentile(inp.draws, (q,))[0]
             args = {"mfu": mfu, "params": params, "mtbf": mtbf, "price": price, "preempt": preempt}
             k = z = None
             if inp.name.startswith("step"):
