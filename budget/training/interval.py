@@ -62,7 +62,6 @@ class Input:
     distribution: str
 
     def to_dict(self) -> dict[str, Any]:
-        import numpy as np
 
         lo, hi = percentile(self.draws, (10, 90))
         return {"name": self.name, "point": self.point, "distribution": self.distribution,
