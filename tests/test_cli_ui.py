@@ -51,7 +51,7 @@ def _store(tmp_path, experiment="sweep-a"):
 
 def test_ui_lands_on_the_experiments_runs_table_and_stops(tmp_path):
     """A real MLflow server on 127.0.0.1: the landing URL is the experiment's runs table
-    (MLflow 3's hash route `#/experiments/<id>/runs`), the id is the one the server reports
+    (MLflow 3's hash route `#/experiments/<id>/runs`) on the points view, the id is the one the server reports
     for the name, and --check stops the server and its workers."""
     port = free_port()
     uri, exp_id = _store(tmp_path)
@@ -60,7 +60,8 @@ def test_ui_lands_on_the_experiments_runs_table_and_stops(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["url"] == f"http://127.0.0.1:{port}" and data["tracking_uri"] == uri
-    assert data["landing_url"] == f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs"
+    assert data["landing_url"] == (f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs"
+                                   "?viewStateShareKey=budget-points")
     assert data["experiment_id"] == exp_id and data["warnings"] == []
     assert "starting the MLflow UI" in result.stderr
     with pytest.raises(OSError):  # --check stopped the server it started

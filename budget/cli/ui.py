@@ -14,8 +14,8 @@ from budget.cli.common import emit, json_option, require_extra
               "warned about: MLflow has no login).")
 @click.option("--tracking-uri", help="Store to show (default: $MLFLOW_TRACKING_URI, else "
               "sqlite:///mlflow.db in the working directory, as `budget sweep` uses).")
-@click.option("--experiment", help="Open this experiment's runs table (as `budget sweep "
-              "--experiment`).")
+@click.option("--experiment", help="Open this experiment's runs table on its points view: one "
+              "row per point with its loss and size (as `budget sweep --experiment`).")
 @click.option("--check", is_flag=True,
               help="Start, wait until the UI answers, print its URL and stop (for scripts).")
 @json_option

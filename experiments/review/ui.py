@@ -5,12 +5,18 @@ end of a pipe whose read end the guard watches, so when `budget ui` ends in any 
 SIGTERM, SIGHUP from a closed terminal, even SIGKILL) the guard sends SIGTERM, then SIGKILL, to
 the whole process group: MLflow's uvicorn workers and huey consumers included. The landing URL
 opens the experiment's runs table (`#/experiments/<id>/runs`), which MLflow 3 shows as the
-model-training view for experiments tagged `mlflow.experimentKind = custom_model_development`.
+model-training view for experiments tagged `mlflow.experimentKind = custom_model_development`,
+on the points view (`points_view`): MLflow's table folds child runs under their parent row and
+shows no metric column by default, so `budget ui` writes a shared view (the experiment tag
+`mlflow.sharedViewState.budget-points`, what the UI's "Share view" writes) that filters to the
+point runs, so they are rows of their own, sorted by final validation loss, with the loss and
+size columns, and lands on it with `?viewStateShareKey=budget-points`.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import socket
@@ -24,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from experiments.errors import SweepError
+from experiments.tracking import names
 from experiments.tracking.writer import artifact_root, resolve_tracking_uri
 
 STARTUP_TIMEOUT_S = 120.0  # the MLflow server answers in 5-25 s (25 s on 2 busy cores)
@@ -134,25 +141,43 @@ def check_store(uri: str) -> None:
                              "first or pass --tracking-uri sqlite:///PATH/mlflow.db")
 
 
-def experiment_id(uri: str, experiment: str) -> str:
-    """The id of `experiment` in the store; an unknown name lists the ones there are."""
-    from mlflow.tracking import MlflowClient
+def points_view() -> dict[str, object]:
+    """The runs-table view of a sweep's points, as MLflow 3.17's shared view state reads it
+    (search facets `searchFilter`/`orderByKey`/`orderByAsc` and UI state `selectedColumns`,
+    column keys written metrics.`name`). Filtering on the point role leaves the parents
+    out, so the UI shows each point as a row instead of folded under its sweep's row."""
+    sizes = ["flops_budget", "params", "tokens", names.LOSS_UNIT_PARAM]
+    return {"searchFilter": f"tags.`{names.ROLE}` = '{names.ROLE_POINT}'",
+            "orderByKey": f"metrics.`{names.FINAL_VAL_LOSS}`", "orderByAsc": True,
+            "selectedColumns": [f"metrics.`{names.FINAL_VAL_LOSS}`",
+                                *(f"params.`{p}`" for p in sizes)]}
 
+
+def experiment_id(uri: str, experiment: str) -> str:
+    """The id of `experiment` in the store, its points view written (`points_view`); an unknown
+    name lists the ones there are."""
     from experiments.tracking.store import quiet_migrations
+    from experiments.tracking.writer import Tracker
 
     with quiet_migrations():
-        client = MlflowClient(tracking_uri=uri)
-        found = client.get_experiment_by_name(experiment)
+        tracker = Tracker(uri)
+        found = tracker.client.get_experiment_by_name(experiment)
         if found is None:
-            names = sorted(e.name for e in client.search_experiments())
+            known = sorted(e.name for e in tracker.client.search_experiments())
             raise SweepError(f"--experiment {experiment!r} is not in {uri}; it has: "
-                             f"{', '.join(repr(n) for n in names) or 'no experiments'}")
+                             f"{', '.join(repr(n) for n in known) or 'no experiments'}")
+        key, view = names.SHARED_VIEW + names.POINTS_VIEW, json.dumps(points_view())
+        if found.tags.get(key) != view:
+            tracker.set_experiment_tag(found.experiment_id, key, view)
     return str(found.experiment_id)
 
 
 def landing_url(url: str, exp_id: str | None) -> str:
-    """The runs table of the experiment (MLflow 3 hash route), else the experiment list."""
-    return f"{url}/#/experiments/{exp_id}/runs" if exp_id else f"{url}/"
+    """The experiment's runs table on its points view (MLflow 3 hash route), else the
+    experiment list."""
+    if not exp_id:
+        return f"{url}/"
+    return f"{url}/#/experiments/{exp_id}/runs?viewStateShareKey={names.POINTS_VIEW}"
 
 
 def start_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int = 5000,

@@ -12,6 +12,8 @@ PARENT_RUN = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
 EXPERIMENT_KIND = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"  # the UI opens it on the "Model training" pages
+SHARED_VIEW = "mlflow.sharedViewState."  # + a key: a runs-table view the UI opens with
+# ?viewStateShareKey=<key> (MLflow 3's "Share view"; a JSON of search facets and columns)
 
 # our tags
 ROLE = "budget.role"  # one of the ROLE_* values below
@@ -56,6 +58,9 @@ CONFIG_JSON, LOSS_CURVE_PNG, ISOFLOP_PNG = "config.json", "loss_curve.png", "iso
 FIT_JSON, FIT_PLOTS = "fit.json", "plots"
 BEST_TABLE_JSON = "best_by_budget.json"  # the parent's table: budget, best size, its loss
 REPORT_DIR = "report"
+
+# the experiment view `budget ui` opens on (tag SHARED_VIEW + POINTS_VIEW)
+POINTS_VIEW = "budget-points"
 
 # run names
 FIT_RUN = "fit"

@@ -168,6 +168,9 @@ class Tracker:
                              tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
         self.client.log_inputs(run_id, datasets=[entry])
 
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        self.client.set_experiment_tag(experiment_id, key, value)
+
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """FINISHED, FAILED or KILLED; MLflow's "View run" lines go nowhere."""
         with contextlib.redirect_stdout(io.StringIO()):
