@@ -81,7 +81,7 @@ class Driver:
         self.count += 1
         job = PointJob(self.uri, self.exp_id, self.parent, point, str(self.count),
                        f"{self.token}-{self.count}", self.executor.name, self.spec.data,
-                       self.spec.device, self.spec.threads,
+                       self.spec.device, self._threads(),
                        self.progress and isinstance(self.executor, InProcess))
         if self.progress:
             c = point.config
@@ -89,6 +89,12 @@ class Driver:
                        f"D={c.tokens:,} lr={c.lr:.2g} seed={c.seed} -> {self.executor.name}",
                        err=True)
         return Outcome(point, "PENDING", pending=self.executor.submit(job))
+
+    def _threads(self) -> int | None:
+        """The point's torch threads: --threads, else a process pool worker's share of the cores
+        (a worker timing 'all cores' would oversubscribe them), else None: timed per shape."""
+        return self.spec.threads or (self.executor.threads if isinstance(self.executor, ProcessPool)
+                                     else None)
 
     def wait(self, outcome: Outcome, quiet: bool = False) -> Outcome:
         """A PENDING point's outcome; a point another driver holds, once it has ended."""
