@@ -23,6 +23,7 @@ from experiments.sweeps.sweep import SweepSpec, plan_sweep, run_sweep  # noqa: E
 from experiments.team.auth import ADMIN_PASSWORD_FILE, ADMIN_USER  # noqa: E402
 from experiments.team.health import api_get  # noqa: E402
 from experiments.team.postgres import PGPASS_FILE  # noqa: E402
+from experiments.team.procs import running  # noqa: E402
 from experiments.team.server import (  # noqa: E402
     ServerConfig,
     free_port,
@@ -38,18 +39,6 @@ pytestmark = pytest.mark.slow
 
 def healthy(url):
     return api_get(url, "/health", None)[0] == 200
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +238,7 @@ def test_stop_stops_mlflow_then_postgres_by_pid(server, swept):
     assert before.mlflow_pid and before.postgres_pid
     stopped = stop_server(server.state_dir)
     assert stopped.mlflow_pid is None and stopped.postgres_pid is None
-    assert not _alive(before.mlflow_pid) and not _alive(before.postgres_pid)
+    assert not running(before.mlflow_pid) and not running(before.postgres_pid)
     assert not healthy(server.tracking_uri)
     assert not server_status(server.state_dir).healthy
     # a second start on the folder reuses the cluster, its port and its runs

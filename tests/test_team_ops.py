@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from budget.cli import main  # noqa: E402
 from experiments.team.auth import ADMIN_PASSWORD_FILE, ADMIN_USER, SECRET_FILES  # noqa: E402
+from experiments.team.procs import running  # noqa: E402
 from experiments.team.server import (  # noqa: E402
     ServerConfig,
     default_state_dir,
@@ -39,14 +40,6 @@ from experiments.tracking.writer import Tracker  # noqa: E402
 
 pytestmark = pytest.mark.slow
 PASSWORDS = {"alice": "alice-long-password-1", "bob": "bob-long-password-22"}
-
-
-def _running(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +184,7 @@ def after_postgres_died(server, users):
     before = server_status(server.state_dir)
     os.kill(before.postgres_pid, signal.SIGKILL)
     deadline = time.monotonic() + 20
-    while _running(before.postgres_pid) and time.monotonic() < deadline:
+    while running(before.postgres_pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     status = _cli("server", "status", "--dir", server.state_dir, "--json")
     started = _cli("server", "start", "--dir", server.state_dir, "--json")
@@ -319,14 +312,14 @@ def test_a_start_interrupted_half_way_leaves_nothing_running(base, sig):
     proc.wait(timeout=60)
     assert proc.returncode != 0
     deadline = time.monotonic() + 60  # the guard needs a moment after a SIGKILL
-    while _running(info.mlflow_pid) and time.monotonic() < deadline:
+    while running(info.mlflow_pid) and time.monotonic() < deadline:
         time.sleep(0.3)
     pg_pid = int((state / "pgdata" / "postmaster.pid").read_text().split()[0]) \
         if (state / "pgdata" / "postmaster.pid").exists() else None
-    assert not _running(info.mlflow_pid)
-    while pg_pid and _running(pg_pid) and time.monotonic() < deadline:
+    assert not running(info.mlflow_pid)
+    while pg_pid and running(pg_pid) and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert pg_pid is None or not _running(pg_pid)
+    assert pg_pid is None or not running(pg_pid)
     assert server_status(state).mlflow_pid is None and server_status(state).postgres_pid is None
 
 
