@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,13 +60,17 @@ def build_report(req: PlanRequest, compare: Sequence[str] = (), *,
         extra = (calibration.allocation,)
         if calibration.recommend_reason:
             recommend = (calibration.allocation.law, calibration.recommend_reason)
-    plan = make_plan(req, catalog=catalog, extra_allocations=extra, recommend=recommend,
-                     calibration=None if calibration is None else calibration.law)
-    rows = [compare_row(req, plan, req.gpu, catalog, keep_price=True)]
+
+    def plan_for(request: PlanRequest) -> Plan:  # the plan's laws, recommendation and calibration
+        return make_plan(request, catalog=catalog, extra_allocations=extra, recommend=recommend,
+                         calibration=None if calibration is None else calibration.law)
+
+    plan = plan_for(req)
+    rows = [compare_row(req, plan, req.gpu, catalog, keep_price=True, plan_for=plan_for)]
     seen = {rows[0].gpu.id}
     for name in compare:
         try:
-            row = compare_row(req, plan, name, catalog, keep_price=False)
+            row = compare_row(req, plan, name, catalog, keep_price=False, plan_for=plan_for)
         except BudgetError as exc:
             raise BudgetError(f"--compare {name}: {exc}") from None
         if row.gpu.id not in seen:
@@ -90,10 +95,12 @@ def usd_per_flop(row: CompareRow) -> float | None:
 
 
 def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
-                keep_price: bool) -> CompareRow:
+                keep_price: bool, plan_for: Callable[[PlanRequest], Plan]) -> CompareRow:
     """The plan's C on `name`: --num-gpus GPUs, or the fewest that fit when that is more.
     The shape is the plan's; --price-per-hour applies to --gpu only (keep_price). A plan timed by
-    its layout is re-planned on that GPU (its own layout and step time, as `budget plan` would)."""
+    its layout is re-planned on that GPU by `plan_for` (the plan's own laws and calibration: its
+    layout and step time, as `budget plan` would); on the plan's own GPU and count its cost is
+    the plan's."""
     gpu = catalog.get(name)
     mfu = costing.device_mfu(gpu)[0] if req.mfu_from_catalog else costing.check_mfu(req.mfu)
     band = costing.band_including(mfu, req.mfu_band) if req.mfu_from_catalog else req.mfu_band
@@ -106,9 +113,10 @@ def compare_row(req: PlanRequest, plan: Plan, name: str, catalog: Catalog,
     elif probe.min_gpus > req.num_gpus:
         n, reason = probe.min_gpus, f"fewest that fit (more than --num-gpus {req.num_gpus})"
     memory = plan_memory(replace(req, gpu=gpu.id, num_gpus=n), plan.shape, gpu, params=fixed_n)
-    if plan.time_source != "mfu":  # one time model: that GPU's own layout and step time
-        cost = make_plan(replace(req, gpu=gpu.id, num_gpus=n, price_per_hour=price),
-                         catalog=catalog).cost
+    if plan.time_source != "mfu" and keep_price and gpu.id == plan.gpu.id and n == req.num_gpus:
+        cost = plan.cost  # the plan itself: no second layout search
+    elif plan.time_source != "mfu":  # one time model: that GPU's own layout and step time
+        cost = plan_for(replace(req, gpu=gpu.id, num_gpus=n, price_per_hour=price)).cost
     else:
         cost = costing.estimate_cost(plan.training_flops, gpu, precision=req.precision, mfu=mfu,
                                      num_gpus=n, price_per_hour=price, mfu_band=band)
